@@ -1,0 +1,91 @@
+/* backend.h: the backend interface. Model code calls these function pointers and
+ * never knows whether the CPU (engine/cpu/) or CUDA (kernels/) runs them.
+ *
+ * Conventions:
+ * - every buffer is contiguous f32 in backend memory, allocated with alloc();
+ * - shapes are passed explicitly and written in comments as (B, C, H, W);
+ * - weights follow torch's layouts: Linear (N_out, K_in), Conv2d (O, C, kh, kw);
+ * - out may alias x for the element-wise ops, never for linear/conv/attention/norms.
+ * Every op here will get a backward pass (textual-inversion training) and a CUDA
+ * implementation; each has a test against a naive reference in tests/unit/. */
+#ifndef OW_BACKEND_BACKEND_H
+#define OW_BACKEND_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oneword.h"
+
+typedef struct ow_backend ow_backend;
+
+struct ow_backend {
+    const char *name;
+    void *impl;   /* backend-private state */
+    int threads;  /* worker threads (CPU) */
+
+    /* ---- memory ---- */
+    /* count floats, uninitialised; NULL when out of memory. */
+    float *(*alloc)(ow_backend *b, size_t count);
+    void (*free)(ow_backend *b, float *p);
+    /* host -> backend and backend -> host copies of count floats. */
+    void (*upload)(ow_backend *b, float *dst, const float *host_src, size_t count);
+    void (*download)(ow_backend *b, float *host_dst, const float *src, size_t count);
+    /* backend -> backend copy. */
+    void (*copy)(ow_backend *b, float *dst, const float *src, size_t count);
+
+    /* ---- matrix products ---- */
+    /* out (M, N) = x (M, K) · w (N, K)^T + bias (N); bias may be NULL (torch Linear). */
+    void (*linear)(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+                   int M, int N, int K);
+    /* out (B, O, Ho, Wo) = conv2d(x (B, C, H, W), w (O, C, kh, kw)) + bias (O) or NULL;
+     * Ho = (H + 2*pad - kh) / stride + 1, same for Wo. */
+    void (*conv2d)(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+                   int B, int C, int H, int W, int O, int kh, int kw, int stride, int pad);
+    /* out (B, Tq, heads*D) = softmax(q k^T * scale [+ causal mask]) v with
+     * q (B, Tq, heads*D), k and v (B, Tk, heads*D); head h uses columns h*D..h*D+D-1.
+     * causal: query i sees keys 0..i only. */
+    void (*attention)(ow_backend *b, float *out, const float *q, const float *k, const float *v,
+                      int B, int Tq, int Tk, int heads, int D, float scale, int causal);
+
+    /* ---- normalisation ---- */
+    /* x (B, C, HW) normalised per (batch, group of C/groups channels), then * gamma (C) + beta (C);
+     * fuse_silu applies x * sigmoid(x) after the affine step. */
+    void (*group_norm)(ow_backend *b, float *out, const float *x, const float *gamma, const float *beta,
+                       int B, int C, int HW, int groups, float eps, int fuse_silu);
+    /* x (M, N) normalised over N, then * gamma (N) + beta (N). */
+    void (*layer_norm)(ow_backend *b, float *out, const float *x, const float *gamma, const float *beta,
+                       int M, int N, float eps);
+
+    /* ---- element-wise (n elements) ---- */
+    void (*silu)(ow_backend *b, float *out, const float *x, size_t n);       /* x * sigmoid(x) */
+    void (*gelu)(ow_backend *b, float *out, const float *x, size_t n);       /* exact: x * Phi(x) */
+    void (*quick_gelu)(ow_backend *b, float *out, const float *x, size_t n); /* x * sigmoid(1.702 x) */
+    void (*add)(ow_backend *b, float *out, const float *x, const float *y, size_t n);
+    /* out = alpha * x + beta * y */
+    void (*axpby)(ow_backend *b, float *out, float alpha, const float *x, float beta, const float *y, size_t n);
+    void (*scale)(ow_backend *b, float *out, const float *x, float s, size_t n);
+
+    /* ---- shape and broadcast ---- */
+    /* out (M, N) = x[:, :N] * gelu(x[:, N:]) for x (M, 2N) (diffusers GEGLU). */
+    void (*geglu)(ow_backend *b, float *out, const float *x, int M, int N);
+    /* out (B, C, HW) = x (B, C, HW) + per_channel (B, C) broadcast over HW. */
+    void (*add_channel_bias)(ow_backend *b, float *out, const float *x, const float *per_channel,
+                             int B, int C, int HW);
+    /* out (B, HW, C) = transpose of x (B, C, HW); and the inverse. */
+    void (*to_channels_last)(ow_backend *b, float *out, const float *x, int B, int C, int HW);
+    void (*to_channels_first)(ow_backend *b, float *out, const float *x, int B, int C, int HW);
+    /* out (B, C, 2H, 2W) = nearest-neighbour 2x upsampling of x (B, C, H, W). */
+    void (*upsample_nearest2x)(ow_backend *b, float *out, const float *x, int B, int C, int H, int W);
+    /* out (B, Ca+Cb, HW) = concatenation of a (B, Ca, HW) and b (B, Cb, HW) along channels. */
+    void (*concat_channels)(ow_backend *b, float *out, const float *a, const float *bb,
+                            int B, int Ca, int Cb, int HW);
+    /* out (T, D) = table[ids[t]] for table (V, D); ids are host memory, checked by the caller. */
+    void (*embedding)(ow_backend *b, float *out, const float *table, const int32_t *ids, int T, int D);
+
+    void (*destroy)(ow_backend *b);
+};
+
+/* The CPU backend (always available). threads <= 0 means all cores. */
+ow_status ow_cpu_backend_create(ow_backend **out, int threads, ow_error *err);
+
+#endif

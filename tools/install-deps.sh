@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# tools/install-deps.sh: installs the Debian packages the build and the tests need.
+# Used by install.sh and tests/run; does nothing when everything is present.
+# --check: exit 0 if all are installed, 1 otherwise (installs nothing).
+set -eu
+packages=(meson ninja-build pkg-config gcc libopenblas-dev libjson-c-dev libzip-dev libpng-dev zlib1g-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${1:-}" = "--check" ]; then
+    [ ${#missing[@]} -eq 0 ]
+    exit
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
