@@ -3,7 +3,11 @@
  * Every file reader (safetensors, torch zip/legacy pickle) produces an
  * ow_tensor_set: a list of entries with dtype, shape and little-endian contiguous
  * bytes (pointing into a read-only mapping of the file, or into buffers the set
- * owns). Model loaders look tensors up by name and convert them to f32. */
+ * owns). Model loaders look tensors up by name and convert them to f32.
+ *
+ * Entry data is NOT necessarily aligned to the element size (a safetensors
+ * header may have any length): read it with memcpy or ow_convert_to_f32.
+ * Lookup by name is a binary search over a sorted index (O(log n)). */
 #ifndef OW_FORMATS_TENSOR_SET_H
 #define OW_FORMATS_TENSOR_SET_H
 
@@ -35,6 +39,13 @@ size_t ow_tensor_set_count(const ow_tensor_set *set);
 const ow_tensor_entry *ow_tensor_set_entry(const ow_tensor_set *set, size_t index);
 /* NULL when no tensor has this name. */
 const ow_tensor_entry *ow_tensor_set_find(const ow_tensor_set *set, const char *name);
+
+/* File-level metadata: the safetensors "__metadata__" string map (empty for
+ * torch files). NULL when the key is absent. */
+const char *ow_tensor_set_metadata(const ow_tensor_set *set, const char *key);
+size_t ow_tensor_set_metadata_count(const ow_tensor_set *set);
+/* The index-th metadata pair, in file order (index < count). */
+void ow_tensor_set_metadata_at(const ow_tensor_set *set, size_t index, const char **key, const char **value);
 
 /* Number of elements of an entry. */
 int64_t ow_tensor_entry_numel(const ow_tensor_entry *e);
