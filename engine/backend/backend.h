@@ -83,6 +83,15 @@ struct ow_backend {
     void (*embedding)(ow_backend *b, float *out, const float *table, const int32_t *ids, int T, int D);
 
     void (*destroy)(ow_backend *b);
+
+    /* ---- appended after the first version (keep existing fields in place) ---- */
+    /* conv2d with its own padding per side (zeros): Ho = (H + pad_top + pad_bottom - kh) / stride + 1,
+     * Wo = (W + pad_left + pad_right - kw) / stride + 1. For the VAE encoder's Downsample2D,
+     * which pads (left 0, right 1, top 0, bottom 1) and then convolves with stride 2, pad 0:
+     * call conv2d_pad4(..., 2, 0, 1, 0, 1). conv2d(pad) is conv2d_pad4(pad, pad, pad, pad). */
+    void (*conv2d_pad4)(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+                        int B, int C, int H, int W, int O, int kh, int kw, int stride,
+                        int pad_top, int pad_bottom, int pad_left, int pad_right);
 };
 
 /* The CPU backend (always available). threads <= 0 means all cores. */

@@ -1,0 +1,116 @@
+/* cpu_attention.c: scaled dot-product attention on the CPU. Work is split into
+ * (batch, head, tile of query rows) tasks; each task computes its score tile
+ * S = q k^T * scale with one sgemm straight from the (B, T, heads*D) layout
+ * (leading dimension heads*D, no copies), applies the causal mask, a softmax with
+ * the row maximum subtracted, and out = S v with a second sgemm, dividing by the
+ * row sums at the end. The score tile lives in the thread's scratch, so memory
+ * stays bounded whatever Tq and Tk are. */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "cpu/cpu_internal.h"
+#include "cpu/cpu_math.h"
+
+/* s[0..n) <- exp(s - max(s)); returns the sum. */
+OW_CPU_HOT
+static float softmax_numerators(float *s, int n) {
+    float m = -INFINITY;
+    for (int j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) {
+        float e = ow_expf(s[j] - m);
+        s[j] = e;
+        sum += e;
+    }
+    return sum;
+}
+
+OW_CPU_HOT
+static void scale_row(float *row, int n, float s) {
+    for (int j = 0; j < n; j++) row[j] *= s;
+}
+
+void ow_cpu_attention(ow_backend *b, float *out, const float *q, const float *k, const float *v,
+                      int B, int Tq, int Tk, int heads, int D, float scale, int causal) {
+    cpu_state *c = cpu_of(b);
+    ow_cpu_blas_threads(c);
+    if (B <= 0 || Tq <= 0 || heads <= 0 || D <= 0) return;
+    size_t HD = (size_t)heads * D;
+    if (Tk <= 0) { /* nothing to attend to: torch gives NaN; we give zeros */
+        memset(out, 0, (size_t)B * Tq * HD * sizeof(float));
+        return;
+    }
+    /* Rows per tile: the scores (rows, Tk) fit the scratch; at most 128 rows. */
+    int rows = (int)(OW_CPU_SCRATCH_FLOATS / (size_t)Tk);
+    if (rows > 128) rows = 128;
+    if (rows < 1) rows = 1; /* Tk beyond 512K keys: processed in key blocks below */
+    int key_block = Tk < (int)OW_CPU_SCRATCH_FLOATS ? Tk : (int)OW_CPU_SCRATCH_FLOATS;
+    int threads = c->use_omp ? c->threads : 1;
+    long per_head = (Tq + rows - 1) / rows;
+    /* Smaller tiles when there are too few tasks to keep every thread busy. */
+    while (threads > 1 && (long)B * heads * per_head < 2L * threads && rows > 16) {
+        rows = (rows + 1) / 2;
+        per_head = (Tq + rows - 1) / rows;
+    }
+    long ntasks = (long)B * heads * per_head;
+    double macs = 2.0 * B * heads * (double)Tq * Tk * D;
+    if (macs < 262144.0) threads = 1;
+
+    #pragma omp parallel for num_threads(c->threads) schedule(dynamic, 1) if (threads > 1)
+    for (long task = 0; task < ntasks; task++) {
+        int tile = (int)(task % per_head);
+        int h = (int)((task / per_head) % heads);
+        int bi = (int)(task / (per_head * heads));
+        int i0 = tile * rows, nr = (Tq - i0 < rows) ? Tq - i0 : rows;
+        const float *qt = q + ((size_t)bi * Tq + i0) * HD + (size_t)h * D;
+        const float *kb = k + (size_t)bi * Tk * HD + (size_t)h * D;
+        const float *vb = v + (size_t)bi * Tk * HD + (size_t)h * D;
+        float *ot = out + ((size_t)bi * Tq + i0) * HD + (size_t)h * D;
+        float *s = c->scratch + (size_t)ow_cpu_thread_index() * OW_CPU_SCRATCH_FLOATS;
+        /* Keys any row of this tile can see. */
+        int kv = causal ? (i0 + nr < Tk ? i0 + nr : Tk) : Tk;
+        if (kv <= key_block) {
+            /* s (nr, kv) = scale * q_tile (nr, D) . k (kv, D)^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, kv, D, scale, qt, (int)HD, kb, (int)HD,
+                        0.0f, s, kv);
+            float inv[128];
+            for (int r = 0; r < nr; r++) {
+                float *row = s + (size_t)r * kv;
+                int seen = causal ? (i0 + r + 1 < kv ? i0 + r + 1 : kv) : kv;
+                float sum = softmax_numerators(row, seen);
+                if (seen < kv) memset(row + seen, 0, (size_t)(kv - seen) * sizeof(float));
+                inv[r] = 1.0f / sum;
+            }
+            /* out_tile (nr, D) = s (nr, kv) . v (kv, D), then each row / its sum */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, D, kv, 1.0f, s, kv, vb, (int)HD, 0.0f,
+                        ot, (int)HD);
+            for (int r = 0; r < nr; r++) scale_row(ot + (size_t)r * HD, D, inv[r]);
+        } else {
+            /* Very long key sequences (one row per tile): online softmax over key blocks,
+             * rescaling the partial output whenever the running maximum grows. */
+            float m = -INFINITY, sum = 0.0f;
+            memset(ot, 0, (size_t)D * sizeof(float));
+            int seen_total = causal ? (i0 + 1 < Tk ? i0 + 1 : Tk) : Tk;
+            for (int j0 = 0; j0 < seen_total; j0 += key_block) {
+                int nk = seen_total - j0 < key_block ? seen_total - j0 : key_block;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, nk, D, scale, qt, (int)HD,
+                            kb + (size_t)j0 * HD, (int)HD, 0.0f, s, nk);
+                float bm = -INFINITY;
+                for (int j = 0; j < nk; j++) bm = s[j] > bm ? s[j] : bm;
+                float nm = bm > m ? bm : m;
+                float old = ow_expf(m - nm);
+                for (int j = 0; j < nk; j++) s[j] = ow_expf(s[j] - nm);
+                float bs = 0.0f;
+                for (int j = 0; j < nk; j++) bs += s[j];
+                scale_row(ot, D, old);
+                sum = sum * old + bs;
+                m = nm;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, D, nk, 1.0f, s, nk,
+                            vb + (size_t)j0 * HD, (int)HD, 1.0f, ot, (int)HD);
+            }
+            scale_row(ot, D, 1.0f / sum);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+/* cpu_internal.h: what the CPU backend's files share: the private state behind
+ * ow_backend.impl, the threading rules, and the op entry points each file defines.
+ *
+ * Threading: one pool only. Every parallel loop is an OpenMP loop with
+ * num_threads(threads); OpenBLAS is set to one thread and called from inside those
+ * loops on slices of each matrix product (rows of a Linear, column tiles of a
+ * convolution, query tiles of an attention head), so the two runtimes never
+ * oversubscribe the cores. Built without OpenMP, the loops run serially and
+ * OpenBLAS gets the threads instead (each product is then a single sgemm call). */
+#ifndef OW_CPU_CPU_INTERNAL_H
+#define OW_CPU_CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+/* Hot inner loops get an AVX2+FMA clone chosen at load time, so the library stays
+ * runnable on any x86-64 while using the wide units where they exist. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__clang__)
+#define OW_CPU_HOT __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define OW_CPU_HOT
+#endif
+
+/* Per-thread scratch (floats): bounds the im2col tile and the attention score tile. */
+#define OW_CPU_SCRATCH_FLOATS ((size_t)1 << 19) /* 2 MiB */
+
+typedef struct cpu_state {
+    int threads;      /* OpenMP threads for every parallel loop */
+    int use_omp;      /* 1 when built with OpenMP: OpenBLAS then runs single-threaded */
+    float *scratch;   /* threads * OW_CPU_SCRATCH_FLOATS, 64-byte aligned */
+} cpu_state;
+
+static inline cpu_state *cpu_of(ow_backend *b) { return (cpu_state *)b->impl; }
+
+/* Index of the calling thread inside a parallel region (0 outside). */
+int ow_cpu_thread_index(void);
+/* Makes sure OpenBLAS runs with the thread count this backend wants for its calls. */
+void ow_cpu_blas_threads(cpu_state *c);
+
+/* cpu_gemm.c */
+void ow_cpu_linear(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+                   int M, int N, int K);
+void ow_cpu_conv2d(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+                   int B, int C, int H, int W, int O, int kh, int kw, int stride, int pad);
+void ow_cpu_conv2d_pad4(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+                        int B, int C, int H, int W, int O, int kh, int kw, int stride,
+                        int pad_top, int pad_bottom, int pad_left, int pad_right);
+
+/* cpu_attention.c */
+void ow_cpu_attention(ow_backend *b, float *out, const float *q, const float *k, const float *v,
+                      int B, int Tq, int Tk, int heads, int D, float scale, int causal);
+
+/* cpu_norm.c */
+void ow_cpu_group_norm(ow_backend *b, float *out, const float *x, const float *gamma, const float *beta,
+                       int B, int C, int HW, int groups, float eps, int fuse_silu);
+void ow_cpu_layer_norm(ow_backend *b, float *out, const float *x, const float *gamma, const float *beta,
+                       int M, int N, float eps);
+
+/* cpu_elementwise.c */
+void ow_cpu_silu(ow_backend *b, float *out, const float *x, size_t n);
+void ow_cpu_gelu(ow_backend *b, float *out, const float *x, size_t n);
+void ow_cpu_quick_gelu(ow_backend *b, float *out, const float *x, size_t n);
+void ow_cpu_add(ow_backend *b, float *out, const float *x, const float *y, size_t n);
+void ow_cpu_axpby(ow_backend *b, float *out, float alpha, const float *x, float beta, const float *y, size_t n);
+void ow_cpu_scale(ow_backend *b, float *out, const float *x, float s, size_t n);
+void ow_cpu_geglu(ow_backend *b, float *out, const float *x, int M, int N);
+/* Row kernels shared with the norms and attention. */
+void ow_cpu_silu_row(float *out, const float *x, size_t n);
+
+/* cpu_shape.c */
+void ow_cpu_add_channel_bias(ow_backend *b, float *out, const float *x, const float *per_channel,
+                             int B, int C, int HW);
+void ow_cpu_to_channels_last(ow_backend *b, float *out, const float *x, int B, int C, int HW);
+void ow_cpu_to_channels_first(ow_backend *b, float *out, const float *x, int B, int C, int HW);
+void ow_cpu_upsample_nearest2x(ow_backend *b, float *out, const float *x, int B, int C, int H, int W);
+void ow_cpu_concat_channels(ow_backend *b, float *out, const float *a, const float *bb,
+                            int B, int Ca, int Cb, int HW);
+void ow_cpu_embedding(ow_backend *b, float *out, const float *table, const int32_t *ids, int T, int D);
+
+#endif

@@ -1,0 +1,81 @@
+/* test_matmul_ops.c: linear and conv2d / conv2d_pad4 of the CPU backend against
+ * plain double-precision loops, on odd sizes: bias and none, kernels 1 and 3,
+ * stride 1 and 2, symmetric and asymmetric padding, B > 1, shapes that force the
+ * im2col tiles, the channel chunks and the output-channel split. */
+#include "ops_common.h"
+
+static void test_linear(ow_backend *b, int M, int N, int K, int with_bias) {
+    float *x = host_random((size_t)M * K, -1, 1), *w = host_random((size_t)N * K, -1, 1);
+    float *bias = with_bias ? host_random((size_t)N, -1, 1) : NULL;
+    float *want = host_zeros((size_t)M * N);
+    ref_linear(want, x, w, bias, M, N, K);
+    float *dx = dev_copy(b, x, (size_t)M * K), *dw = dev_copy(b, w, (size_t)N * K);
+    float *db = bias ? dev_copy(b, bias, (size_t)N) : NULL;
+    float *dout = dev_copy(b, NULL, (size_t)M * N);
+    b->linear(b, dout, dx, dw, db, M, N, K);
+    float *got = dev_take(b, dout, (size_t)M * N);
+    char what[128];
+    snprintf(what, sizeof what, "linear M=%d N=%d K=%d bias=%d", M, N, K, with_bias);
+    check_close(what, got, want, (size_t)M * N, 5e-7 * (K + 10));
+    b->free(b, dx); b->free(b, dw); if (db) b->free(b, db);
+    free(x); free(w); free(bias); free(want); free(got);
+}
+
+static void test_conv(ow_backend *b, int B, int C, int H, int W, int O, int kh, int kw, int stride,
+                      int pt, int pb, int pl, int pr, int with_bias, int use_pad4) {
+    int Ho = (H + pt + pb - kh) / stride + 1, Wo = (W + pl + pr - kw) / stride + 1;
+    size_t nx = (size_t)B * C * H * W, nw = (size_t)O * C * kh * kw, no = (size_t)B * O * Ho * Wo;
+    float *x = host_random(nx, -1, 1), *w = host_random(nw, -1, 1);
+    float *bias = with_bias ? host_random((size_t)O, -1, 1) : NULL;
+    float *want = host_zeros(no);
+    ref_conv2d(want, x, w, bias, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
+    float *dx = dev_copy(b, x, nx), *dw = dev_copy(b, w, nw), *db = bias ? dev_copy(b, bias, (size_t)O) : NULL;
+    float *dout = dev_copy(b, NULL, no);
+    if (use_pad4) b->conv2d_pad4(b, dout, dx, dw, db, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
+    else b->conv2d(b, dout, dx, dw, db, B, C, H, W, O, kh, kw, stride, pt);
+    float *got = dev_take(b, dout, no);
+    char what[200];
+    snprintf(what, sizeof what, "conv2d%s B=%d C=%d %dx%d O=%d k=%dx%d s=%d pad=(%d,%d,%d,%d) bias=%d -> %dx%d",
+             use_pad4 ? "_pad4" : "", B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr, with_bias, Ho, Wo);
+    check_close(what, got, want, no, 5e-7 * ((double)C * kh * kw + 10));
+    b->free(b, dx); b->free(b, dw); if (db) b->free(b, db);
+    free(x); free(w); free(bias); free(want); free(got);
+}
+
+int main(void) {
+    rng_seed(1);
+    ow_backend *b = make_backend(3);
+    CHECK(b->conv2d_pad4 != NULL, "conv2d_pad4 is set");
+
+    test_linear(b, 1, 1, 1, 1);
+    test_linear(b, 7, 5, 3, 0);
+    test_linear(b, 77, 93, 61, 1);     /* rows split */
+    test_linear(b, 13, 301, 127, 1);   /* columns split */
+    test_linear(b, 130, 67, 129, 0);
+    test_linear(b, 5, 9, 0, 1);        /* K = 0: bias only */
+
+    /* 1x1 stride 1: the direct path; then 1x1 with stride / padding through im2col. */
+    test_conv(b, 2, 7, 9, 11, 5, 1, 1, 1, 0, 0, 0, 0, 1, 0);
+    test_conv(b, 3, 33, 17, 15, 70, 1, 1, 1, 0, 0, 0, 0, 0, 0);
+    test_conv(b, 2, 5, 9, 8, 3, 1, 1, 2, 0, 0, 0, 0, 1, 0);
+    /* 3x3 pad 1 stride 1 (ResNet conv) and stride 2 (Downsample2D, padding=1). */
+    test_conv(b, 2, 13, 19, 17, 11, 3, 3, 1, 1, 1, 1, 1, 1, 0);
+    test_conv(b, 3, 6, 13, 18, 9, 3, 3, 2, 1, 1, 1, 1, 1, 0);
+    test_conv(b, 1, 4, 9, 9, 3, 3, 3, 2, 1, 1, 1, 1, 0, 0);
+    /* VAE encoder downsample: pad right 1, bottom 1, then stride 2 pad 0. */
+    test_conv(b, 2, 5, 12, 10, 7, 3, 3, 2, 0, 1, 0, 1, 1, 1);
+    test_conv(b, 1, 3, 11, 13, 4, 3, 3, 2, 0, 1, 0, 1, 0, 1);
+    test_conv(b, 2, 3, 7, 9, 5, 3, 3, 1, 2, 0, 1, 3, 1, 1);    /* arbitrary asymmetric */
+    /* Rectangular and larger kernels, no padding. */
+    test_conv(b, 1, 3, 10, 12, 4, 2, 5, 1, 0, 0, 0, 0, 1, 0);
+    test_conv(b, 2, 2, 8, 8, 3, 5, 5, 1, 2, 2, 2, 2, 1, 0);
+    /* Many columns: several im2col tiles per image. */
+    test_conv(b, 2, 9, 45, 47, 6, 3, 3, 1, 1, 1, 1, 1, 1, 0);
+    /* Few positions, many output channels: the output-channel split. */
+    test_conv(b, 2, 40, 5, 5, 200, 3, 3, 1, 1, 1, 1, 1, 1, 0);
+    /* More unfolded rows than the scratch holds for 16 columns: channel chunks (C*9 > 32768). */
+    test_conv(b, 1, 3700, 3, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0);
+
+    b->destroy(b);
+    CHECK_DONE();
+}
