@@ -24,6 +24,17 @@ const ow_tensor_entry *ow_weights_find(const ow_weights *w, const char *diffuser
     return ow_tensor_set_find(w->set, key);
 }
 
+int ow_weights_shape_matches(const ow_tensor_entry *e, int ndim, const int64_t *shape) {
+    if (ndim > OW_MAX_DIMS || e->ndim < ndim) return 0;
+    for (int i = 0; i < ndim; i++)
+        if (e->shape[i] != shape[i]) return 0;
+    /* Trailing size-1 dimensions carry no data: the original VAE stores its attention
+     * projections as 1x1 convolutions (C, C, 1, 1) where diffusers has linears (C, C). */
+    for (int i = ndim; i < e->ndim; i++)
+        if (e->shape[i] != 1) return 0;
+    return 1;
+}
+
 static void format_shape(char *out, size_t cap, int ndim, const int64_t *shape) {
     size_t used = (size_t)snprintf(out, cap, "(");
     for (int i = 0; i < ndim && used < cap; i++)
@@ -43,8 +54,7 @@ ow_status ow_weights_get(const ow_weights *w, ow_backend *b, const char *diffuse
         return ow_error_set(err, OW_ERR_NOT_FOUND,
                             "%s: tensor '%s' is missing from the checkpoint (is this a Stable Diffusion 1.x model?)",
                             what, key);
-    int same = e->ndim == ndim && ndim <= OW_MAX_DIMS;
-    for (int i = 0; same && i < ndim; i++) same = e->shape[i] == shape[i];
+    int same = ow_weights_shape_matches(e, ndim, shape);
     if (!same) {
         char want[128], got[128];
         format_shape(want, sizeof want, ndim, shape);

@@ -29,9 +29,13 @@ const ow_tensor_entry *ow_weights_find(const ow_weights *w, const char *diffuser
 
 /* Loads a tensor as f32 into backend memory (out->data allocated with b->alloc).
  * Fails with a message naming the key and both shapes when it is missing or its
- * shape is not the expected (ndim, shape). */
+ * shape is not the expected (ndim, shape) (see ow_weights_shape_matches). */
 ow_status ow_weights_get(const ow_weights *w, ow_backend *b, const char *diffusers_key,
                          int ndim, const int64_t *shape, ow_tensor *out, ow_error *err);
+
+/* Whether a stored entry has the expected shape: equal dimensions, or equal
+ * followed by trailing size-1 dimensions ((C, C, 1, 1) is accepted for (C, C)). */
+int ow_weights_shape_matches(const ow_tensor_entry *e, int ndim, const int64_t *shape);
 
 /* Frees a tensor loaded with ow_weights_get (safe on a zeroed tensor). */
 void ow_weights_release(ow_backend *b, ow_tensor *t);
