@@ -13,17 +13,34 @@
 #include "cpu/cpu_internal.h"
 #include "cpu/cpu_math.h"
 
-/* s[0..n) <- exp(s - max(s)); returns the sum. */
+/* s[0..n) <- exp(s - max(s)); returns the sum. The max and the sum are kept in 16
+ * lanes (summed at the end) so that both loops vectorise. */
+#define LANES 16
 OW_CPU_HOT
 static float softmax_numerators(float *s, int n) {
+    float lane[LANES];
+    for (int l = 0; l < LANES; l++) lane[l] = -INFINITY;
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) lane[l] = s[j + l] > lane[l] ? s[j + l] : lane[l];
     float m = -INFINITY;
-    for (int j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
+    for (int l = 0; l < LANES; l++) m = lane[l] > m ? lane[l] : m;
+    for (; j < n; j++) m = s[j] > m ? s[j] : m;
+
+    for (int l = 0; l < LANES; l++) lane[l] = 0.0f;
+    for (j = 0; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float e = ow_expf(s[j + l] - m);
+            s[j + l] = e;
+            lane[l] += e;
+        }
     float sum = 0.0f;
-    for (int j = 0; j < n; j++) {
+    for (; j < n; j++) {
         float e = ow_expf(s[j] - m);
         s[j] = e;
         sum += e;
     }
+    for (int l = 0; l < LANES; l++) sum += lane[l];
     return sum;
 }
 

@@ -38,9 +38,9 @@ int main(void) {
     test_attention(b, 1, 290, 290, 2, 9, 1.0f / 3, 1, 1);
     test_attention(b, 2, 19, 23, 2, 6, 1.0f, 0, 6);                /* scores up to ~200: needs the max subtraction */
     test_attention(b, 1, 5, 5000, 1, 3, 0.5f, 0, 1);               /* long keys, few rows per tile */
-    /* More keys than the score scratch (512K): online softmax over key blocks. */
-    test_attention(b, 1, 3, 600000, 1, 2, 0.5f, 0, 1);
-    test_attention(b, 1, 3, 600000, 1, 2, 0.5f, 1, 1);
+    /* More keys than the score scratch (1M floats): online softmax over key blocks. */
+    test_attention(b, 1, 3, 1100000, 1, 2, 0.5f, 0, 1);
+    test_attention(b, 1, 3, 1100000, 1, 2, 0.5f, 1, 1);
     b->destroy(b);
     CHECK_DONE();
 }
