@@ -15,9 +15,10 @@ Size: the text encoder's token table (49408 x 32) dominates, so the variants kee
 only its first VOCAB_VARIANT rows (the C test feeds them ids below that), and each
 variant holds only the submodels its layout question needs.
 
-Single files carry `__metadata__` keys the loader reads because the number of
-attention heads is not visible in tensor shapes:
+Single files carry `__metadata__` keys the loader reads for what tensor shapes
+cannot tell (real SD 1.x files need none: 8 UNet heads, 12 text heads, 32 groups):
   oneword.unet.attention_head_dim           diffusers' config value (SD 1.x: heads)
+  oneword.unet.norm_num_groups, oneword.unet.sample_size, oneword.vae.norm_num_groups
   oneword.text_encoder.num_attention_heads
 (.ckpt files cannot carry them: the C test passes them as hints.)
 """
@@ -148,6 +149,9 @@ def load_folder(cfg_name):
     # Real SD 1.x files carry the position_ids buffer (int64) with the text encoder.
     text["text_model.embeddings.position_ids"] = torch.arange(text_cfg["max_position_embeddings"]).unsqueeze(0)
     metadata = {"oneword.unet.attention_head_dim": json.dumps(unet_cfg["attention_head_dim"]),
+                "oneword.unet.norm_num_groups": str(unet_cfg["norm_num_groups"]),
+                "oneword.unet.sample_size": str(unet_cfg["sample_size"]),
+                "oneword.vae.norm_num_groups": str(vae_cfg["norm_num_groups"]),
                 "oneword.text_encoder.num_attention_heads": str(text_cfg["num_attention_heads"])}
     return unet, vae, text, metadata
 
