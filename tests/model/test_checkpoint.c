@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "core/half.h"
@@ -293,7 +295,9 @@ static void test_layout(const char *cfg, const ow_checkpoint *folder, const layo
 static void expect_failure(const char *file, const ow_checkpoint_hints *hints, ow_status want, const char *needle) {
     ow_checkpoint *ck = NULL;
     ow_error err;
-    ow_status s = ow_checkpoint_open_hints(&ck, source_path(file), hints, &err);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", file[0] == '/' ? file : source_path(file));
+    ow_status s = ow_checkpoint_open_hints(&ck, path, hints, &err);
     CHECK(s == want && ck == NULL && strstr(err.message, needle),
           "%s: status %s (want %s), message '%s' should mention '%s'", file, ow_status_name(s), ow_status_name(want),
           s == OW_OK ? "" : err.message, needle);
@@ -348,6 +352,67 @@ static void test_folder(const char *cfg, ow_checkpoint **out) {
     /* The folder's own text encoder reproduces transformers (tested in full in test_clip_text). */
 }
 
+/* Folder variants built at test time from links to sd-tiny-a's files: .fp16 file
+ * names, a missing part, sharded weights, an SDXL model_index.json. */
+static void link_to(const char *dir, const char *sub, const char *target_rel, const char *name) {
+    char d[512], link[600];
+    snprintf(d, sizeof d, "%s/%s", dir, sub);
+    mkdir(d, 0755);
+    snprintf(link, sizeof link, "%s/%s", d, name);
+    if (symlink(source_path(target_rel), link) != 0) fprintf(stderr, "symlink %s failed\n", link);
+}
+
+static void write_text(const char *dir, const char *rel, const char *text) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "w");
+    if (f) { fputs(text, f); fclose(f); }
+}
+
+static void remove_tree(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static void test_folder_variants(const ow_checkpoint *folder) {
+    char dir[] = "/tmp/ow_ckpt_XXXXXX";
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    link_to(dir, "text_encoder", "tests/golden/tiny/sd-tiny-a/text_encoder/config.json", "config.json");
+    link_to(dir, "text_encoder", "tests/golden/tiny/sd-tiny-a/text_encoder/model.safetensors", "model.fp16.safetensors");
+    link_to(dir, "unet", "tests/golden/tiny/sd-tiny-a/unet/config.json", "config.json");
+    link_to(dir, "unet", "tests/golden/tiny/sd-tiny-a/unet/diffusion_pytorch_model.safetensors",
+            "diffusion_pytorch_model.fp16.safetensors");
+    ow_checkpoint *ck = NULL;
+    ow_error err;
+    ow_status s = ow_checkpoint_open(&ck, dir, &err);
+    CHECK(s == OW_OK && ow_checkpoint_parts(ck) == (OW_PART_TEXT | OW_PART_UNET),
+          "folder with .fp16 files and no vae/: %s", s == OW_OK ? "opened" : err.message);
+    if (s == OW_OK) {
+        ow_weights want, got;
+        ow_checkpoint_weights(folder, OW_PART_UNET, &want, &err);
+        ow_checkpoint_weights(ck, OW_PART_UNET, &got, &err);
+        compare_part(".fp16 folder unet", &want, &got, OW_DTYPE_F16);
+        s = ow_checkpoint_weights(ck, OW_PART_VAE, &got, &err);
+        CHECK(s == OW_ERR_NOT_FOUND, "absent vae/");
+        printf("ok   .fp16 folder without vae/: %s\n", err.message);
+        CHECK(ow_checkpoint_scheduler_config_path(ck) == NULL, "no scheduler/ folder");
+        ow_checkpoint_close(ck);
+    }
+    /* A sharded VAE is refused by name. */
+    char vae[600];
+    snprintf(vae, sizeof vae, "%s/vae", dir);
+    mkdir(vae, 0755);
+    write_text(dir, "vae/diffusion_pytorch_model.safetensors.index.json", "{}");
+    expect_failure(dir, NULL, OW_ERR_UNSUPPORTED, "shards");
+    /* An SDXL pipeline. */
+    write_text(dir, "model_index.json",
+               "{\"_class_name\": \"StableDiffusionXLPipeline\", \"text_encoder_2\": [\"transformers\", "
+               "\"CLIPTextModelWithProjection\"]}");
+    expect_failure(dir, NULL, OW_ERR_UNSUPPORTED, "SDXL");
+    remove_tree(dir);
+}
+
 int main(void) {
     ow_error err;
     if (ow_cpu_backend_create(&backend, 0, &err) != OW_OK) {
@@ -377,6 +442,7 @@ int main(void) {
         for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) test_layout("sd-tiny-a", folder_a, &layouts[i]);
     }
     test_bad_files();
+    if (folder_a) test_folder_variants(folder_a);
     ow_checkpoint_close(folder_a);
     ow_checkpoint_close(folder_b);
     backend->destroy(backend);
