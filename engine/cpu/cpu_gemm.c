@@ -2,6 +2,7 @@
  * split into row or column slices across threads) and 2-D convolution (1x1 stride 1
  * as a direct product per image; everything else as an im2col tile per thread
  * followed by sgemm, so the unfolded input never exceeds the per-thread scratch). */
+#include <stddef.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -80,14 +81,19 @@ static void im2col_tile(float *col, const float *x, int c0, int c1, int H, int W
                     } else {
                         const float *src = xc + (size_t)iy * W;
                         int ix0 = ox * stride - pl + j;
-                        if (stride == 1 && ix0 >= 0 && ix0 + run <= W) {
-                            memcpy(d, src + ix0, (size_t)run * sizeof(float));
+                        /* positions t in [lo, hi) read inside the row; zeros around them */
+                        int lo = ix0 < 0 ? (-ix0 + stride - 1) / stride : 0;
+                        int hi = W - ix0 <= 0 ? 0 : (W - ix0 + stride - 1) / stride;
+                        if (lo > run) lo = run;
+                        if (hi > run) hi = run;
+                        if (hi < lo) hi = lo;
+                        if (lo > 0) memset(d, 0, (size_t)lo * sizeof(float));
+                        if (stride == 1) {
+                            memcpy(d + lo, src + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
                         } else {
-                            for (int t = 0; t < run; t++) {
-                                int ix = ix0 + t * stride;
-                                d[t] = (ix >= 0 && ix < W) ? src[ix] : 0.0f;
-                            }
+                            for (int t = lo; t < hi; t++) d[t] = src[ix0 + (ptrdiff_t)t * stride];
                         }
+                        if (hi < run) memset(d + hi, 0, (size_t)(run - hi) * sizeof(float));
                     }
                     p += run;
                 }
