@@ -115,9 +115,12 @@ void ow_tensor_set_free(ow_tensor_set *set) {
     free(set->meta);
     for (size_t i = 0; i < set->owned_count; i++) free(set->owned[i]);
     free(set->owned);
+    ow_pickle_free(set->pickle);
     if (set->map) munmap((void *)set->map, set->map_size);
     free(set);
 }
+
+const ow_pickle_value *ow_tensor_set_pickle_root(const ow_tensor_set *set) { return set ? set->pickle_root : NULL; }
 
 size_t ow_tensor_set_count(const ow_tensor_set *set) { return set ? set->count : 0; }
 

@@ -2,6 +2,7 @@
 #ifndef OW_FORMATS_TENSOR_SET_PRIVATE_H
 #define OW_FORMATS_TENSOR_SET_PRIVATE_H
 
+#include "formats/pickle.h"
 #include "formats/tensor_set.h"
 
 struct ow_tensor_set {
@@ -17,6 +18,9 @@ struct ow_tensor_set {
 
     void **owned;             /* buffers freed with the set (materialised tensors) */
     size_t owned_count, owned_cap;
+
+    ow_pickle *pickle;                 /* torch files: every parsed value (owned) */
+    const ow_pickle_value *pickle_root; /* the object torch.save was given */
 };
 
 /* Appends an entry; name is copied. data must stay valid as long as the set. */
