@@ -83,7 +83,9 @@ ow_status ow_unet_load(ow_unet **out, const ow_unet_config *cfg, const ow_weight
 void ow_unet_free(ow_unet *unet);
 
 /* diffusers' get_timestep_embedding in f32: out (B, dim) host memory,
- * [cos | sin] when flip_sin_to_cos, frequencies exp(-ln(10000) i / (dim/2 - shift)). */
+ * [cos | sin] when flip_sin_to_cos, frequencies exp(-ln(10000) i / (dim/2 - shift)),
+ * a zero last column when dim is odd. Same f32 operation order as torch; see unet.c
+ * for the one-ulp exp caveat. */
 void ow_timestep_embedding(float *out, const float *timesteps, int B, int dim, int flip_sin_to_cos, float freq_shift);
 
 /* out (B, out_channels, H, W) = unet(sample (B, in_channels, H, W), timesteps[B] (host),

@@ -13,6 +13,11 @@
 
 static ow_backend *backend;
 
+/* torch's f32 exp (MKL / Sleef) is not correctly rounded: about 1% of frequencies
+ * differ from ours by one ulp, which moves sin/cos by up to t * 2^-24 (6e-5 at t = 999).
+ * Small timesteps agree to 1e-6 (test_timestep_embedding). */
+#define TIMESTEP_TOL 1e-4
+
 static float *golden_f32(const ow_tensor_set *set, const char *name, size_t *count) {
     const ow_tensor_entry *e = ow_tensor_set_find(set, name);
     if (!e) return NULL;
@@ -123,6 +128,74 @@ static void test_model(const char *cfg, int blocks, int groups, int heads) {
     printf("ok   %s: wrong shape: %s\n", cfg, err.message);
 
     ow_tensor_set_free(file);
+    ow_tensor_set_free(golden);
+}
+
+/* A layout the tiny SD 1.x models do not have (tests/ref/make_model_variants.py). */
+static void test_variant(const char *name) {
+    char path[512];
+    ow_error err;
+    ow_unet_config config;
+    snprintf(path, sizeof path, "tests/golden/model/%s/config.json", name);
+    ow_status s = ow_unet_config_load(&config, source_path(path), &err);
+    CHECK(s == OW_OK, "%s: config: %s", name, err.message);
+    if (s != OW_OK) return;
+    ow_tensor_set *file = NULL, *golden = NULL;
+    snprintf(path, sizeof path, "tests/golden/model/%s/diffusion_pytorch_model.safetensors", name);
+    s = ow_tensor_set_open(&file, source_path(path), &err);
+    snprintf(path, sizeof path, "tests/golden/model/%s/golden.safetensors", name);
+    if (s == OW_OK) s = ow_tensor_set_open(&golden, source_path(path), &err);
+    CHECK(s == OW_OK, "%s: open: %s", name, err.message);
+    ow_weights w = {.set = file, .prefix = "", .what = "unet"};
+    ow_unet *unet = NULL;
+    if (s == OW_OK) s = ow_unet_load(&unet, &config, &w, backend, &err);
+    CHECK(s == OW_OK, "%s: load: %s", name, err.message);
+    if (s == OW_OK) {
+        int B;
+        size_t n, nwant;
+        float *got = run_unet(unet, golden, &B, &n, &err);
+        float *want = golden_f32(golden, "out", &nwant);
+        CHECK(got && want && n == nwant, "%s: forward: %s", name, got ? "size mismatch" : err.message);
+        if (got && want && n == nwant) {
+            char what[160];
+            snprintf(what, sizeof what, "%s unet out (batch %d, linear proj %d, mid block %d)", name, B,
+                     config.use_linear_projection, config.has_mid_block);
+            check_close(what, got, want, n, 1e-4);
+        }
+        free(got);
+        free(want);
+        ow_unet_free(unet);
+    }
+    ow_tensor_set_free(file);
+    ow_tensor_set_free(golden);
+}
+
+/* The sinusoidal embedding at SD's size (320) and an odd size against torch, for
+ * timesteps up to 999 (tests/golden/model/timestep_embedding.safetensors). */
+static void test_timestep_embedding_golden(void) {
+    ow_error err;
+    ow_tensor_set *golden = NULL;
+    ow_status s = ow_tensor_set_open(&golden, source_path("tests/golden/model/timestep_embedding.safetensors"), &err);
+    CHECK(s == OW_OK, "open timestep embedding golden: %s", err.message);
+    if (s != OW_OK) return;
+    size_t nt;
+    float *t = golden_f32(golden, "timesteps", &nt);
+    static const struct { int dim, flip; float shift; const char *name; } cases[] = {
+        {320, 1, 0.0f, "dim320_flip1_shift0"}, {320, 0, 1.0f, "dim320_flip0_shift1"},
+        {321, 1, 0.0f, "dim321_flip1_shift0"}, {321, 0, 1.0f, "dim321_flip0_shift1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = 0;
+        float *want = golden_f32(golden, cases[i].name, &n);
+        float *got = malloc(n * sizeof *got);
+        ow_timestep_embedding(got, t, (int)nt, cases[i].dim, cases[i].flip, cases[i].shift);
+        char what[96];
+        snprintf(what, sizeof what, "timestep embedding %s", cases[i].name);
+        check_close(what, got, want, n, TIMESTEP_TOL);
+        free(got);
+        free(want);
+    }
+    free(t);
     ow_tensor_set_free(golden);
 }
 
@@ -258,6 +331,9 @@ int main(void) {
     test_config();
     test_model("sd-tiny-a", 2, 32, 2);
     test_model("sd-tiny-b", 3, 8, 4);
+    test_timestep_embedding_golden();
+    test_variant("unet-sd2");
+    test_variant("unet-nomid");
     test_missing_weight();
     backend->destroy(backend);
     CHECK_DONE();

@@ -206,6 +206,33 @@ static void test_model(const char *cfg, int blocks, int groups, int layers) {
     ow_tensor_set_free(golden);
 }
 
+/* No mid-block attention, no quant convs, 3 latent channels, batch 2, non-square
+ * (tests/golden/model/vae-plain from tests/ref/make_model_variants.py). */
+static void test_plain_variant(void) {
+    ow_error err;
+    ow_vae_config config;
+    ow_status s = ow_vae_config_load(&config, source_path("tests/golden/model/vae-plain/config.json"), &err);
+    CHECK(s == OW_OK && !config.mid_block_add_attention && !config.use_quant_conv && !config.use_post_quant_conv &&
+              config.latent_channels == 3,
+          "vae-plain: config (%s)", s == OW_OK ? "ok" : err.message);
+    if (s != OW_OK) return;
+    ow_tensor_set *file = NULL, *golden = NULL;
+    s = ow_tensor_set_open(&file, source_path("tests/golden/model/vae-plain/diffusion_pytorch_model.safetensors"), &err);
+    if (s == OW_OK) s = ow_tensor_set_open(&golden, source_path("tests/golden/model/vae-plain/golden.safetensors"), &err);
+    CHECK(s == OW_OK, "vae-plain: open: %s", err.message);
+    ow_weights w = {.set = file, .prefix = "", .what = "vae"};
+    ow_vae *vae = NULL;
+    if (s == OW_OK) s = ow_vae_load(&vae, &config, &w, backend, OW_VAE_BOTH, &err);
+    CHECK(s == OW_OK, "vae-plain: load: %s", err.message);
+    if (s == OW_OK) {
+        check_decode("vae-plain", vae, golden, " (no attention, no quant convs)");
+        check_encode("vae-plain", vae, golden, " (no attention, no quant convs)");
+        ow_vae_free(vae);
+    }
+    ow_tensor_set_free(file);
+    ow_tensor_set_free(golden);
+}
+
 static ow_status parse(const char *json, ow_vae_config *cfg, ow_error *err) {
     json_object *obj;
     ow_status s = ow_config_parse_text(json, &obj, err);
@@ -268,6 +295,7 @@ int main(void) {
     test_config();
     test_model("sd-tiny-a", 4, 32, 1);
     test_model("sd-tiny-b", 3, 8, 2);
+    test_plain_variant();
     backend->destroy(backend);
     CHECK_DONE();
 }
