@@ -388,12 +388,11 @@ static ow_status text_from_shapes(ow_checkpoint *ck, ow_error *err) {
     return OW_OK;
 }
 
+/* ck->file is open: find the parts and their configurations. */
 static ow_status open_single_file(ow_checkpoint *ck, ow_error *err) {
     ck->layout = OW_CHECKPOINT_SINGLE_FILE;
-    ow_status s = ow_tensor_set_open(&ck->file, ck->path, err);
-    if (s != OW_OK) return s;
     const ow_tensor_set *set = ck->file;
-    s = refuse_other_models(set, ck->path, err);
+    ow_status s = refuse_other_models(set, ck->path, err);
     if (s != OW_OK) return s;
     static const struct { const char *marker, *preferred; } markers[CK_PARTS] = {
         [PART_TEXT] = {"embeddings.token_embedding.weight", "cond_stage_model."},
@@ -556,8 +555,28 @@ ow_status ow_checkpoint_open_hints(ow_checkpoint **out, const char *path, const 
         s = ow_error_set(err, OW_ERR_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
     else if (S_ISDIR(st.st_mode))
         s = open_folder(ck, err);
-    else
+    else if ((s = ow_tensor_set_open(&ck->file, ck->path, err)) == OW_OK)
         s = open_single_file(ck, err);
+    if (s != OW_OK) {
+        ow_checkpoint_close(ck);
+        return s;
+    }
+    *out = ck;
+    return OW_OK;
+}
+
+ow_status ow_checkpoint_open_set(ow_checkpoint **out, ow_tensor_set *set, const char *name,
+                                 const ow_checkpoint_hints *hints, ow_error *err) {
+    *out = NULL;
+    ow_checkpoint *ck = calloc(1, sizeof *ck);
+    if (!ck) {
+        ow_tensor_set_free(set);
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", name);
+    }
+    snprintf(ck->path, sizeof ck->path, "%s", name ? name : "(tensors in memory)");
+    if (hints) ck->hints = *hints;
+    ck->file = set;
+    ow_status s = open_single_file(ck, err);
     if (s != OW_OK) {
         ow_checkpoint_close(ck);
         return s;

@@ -63,6 +63,10 @@ ow_status ow_checkpoint_open(ow_checkpoint **out, const char *path, ow_error *er
 /* The same with hints (NULL: none). */
 ow_status ow_checkpoint_open_hints(ow_checkpoint **out, const char *path, const ow_checkpoint_hints *hints,
                                    ow_error *err);
+/* A single-file checkpoint from a tensor set already open (or built in memory);
+ * takes ownership of set, also on failure. name is used in messages. */
+ow_status ow_checkpoint_open_set(ow_checkpoint **out, ow_tensor_set *set, const char *name,
+                                 const ow_checkpoint_hints *hints, ow_error *err);
 void ow_checkpoint_close(ow_checkpoint *ck);
 
 ow_checkpoint_layout ow_checkpoint_get_layout(const ow_checkpoint *ck);

@@ -17,6 +17,7 @@
 #include "core/half.h"
 #include "model/checkpoint.h"
 #include "model/checkpoint_keys.h"
+#include "formats/tensor_set_private.h"
 
 static ow_backend *backend;
 
@@ -352,6 +353,81 @@ static void test_folder(const char *cfg, ow_checkpoint **out) {
     /* The folder's own text encoder reproduces transformers (tested in full in test_clip_text). */
 }
 
+/* The names and shapes of a real SD 1.5 checkpoint (variants/sd15-names.txt, from
+ * models built without weights): detection without hints must give SD 1.5's
+ * configuration, and every diffusers name must map to its CompVis name. */
+static void test_sd15_names(void) {
+    FILE *f = fopen(source_path("tests/golden/tiny/variants/sd15-names.txt"), "r");
+    CHECK(f != NULL, "open sd15-names.txt");
+    if (!f) return;
+    ow_error err;
+    ow_tensor_set *set = calloc(1, sizeof *set);
+    char line[512];
+    char (*pairs)[2][160] = calloc(2048, sizeof *pairs); /* diffusers name, CompVis name */
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < 2048) {
+        char shape_text[128];
+        if (sscanf(line, "%159s %159s %127s", pairs[n][0], pairs[n][1], shape_text) != 3) continue;
+        int64_t shape[8];
+        int ndim = 0;
+        for (char *tok = strtok(shape_text, ","); tok && ndim < 8; tok = strtok(NULL, ",")) shape[ndim++] = atoll(tok);
+        ow_tensor_set_add(set, pairs[n][1], OW_DTYPE_F16, ndim, shape, NULL, 0, &err);
+        n++;
+    }
+    fclose(f);
+    CHECK(n == 1130 && ow_tensor_set_finish(set, &err) == OW_OK, "sd15 names: %d read", n);
+    ow_checkpoint *ck = NULL;
+    ow_status s = ow_checkpoint_open_set(&ck, set, "sd15-names (shapes only)", NULL, &err);
+    CHECK(s == OW_OK, "sd15 shapes: %s", err.message);
+    if (s != OW_OK) { free(pairs); return; }
+    const ow_unet_config *u = ow_checkpoint_unet_config(ck);
+    const ow_vae_config *v = ow_checkpoint_vae_config(ck);
+    const ow_clip_text_config *t = ow_checkpoint_text_config(ck);
+    static const int channels[4] = {320, 640, 1280, 1280}, down_attn[4] = {1, 1, 1, 0}, up_attn[4] = {0, 1, 1, 1};
+    int unet_ok = u && u->num_blocks == 4 && u->cross_attention_dim == 768 && u->in_channels == 4 &&
+                  u->out_channels == 4 && u->norm_num_groups == 32 && u->time_embed_dim == 1280 && u->has_mid_block;
+    for (int i = 0; unet_ok && i < 4; i++)
+        unet_ok = u->block_out_channels[i] == channels[i] && u->layers_per_block[i] == 2 &&
+                  u->down_cross_attention[i] == down_attn[i] && u->up_cross_attention[i] == up_attn[i] &&
+                  u->attention_heads[i] == 8 && u->transformer_layers_per_block[i] == 1;
+    CHECK(unet_ok, "sd15: UNet config from shapes is SD 1.5's");
+    static const int vae_channels[4] = {128, 256, 512, 512};
+    int vae_ok = v && v->num_blocks == 4 && v->layers_per_block == 2 && v->latent_channels == 4 &&
+                 v->in_channels == 3 && v->out_channels == 3 && v->norm_num_groups == 32 && v->scaling_factor == 0.18215f;
+    for (int i = 0; vae_ok && i < 4; i++) vae_ok = v->block_out_channels[i] == vae_channels[i];
+    CHECK(vae_ok, "sd15: VAE config from shapes is SD's");
+    CHECK(t && t->vocab_size == 49408 && t->hidden_size == 768 && t->num_attention_heads == 12 &&
+              t->num_hidden_layers == 12 && t->intermediate_size == 3072 && t->max_position_embeddings == 77,
+          "sd15: CLIP ViT-L/14 text config from shapes");
+    CHECK(t && ow_clip_text_param_count(t) == 123060480, "CLIP-L text parameters %lld, want 123060480",
+          t ? (long long)ow_clip_text_param_count(t) : 0LL);
+    /* Every name through the maps. */
+    int mapped = 0;
+    for (int i = 0; i < n; i++) {
+        ow_part part = strncmp(pairs[i][1], "model.diffusion_model.", 22) == 0 ? OW_PART_UNET
+                       : strncmp(pairs[i][1], "first_stage_model.", 18) == 0 ? OW_PART_VAE
+                                                                             : OW_PART_TEXT;
+        ow_weights w;
+        ow_checkpoint_weights(ck, part, &w, &err);
+        const ow_tensor_entry *e = ow_weights_find(&w, pairs[i][0]);
+        if (e && strcmp(e->name, pairs[i][1]) == 0) mapped++;
+        else if (i - mapped < 4) fprintf(stderr, "  %s -> %s, want %s\n", pairs[i][0], e ? e->name : "(none)", pairs[i][1]);
+    }
+    CHECK(mapped == n, "sd15: %d of %d names mapped", mapped, n);
+    char *text = NULL;
+    if (ow_checkpoint_describe(ck, &text, &err) == OW_OK) {
+        printf("---- describe SD 1.5 shapes\n%s----\n", text);
+        CHECK(strstr(text, "859520964 parameters") && strstr(text, "83653863 parameters") &&
+                  strstr(text, "123060480 parameters"),
+              "SD 1.5 parameter counts (UNet 859520964, VAE 83653863, text 123060480)");
+    }
+    free(text);
+    if (unet_ok && vae_ok && mapped == n)
+        printf("ok   SD 1.5 shapes: configs detected without hints, %d of %d names mapped\n", mapped, n);
+    ow_checkpoint_close(ck);
+    free(pairs);
+}
+
 /* Folder variants built at test time from links to sd-tiny-a's files: .fp16 file
  * names, a missing part, sharded weights, an SDXL model_index.json. */
 static void link_to(const char *dir, const char *sub, const char *target_rel, const char *name) {
@@ -420,6 +496,7 @@ int main(void) {
         return 1;
     }
     test_key_maps();
+    test_sd15_names();
 
     const int all = OW_PART_TEXT | OW_PART_UNET | OW_PART_VAE;
     const ow_checkpoint_hints none = {0}, tiny_a_heads = {.unet_attention_heads = 2, .text_attention_heads = 4};

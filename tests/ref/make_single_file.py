@@ -27,7 +27,7 @@ import os
 import shutil
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.normpath(os.path.join(HERE, "..", "golden", "tiny"))
@@ -181,8 +181,28 @@ def cast(state, dtype):
     return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
 
 
+SAFETENSORS_DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.int64: "I64",
+                      torch.int32: "I32"}
+
+
 def write_safetensors(path, state, metadata):
-    save_file({k: v.contiguous() for k, v in state.items()}, path, metadata=metadata)
+    """A .safetensors file in the given tensor order with the metadata keys sorted:
+    safetensors.torch.save_file orders metadata by a hash map, so its bytes change
+    from run to run and the committed files would churn."""
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    chunks, offset = [], 0
+    for key, tensor in state.items():
+        data = tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[key] = {"dtype": SAFETENSORS_DTYPES[tensor.dtype], "shape": list(tensor.shape),
+                       "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text)
+        for chunk in chunks:
+            f.write(chunk)
     print(f"wrote {os.path.relpath(path, TINY)}: {len(state)} tensors, {os.path.getsize(path)} bytes")
 
 
@@ -205,6 +225,37 @@ def verify_with_diffusers(cfg_name, state):
         for key in want:
             assert torch.equal(got[key], want[key]), (sub, key)
         print(f"checked {cfg_name} {sub}: diffusers' converter gives back all {len(want)} tensors")
+
+
+def write_sd15_names():
+    """The names and shapes of a real SD 1.5 checkpoint (no weights: models built on
+    torch's meta device), as 'diffusers-name compvis-name d0,d1,...' lines, so the C
+    test can check the key maps and the shape detection at full size."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+    unet_cfg = dict(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
+    vae_cfg = dict(block_out_channels=[128, 256, 512, 512], down_block_types=["DownEncoderBlock2D"] * 4,
+                   up_block_types=["UpDecoderBlock2D"] * 4, latent_channels=4, layers_per_block=2, sample_size=512)
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**unet_cfg)
+        vae = AutoencoderKL(**vae_cfg)
+        text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                                            num_hidden_layers=12, projection_dim=768))
+    lines = []
+    for module, table, prefix in ((unet, unet_prefix_table(unet.config), UNET_PREFIX),
+                                  (vae, vae_prefix_table(vae.config), VAE_PREFIX)):
+        state = module.state_dict()
+        converted = convert(state, table, prefix)
+        for (key, tensor), (stored, stored_tensor) in zip(state.items(), converted.items()):
+            lines.append(f"{key} {prefix}{stored} {','.join(str(d) for d in stored_tensor.shape)}")
+    for key, tensor in text.state_dict().items():
+        if key.endswith("position_ids"):
+            continue
+        lines.append(f"{key} {TEXT_PREFIX_NEW}{key} {','.join(str(d) for d in tensor.shape)}")
+    path = os.path.join(VARIANTS, "sd15-names.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote variants/sd15-names.txt: {len(lines)} names, {os.path.getsize(path)} bytes")
 
 
 def main():
@@ -264,6 +315,7 @@ def main():
     with open(v(VARIANTS, "bad-truncated.safetensors"), "wb") as f:
         f.write(data[: len(data) // 2])
     print(f"wrote variants/bad-truncated.safetensors: {len(data) // 2} of {len(data)} bytes")
+    write_sd15_names()
     total = sum(os.path.getsize(v(VARIANTS, n)) for n in os.listdir(VARIANTS))
     print(f"variants total {total} bytes")
 
