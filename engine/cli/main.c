@@ -1,18 +1,272 @@
-/* main.c: the `oneword` command: parses the sub-command and hands over to the
- * engine. Thin on purpose: every capability lives in the engine library. */
+/* main.c: the `oneword` command. Parses a sub-command's options and calls the
+ * engine; thin on purpose: every capability lives in the engine library so the
+ * GIMP plug-in gets it too. Images are written here (libpng). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "oneword.h"
+#include "png_write.h"
 
 static void usage(FILE *to) {
     fprintf(to,
             "usage: oneword COMMAND [OPTIONS]\n"
             "\n"
             "commands:\n"
-            "  version            print the version\n"
-            "\n"
-            "generate, inspect, learn, merge, convert and bench land as the engine grows.\n");
+            "  generate  text to images:\n"
+            "            oneword generate --model PATH --prompt TEXT --outdir DIR\n"
+            "              [--negative-prompt TEXT] [--steps 50] [--scale 7.5]\n"
+            "              [--sampler ddim|plms|euler|euler-a|dpm++2m-karras] [--eta 0]\n"
+            "              [--seed N] [--n-samples 4] [--n-iter 1] [--width 512] [--height 512]\n"
+            "              [--clip-skip 1] [--threads N]\n"
+            "  inspect   oneword inspect MODEL: detected configuration and parameter counts\n"
+            "  version   print the version\n");
+}
+
+/* ---- small helpers ---- */
+
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("oneword: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static int parse_int(const char *text, const char *option, long min, long max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || *end || end == text || v < min || v > max) {
+        fail("%s must be a whole number from %ld to %ld, got '%s'", option, min, max, text);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *text, const char *option, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(text, &end);
+    if (errno || *end || end == text || v != v) {
+        fail("%s must be a number, got '%s'", option, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void log_to_stderr(void *user, int level, const char *message) {
+    (void)user;
+    fprintf(stderr, "oneword: %s%s\n", level ? "warning: " : "", message);
+}
+
+/* ---- progress line: step, it/s, ETA ---- */
+
+typedef struct progress_state {
+    struct timespec start;
+    int image_batch, image_batches;
+} progress_state;
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
+}
+
+static int show_progress(void *user, int step, int total) {
+    progress_state *p = user;
+    double elapsed = seconds_since(&p->start);
+    double rate = step > 0 ? step / elapsed : 0.0;
+    double eta = rate > 0 ? (total - step) / rate : 0.0;
+    fprintf(stderr, "\rbatch %d/%d  step %d/%d  %.2f it/s  ETA %.0fs   ", p->image_batch, p->image_batches,
+            step, total, rate, eta);
+    if (step == total) fputc('\n', stderr);
+    return 0;
+}
+
+/* ---- generate ---- */
+
+static int make_dir(const char *path) {
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+    }
+    return -1;
+}
+
+/* The A1111 "parameters" text, which other tools read back from the PNG. */
+static char *parameters_text(const ow_generate_params *p, const char *model, uint64_t seed) {
+    size_t cap = strlen(p->prompt) + (p->negative_prompt ? strlen(p->negative_prompt) : 0) + strlen(model) + 512;
+    char *text = malloc(cap);
+    if (!text) return NULL;
+    size_t n = (size_t)snprintf(text, cap, "%s\n", p->prompt);
+    if (p->negative_prompt && *p->negative_prompt)
+        n += (size_t)snprintf(text + n, cap - n, "Negative prompt: %s\n", p->negative_prompt);
+    snprintf(text + n, cap - n,
+             "Steps: %d, Sampler: %s, CFG scale: %g, Seed: %" PRIu64 ", Size: %dx%d, Eta: %g, Clip skip: %d, "
+             "Model: %s, Generator: oneword " OW_VERSION_STRING,
+             p->steps, p->sampler, (double)p->guidance_scale, seed, p->width, p->height, (double)p->eta,
+             p->clip_skip, model);
+    return text;
+}
+
+static int generate_main(int argc, char **argv) {
+    enum { OPT_NEGATIVE = 1000, OPT_STEPS, OPT_SCALE, OPT_SAMPLER, OPT_ETA, OPT_SEED, OPT_N_SAMPLES,
+           OPT_N_ITER, OPT_WIDTH, OPT_HEIGHT, OPT_THREADS, OPT_CLIP_SKIP, OPT_OUTDIR, OPT_MODEL, OPT_PROMPT };
+    static const struct option options[] = {
+        {"model", required_argument, 0, OPT_MODEL},         {"prompt", required_argument, 0, OPT_PROMPT},
+        {"negative-prompt", required_argument, 0, OPT_NEGATIVE}, {"steps", required_argument, 0, OPT_STEPS},
+        {"scale", required_argument, 0, OPT_SCALE},         {"sampler", required_argument, 0, OPT_SAMPLER},
+        {"eta", required_argument, 0, OPT_ETA},             {"seed", required_argument, 0, OPT_SEED},
+        {"n-samples", required_argument, 0, OPT_N_SAMPLES}, {"n-iter", required_argument, 0, OPT_N_ITER},
+        {"width", required_argument, 0, OPT_WIDTH},         {"height", required_argument, 0, OPT_HEIGHT},
+        {"W", required_argument, 0, OPT_WIDTH},             {"H", required_argument, 0, OPT_HEIGHT},
+        {"threads", required_argument, 0, OPT_THREADS},     {"clip-skip", required_argument, 0, OPT_CLIP_SKIP},
+        {"outdir", required_argument, 0, OPT_OUTDIR},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    ow_generate_params params;
+    ow_generate_params_init(&params);
+    params.n_images = 4;
+    ow_model_options model_options;
+    ow_model_options_init(&model_options);
+    model_options.log = log_to_stderr;
+    const char *model_path = NULL, *outdir = NULL;
+    int n_iter = 1, have_prompt = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_MODEL: model_path = optarg; break;
+        case OPT_PROMPT: params.prompt = optarg; have_prompt = 1; break;
+        case OPT_NEGATIVE: params.negative_prompt = optarg; break;
+        case OPT_STEPS: if (parse_int(optarg, "--steps", 1, 1000, &params.steps)) return 2; break;
+        case OPT_SCALE: if (parse_float(optarg, "--scale", &params.guidance_scale)) return 2; break;
+        case OPT_SAMPLER: params.sampler = optarg; break;
+        case OPT_ETA: if (parse_float(optarg, "--eta", &params.eta)) return 2; break;
+        case OPT_SEED: {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno || *end || end == optarg || optarg[0] == '-')
+                return fail("--seed must be a whole number from 0 to 18446744073709551615, got '%s'", optarg), 2;
+            params.seed = (uint64_t)v;
+            break;
+        }
+        case OPT_N_SAMPLES: if (parse_int(optarg, "--n-samples", 1, 64, &params.n_images)) return 2; break;
+        case OPT_N_ITER: if (parse_int(optarg, "--n-iter", 1, 10000, &n_iter)) return 2; break;
+        case OPT_WIDTH: if (parse_int(optarg, "--width", 8, 8192, &params.width)) return 2; break;
+        case OPT_HEIGHT: if (parse_int(optarg, "--height", 8, 8192, &params.height)) return 2; break;
+        case OPT_THREADS: if (parse_int(optarg, "--threads", 0, 1024, &model_options.threads)) return 2; break;
+        case OPT_CLIP_SKIP: if (parse_int(optarg, "--clip-skip", 1, 12, &params.clip_skip)) return 2; break;
+        case OPT_OUTDIR: outdir = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) return fail("unexpected argument '%s' (options start with --)", argv[optind]), 2;
+    if (!model_path) return fail("--model PATH is required (a diffusers folder or a .safetensors/.ckpt file)"), 2;
+    if (!have_prompt) return fail("--prompt TEXT is required (it may be empty: --prompt \"\")"), 2;
+    if (!outdir) return fail("--outdir DIR is required"), 2;
+    if (params.width % 8 || params.height % 8)
+        return fail("--width and --height must be multiples of 8, got %dx%d", params.width, params.height), 2;
+
+    char samples_dir[4096];
+    snprintf(samples_dir, sizeof samples_dir, "%s/samples", outdir);
+    if (make_dir(outdir) || make_dir(samples_dir))
+        return fail("cannot create output folder '%s': %s", samples_dir, strerror(errno));
+
+    ow_error err = {0};
+    ow_model *model = NULL;
+    if (ow_model_open(&model, model_path, &model_options, &err) != OW_OK)
+        return fail("cannot load model '%s': %s", model_path, err.message);
+
+    size_t per_image = (size_t)params.width * (size_t)params.height * 3;
+    int total = params.n_images * n_iter;
+    float *images = malloc(per_image * (size_t)total * sizeof *images);
+    if (!images) { ow_model_close(model); return fail("out of memory for %d images", total); }
+
+    progress_state progress = {.image_batches = n_iter};
+    params.progress = show_progress;
+    params.progress_user = &progress;
+    const uint64_t first_seed = params.seed;
+    int rc = 0;
+    for (int iter = 0; iter < n_iter && rc == 0; iter++) {
+        /* Each batch uses seed + batch index, so any one batch can be re-made on its own. */
+        params.seed = first_seed + (uint64_t)iter;
+        progress.image_batch = iter + 1;
+        clock_gettime(CLOCK_MONOTONIC, &progress.start);
+        if (ow_generate(model, &params, images + per_image * (size_t)(iter * params.n_images), &err) != OW_OK) {
+            rc = fail("generation failed: %s", err.message);
+            break;
+        }
+        for (int i = 0; i < params.n_images && rc == 0; i++) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%05d.png", samples_dir, iter * params.n_images + i);
+            char *text = parameters_text(&params, model_path, params.seed);
+            png_text_entry chunk = {"parameters", text ? text : ""};
+            if (png_write_rgb_float(path, images + per_image * (size_t)(iter * params.n_images + i), params.width,
+                                    params.height, &chunk, 1, &err) != OW_OK)
+                rc = fail("%s", err.message);
+            else
+                printf("%s\n", path);
+            free(text);
+        }
+    }
+    if (rc == 0) {
+        /* Grid as txt2img.py: one row per batch, n_samples columns. */
+        int cols = params.n_images, rows = n_iter;
+        size_t grid_w = (size_t)params.width * (size_t)cols;
+        float *grid = malloc(grid_w * (size_t)params.height * (size_t)rows * 3 * sizeof *grid);
+        if (!grid) rc = fail("out of memory for the grid");
+        for (int r = 0; grid && r < rows; r++)
+            for (int col = 0; col < cols; col++)
+                for (int y = 0; y < params.height; y++)
+                    memcpy(grid + (((size_t)r * params.height + y) * grid_w + (size_t)col * params.width) * 3,
+                           images + per_image * (size_t)(r * cols + col) + (size_t)y * params.width * 3,
+                           (size_t)params.width * 3 * sizeof *grid);
+        if (grid) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/grid.png", outdir);
+            params.seed = first_seed;
+            char *text = parameters_text(&params, model_path, first_seed);
+            png_text_entry chunk = {"parameters", text ? text : ""};
+            if (png_write_rgb_float(path, grid, (int)grid_w, params.height * rows, &chunk, 1, &err) != OW_OK)
+                rc = fail("%s", err.message);
+            else
+                printf("%s\n", path);
+            free(text);
+            free(grid);
+        }
+    }
+    free(images);
+    ow_model_close(model);
+    return rc;
+}
+
+/* ---- inspect ---- */
+
+static int inspect_main(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: oneword inspect MODEL\n");
+        return 2;
+    }
+    ow_error err = {0};
+    char *text = NULL;
+    if (ow_model_inspect(argv[1], &text, &err) != OW_OK) return fail("cannot read '%s': %s", argv[1], err.message);
+    fputs(text, stdout);
+    free(text);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -24,6 +278,8 @@ int main(int argc, char **argv) {
         printf("oneword %s\n", OW_VERSION_STRING);
         return 0;
     }
+    if (strcmp(argv[1], "generate") == 0) return generate_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "inspect") == 0) return inspect_main(argc - 1, argv + 1);
     fprintf(stderr, "oneword: unknown command '%s' (run 'oneword --help' for the list)\n", argv[1]);
     return 2;
 }

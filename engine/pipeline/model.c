@@ -1,0 +1,97 @@
+/* model.c: opening a checkpoint into a ready-to-run model (tokenizer, text
+ * encoder, UNet, VAE decoder and encoder, noise schedule) on the CPU backend. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "model/checkpoint.h"
+#include "pipeline/pipeline.h"
+
+#define VOCAB_FILE "clip/bpe_simple_vocab_16e6.txt.gz"
+
+void ow_model_options_init(ow_model_options *opts) {
+    memset(opts, 0, sizeof *opts);
+}
+
+/* The CLIP vocabulary: the caller's path, $ONEWORD_VOCAB, the installed copy,
+ * or the source tree's (for programs run from the build folder). */
+static const char *find_vocab(const ow_model_options *opts, char *buffer, size_t cap) {
+    if (opts && opts->vocab_path) return opts->vocab_path;
+    const char *env = getenv("ONEWORD_VOCAB");
+    if (env && *env) return env;
+    snprintf(buffer, cap, "%s/%s", OW_DATADIR, VOCAB_FILE);
+    if (access(buffer, R_OK) == 0) return buffer;
+    snprintf(buffer, cap, "%s/resources/%s", OW_SOURCE_DIR, VOCAB_FILE);
+    return buffer;
+}
+
+ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options *opts, ow_error *err) {
+    *out = NULL;
+    ow_model *m = calloc(1, sizeof *m);
+    if (!m) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    m->pad_id = OW_CLIP_EOS_ID; /* SD 1.x: CLIP's tokenizer pads with <|endoftext|> */
+    if (opts) { m->log = opts->log; m->log_user = opts->log_user; }
+
+    ow_checkpoint *ck = NULL;
+    char vocab[4096];
+    ow_status s = ow_tokenizer_load(&m->tokenizer, find_vocab(opts, vocab, sizeof vocab), err);
+    if (s == OW_OK) s = ow_cpu_backend_create(&m->backend, opts ? opts->threads : 0, err);
+    if (s == OW_OK) s = ow_checkpoint_open(&ck, path, err);
+    if (s == OW_OK) {
+        int parts = ow_checkpoint_parts(ck);
+        if ((parts & (OW_PART_TEXT | OW_PART_UNET | OW_PART_VAE)) != (OW_PART_TEXT | OW_PART_UNET | OW_PART_VAE))
+            s = ow_error_set(err, OW_ERR_FORMAT,
+                             "'%s' lacks the %s%s%s: generation needs a whole Stable Diffusion model", path,
+                             parts & OW_PART_TEXT ? "" : "text encoder ", parts & OW_PART_UNET ? "" : "UNet ",
+                             parts & OW_PART_VAE ? "" : "VAE");
+    }
+    ow_weights w;
+    if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_TEXT, &w, err);
+    if (s == OW_OK) s = ow_clip_text_load(&m->text_encoder, ow_checkpoint_text_config(ck), &w, m->backend, err);
+    if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_UNET, &w, err);
+    if (s == OW_OK) s = ow_unet_load(&m->unet, ow_checkpoint_unet_config(ck), &w, m->backend, err);
+    if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_VAE, &w, err);
+    if (s == OW_OK)
+        s = ow_vae_load(&m->vae, ow_checkpoint_vae_config(ck), &w, m->backend, OW_VAE_DECODER, err); /* the encoder is for learning */
+    if (s == OW_OK) {
+        const char *scheduler = ow_checkpoint_scheduler_config_path(ck);
+        ow_schedule_config_default(&m->schedule);
+        if (scheduler) s = ow_schedule_config_load(&m->schedule, scheduler, err);
+    }
+    if (s == OW_OK && m->text_encoder->config.hidden_size != m->unet->config.cross_attention_dim)
+        s = ow_error_set(err, OW_ERR_FORMAT, "the text encoder gives %d-wide vectors but the UNet expects %d",
+                         m->text_encoder->config.hidden_size, m->unet->config.cross_attention_dim);
+    ow_checkpoint_close(ck); /* the weights now live in backend memory */
+    if (s != OW_OK) {
+        ow_model_close(m);
+        return s;
+    }
+    *out = m;
+    return OW_OK;
+}
+
+void ow_model_close(ow_model *m) {
+    if (!m) return;
+    if (m->vae) ow_vae_free(m->vae);
+    if (m->unet) ow_unet_free(m->unet);
+    if (m->text_encoder) ow_clip_text_free(m->text_encoder);
+    if (m->tokenizer) ow_tokenizer_free(m->tokenizer);
+    if (m->backend) m->backend->destroy(m->backend);
+    free(m);
+}
+
+int ow_model_image_factor(const ow_model *m) {
+    return ow_vae_scale_factor(&m->vae->config);
+}
+
+ow_status ow_model_inspect(const char *path, char **text, ow_error *err) {
+    *text = NULL;
+    ow_checkpoint *ck = NULL;
+    ow_status s = ow_checkpoint_open(&ck, path, err);
+    if (s != OW_OK) return s;
+    s = ow_checkpoint_describe(ck, text, err);
+    ow_checkpoint_close(ck);
+    return s;
+}

@@ -1,0 +1,25 @@
+/* pipeline.h: the loaded model behind the public ow_model handle (internal). */
+#ifndef OW_PIPELINE_PIPELINE_H
+#define OW_PIPELINE_PIPELINE_H
+
+#include "backend/backend.h"
+#include "model/clip_text.h"
+#include "model/unet.h"
+#include "model/vae.h"
+#include "oneword.h"
+#include "sampling/schedule.h"
+#include "tokenizer/tokenizer.h"
+
+struct ow_model {
+    ow_backend *backend;
+    ow_tokenizer *tokenizer;
+    ow_clip_text *text_encoder;
+    ow_unet *unet;
+    ow_vae *vae;
+    ow_schedule_config schedule;
+    int pad_id;       /* token that fills the 77-token context after EOS */
+    ow_log_fn log;
+    void *log_user;
+};
+
+#endif
