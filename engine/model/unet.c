@@ -145,7 +145,11 @@ ow_status ow_unet_config_from_json(ow_unet_config *cfg, json_object *config, ow_
 
     TRY(ow_config_int(config, WHAT, "in_channels", &cfg->in_channels, err));
     TRY(ow_config_int(config, WHAT, "out_channels", &cfg->out_channels, err));
-    TRY(ow_config_int(config, WHAT, "sample_size", &cfg->sample_size, err));
+    json_object *size = ow_config_get(config, "sample_size");
+    if (size && json_object_is_type(size, json_type_array) && json_object_array_length(size) > 0)
+        cfg->sample_size = json_object_get_int(json_object_array_get_idx(size, 0)); /* (h, w): informational */
+    else
+        TRY(ow_config_int(config, WHAT, "sample_size", &cfg->sample_size, err));
 
     int count = cfg->num_blocks;
     TRY(ow_config_int_list(config, WHAT, "block_out_channels", OW_UNET_MAX_BLOCKS, cfg->block_out_channels, &count,

@@ -84,7 +84,7 @@ ow_status ow_vae_config_from_json(ow_vae_config *cfg, json_object *config, ow_er
     TRY(ow_config_int(config, WHAT, "norm_num_groups", &cfg->norm_num_groups, err));
     cfg->sample_size = 32; /* diffusers' default */
     json_object *size = ow_config_get(config, "sample_size");
-    if (size && json_object_is_type(size, json_type_array)) {
+    if (size && json_object_is_type(size, json_type_array) && json_object_array_length(size) > 0) {
         cfg->sample_size = json_object_get_int(json_object_array_get_idx(size, 0));
     } else {
         TRY(ow_config_int(config, WHAT, "sample_size", &cfg->sample_size, err));

@@ -267,6 +267,8 @@ static void test_config(void) {
     CHECK(s == OW_OK && cfg.attention_heads[0] == 5 && cfg.attention_heads[3] == 20 && cfg.use_linear_projection &&
               cfg.upcast_attention && cfg.cross_attention_dim == 1024,
           "SD 2.x config (%s)", s == OW_OK ? "ok" : err.message);
+    s = parse("{\"sample_size\": [96, 64]}", &cfg, &err);
+    CHECK(s == OW_OK && cfg.sample_size == 96, "sample_size as a list (%s)", s == OW_OK ? "ok" : err.message);
     s = parse("{\"mid_block_type\": null}", &cfg, &err);
     CHECK(s == OW_OK && !cfg.has_mid_block, "mid_block_type null means no mid block");
 
