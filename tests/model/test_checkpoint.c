@@ -224,7 +224,7 @@ static void check_loads(const char *name, const ow_checkpoint *ck) {
         ow_status s = ow_checkpoint_weights(ck, OW_PART_VAE, &w, &err);
         if (s == OW_OK) s = ow_vae_load(&v, ow_checkpoint_vae_config(ck), &w, backend, OW_VAE_BOTH, &err);
         CHECK(s == OW_OK, "%s: ow_vae_load: %s", name, err.message);
-        if (s == OW_OK) printf("ok   %s: ow_vae_load finds every VAE tensor (1x1-conv attention accepted)\n", name);
+        if (s == OW_OK) printf("ok   %s: ow_vae_load finds every VAE tensor\n", name);
         ow_vae_free(v);
     }
 }
@@ -451,7 +451,7 @@ static void remove_tree(const char *dir) {
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
-static void test_folder_variants(const ow_checkpoint *folder) {
+static void test_folder_variants(const ow_checkpoint *folder, const ow_checkpoint *folder_b) {
     char dir[] = "/tmp/ow_ckpt_XXXXXX";
     if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
     link_to(dir, "text_encoder", "tests/golden/tiny/sd-tiny-a/text_encoder/config.json", "config.json");
@@ -474,6 +474,29 @@ static void test_folder_variants(const ow_checkpoint *folder) {
         printf("ok   .fp16 folder without vae/: %s\n", err.message);
         CHECK(ow_checkpoint_scheduler_config_path(ck) == NULL, "no scheduler/ folder");
         ow_checkpoint_close(ck);
+    }
+    /* A .bin pickle with the attention names of diffusers < 0.14 (sd-tiny-b's VAE). */
+    if (folder_b) {
+        char legacy[] = "/tmp/ow_ckpt_legacy_XXXXXX";
+        if (mkdtemp(legacy)) {
+            link_to(legacy, "vae", "tests/golden/tiny/sd-tiny-b/vae/config.json", "config.json");
+            link_to(legacy, "vae", "tests/golden/tiny/variants/sd-tiny-b-vae-legacy.bin", "diffusion_pytorch_model.bin");
+            s = ow_checkpoint_open(&ck, legacy, &err);
+            CHECK(s == OW_OK && ow_checkpoint_parts(ck) == OW_PART_VAE, "folder with a legacy vae .bin: %s",
+                  s == OW_OK ? "opened" : err.message);
+            if (s == OW_OK) {
+                ow_weights want, got;
+                ow_checkpoint_weights(folder_b, OW_PART_VAE, &want, &err);
+                ow_checkpoint_weights(ck, OW_PART_VAE, &got, &err);
+                compare_part("legacy .bin vae (query/key/value/proj_attn)", &want, &got, OW_DTYPE_F16);
+                check_loads("legacy .bin vae", ck);
+                char *text = NULL;
+                if (ow_checkpoint_describe(ck, &text, &err) == OW_OK) printf("---- describe legacy .bin\n%s----\n", text);
+                free(text);
+                ow_checkpoint_close(ck);
+            }
+            remove_tree(legacy);
+        }
     }
     /* A sharded VAE is refused by name. */
     char vae[600];
@@ -519,7 +542,7 @@ int main(void) {
         for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) test_layout("sd-tiny-a", folder_a, &layouts[i]);
     }
     test_bad_files();
-    if (folder_a) test_folder_variants(folder_a);
+    if (folder_a) test_folder_variants(folder_a, folder_b);
     ow_checkpoint_close(folder_a);
     ow_checkpoint_close(folder_b);
     backend->destroy(backend);

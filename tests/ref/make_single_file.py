@@ -5,7 +5,8 @@ layout, so the C checkpoint loader can be tested on every layout users have.
 Writes (run from anywhere; needs make_tiny_models.py to have run first):
   tests/golden/tiny/<cfg>.safetensors         full model, f16, new-style CLIP keys
                                               (cond_stage_model.transformer.text_model.*)
-  tests/golden/tiny/variants/*                layout variants of sd-tiny-a (see VARIANTS)
+  tests/golden/tiny/variants/*                layout variants of sd-tiny-a (see main()), sd-tiny-b's
+                                              VAE as an old-style .bin, SD 1.5 names and shapes
 
 The key mapping (diffusers -> CompVis) is written here from the layout rules (the
 inverse of what the C loader does), built from each folder's config.json, never
@@ -315,6 +316,18 @@ def main():
     with open(v(VARIANTS, "bad-truncated.safetensors"), "wb") as f:
         f.write(data[: len(data) // 2])
     print(f"wrote variants/bad-truncated.safetensors: {len(data) // 2} of {len(data)} bytes")
+    # A diffusers-folder file in the old style: sd-tiny-b's VAE as a .bin pickle with the
+    # attention names of diffusers < 0.14 (query/key/value/proj_attn), as SD 1.4-era folders have.
+    legacy = {}
+    renames = {"to_q.": "query.", "to_k.": "key.", "to_v.": "value.", "to_out.0.": "proj_attn."}
+    for key, tensor in load_file(os.path.join(TINY, "sd-tiny-b", "vae", "diffusion_pytorch_model.safetensors")).items():
+        for new_name, old_name in renames.items():
+            if ".mid_block.attentions.0." + new_name in key:
+                key = key.replace(".mid_block.attentions.0." + new_name, ".mid_block.attentions.0." + old_name)
+        legacy[key] = tensor
+    torch.save(legacy, v(VARIANTS, "sd-tiny-b-vae-legacy.bin"))
+    print(f"wrote variants/sd-tiny-b-vae-legacy.bin: {len(legacy)} tensors, "
+          f"{os.path.getsize(v(VARIANTS, 'sd-tiny-b-vae-legacy.bin'))} bytes")
     write_sd15_names()
     total = sum(os.path.getsize(v(VARIANTS, n)) for n in os.listdir(VARIANTS))
     print(f"variants total {total} bytes")
