@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# test_cli.sh: `oneword` end to end on the tiny model: a generation writes its PNGs,
+# and every kind of bad input ends with a clear message and a non-zero exit, never
+# a crash (under the sanitizer build, a crash or leak would fail the exit check).
+# usage: test_cli.sh ONEWORD_BINARY SOURCE_ROOT
+set -u
+oneword=$1
+root=$2
+tiny="$root/tests/golden/tiny/sd-tiny-a"
+work=$(mktemp -d)
+trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+# expect_fail NAME PATTERN ARGS...: exit status 1 or 2 (not a signal, not 0) and
+# stderr containing PATTERN (a fixed string).
+expect_fail() {
+    local name=$1 pattern=$2
+    shift 2
+    "$oneword" "$@" >"$work/out" 2>"$work/err"
+    local rc=$?
+    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then
+        echo "FAIL $name: exit status $rc (want 1 or 2); stderr: $(tail -c 400 "$work/err")"
+        failed=$((failed + 1))
+    elif ! grep -qF -- "$pattern" "$work/err"; then
+        echo "FAIL $name: stderr lacks '$pattern': $(tail -c 400 "$work/err")"
+        failed=$((failed + 1))
+    else
+        echo "ok   $name (exit $rc): $(grep -v '^$' "$work/err" | head -1)"
+        passed=$((passed + 1))
+    fi
+}
+
+expect_ok() {
+    local name=$1
+    shift
+    if "$oneword" "$@" >"$work/out" 2>"$work/err"; then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name: exit $?; stderr: $(tail -c 400 "$work/err")"
+        failed=$((failed + 1))
+    fi
+}
+
+gen=(generate --steps 2 --n-samples 1 --width 64 --height 64 --threads 2)
+
+# A generation that works, with an empty prompt (allowed, as in diffusers).
+expect_ok "generate with empty prompt" "${gen[@]}" --model "$tiny" --prompt "" --outdir "$work/ok"
+if [ -s "$work/ok/samples/00000.png" ] && [ -s "$work/ok/grid.png" ] && head -c 8 "$work/ok/samples/00000.png" | grep -q PNG; then
+    echo "ok   sample and grid PNGs written"; passed=$((passed + 1))
+else
+    echo "FAIL sample/grid PNGs missing in $work/ok"; failed=$((failed + 1))
+fi
+if grep -aq "Steps: 2, Sampler: ddim" "$work/ok/samples/00000.png"; then
+    echo "ok   parameters text chunk present"; passed=$((passed + 1))
+else
+    echo "FAIL parameters text chunk missing"; failed=$((failed + 1))
+fi
+expect_ok "single-file checkpoint, euler-a, 2 images" generate --steps 2 --n-samples 2 --width 64 --height 64 \
+    --sampler euler-a --model "$root/tests/golden/tiny/sd-tiny-a.safetensors" --prompt "a cat" --outdir "$work/ok2"
+
+# Bad input.
+expect_fail "missing model" "no-such-model" "${gen[@]}" --model "$work/no-such-model" --prompt x --outdir "$work/o"
+head -c 5000 "$root/tests/golden/tiny/sd-tiny-a.safetensors" >"$work/truncated.safetensors"
+expect_fail "truncated checkpoint" "truncated.safetensors" "${gen[@]}" --model "$work/truncated.safetensors" --prompt x --outdir "$work/o"
+printf 'hello, I am not a checkpoint\n' >"$work/notes.ckpt"
+expect_fail "not a checkpoint" "notes.ckpt" "${gen[@]}" --model "$work/notes.ckpt" --prompt x --outdir "$work/o"
+for bad in "$root"/tests/golden/tiny/variants/bad-sdxl*.safetensors "$root"/tests/golden/tiny/variants/bad-sd2*.safetensors; do
+    [ -e "$bad" ] || continue
+    expect_fail "other architecture: $(basename "$bad")" "supports Stable Diffusion 1" "${gen[@]}" --model "$bad" --prompt x --outdir "$work/o"
+done
+expect_fail "width not a multiple of 8" "multiples of 8" "${gen[@]}" --model "$tiny" --prompt x --width 100 --outdir "$work/o"
+expect_fail "unknown sampler" "ddim, plms, euler, euler-a, dpm++2m-karras" "${gen[@]}" --model "$tiny" --prompt x --sampler k_lms --outdir "$work/o"
+mkdir -p "$work/readonly" && chmod 555 "$work/readonly"
+if [ "$(id -u)" -eq 0 ]; then
+    # root writes anywhere: use a path below a regular file instead
+    : >"$work/a-file"
+    expect_fail "unwritable outdir" "a-file" "${gen[@]}" --model "$tiny" --prompt x --outdir "$work/a-file/out"
+else
+    expect_fail "unwritable outdir" "readonly" "${gen[@]}" --model "$tiny" --prompt x --outdir "$work/readonly/out"
+fi
+expect_fail "missing prompt" "--prompt" "${gen[@]}" --model "$tiny" --outdir "$work/o"
+expect_fail "bad number" "--steps" "${gen[@]}" --model "$tiny" --prompt x --steps many --outdir "$work/o"
+expect_fail "unknown command" "unknown command" frobnicate
+expect_fail "inspect a text file" "notes.ckpt" inspect "$work/notes.ckpt"
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
