@@ -138,6 +138,35 @@ static int metadata_int(const ow_tensor_set *set, const char *key, int *out) {
     return 1;
 }
 
+/* UNet heads from metadata: an int for every block or a JSON list with one per
+ * block (diffusers' attention_head_dim). heads[0] = 0 when the key is absent. */
+static ow_status metadata_heads(const ow_tensor_set *set, int levels, int *heads, ow_error *err) {
+    heads[0] = 0;
+    const char *v = ow_tensor_set_metadata(set, OW_META_UNET_HEADS);
+    if (!v) return OW_OK;
+    json_object *j = json_tokener_parse(v);
+    int ok = j != NULL;
+    if (ok && json_object_is_type(j, json_type_int)) {
+        for (int l = 0; l < levels; l++) heads[l] = (int)json_object_get_int64(j);
+    } else if (ok && json_object_is_type(j, json_type_array) && (int)json_object_array_length(j) == levels) {
+        for (int l = 0; l < levels; l++) {
+            json_object *x = json_object_array_get_idx(j, (size_t)l);
+            heads[l] = json_object_is_type(x, json_type_int) ? (int)json_object_get_int64(x) : 0;
+        }
+    } else {
+        ok = 0;
+    }
+    for (int l = 0; ok && l < levels; l++) ok = heads[l] > 0 && heads[l] <= 4096;
+    if (j) json_object_put(j);
+    if (!ok) {
+        heads[0] = 0;
+        return ow_error_set(err, OW_ERR_FORMAT,
+                            "unet: metadata '%s' is '%s'; expected a positive integer or a list of %d of them",
+                            OW_META_UNET_HEADS, v, levels);
+    }
+    return OW_OK;
+}
+
 /* ---- refusing what is not SD 1.x ---- */
 
 static ow_status refuse_other_models(const ow_tensor_set *set, const char *path, ow_error *err) {
@@ -278,7 +307,9 @@ static ow_status unet_from_shapes(ow_checkpoint *ck, ow_error *err) {
     /* What shapes cannot tell. */
     int heads = 0, groups = 32, sample = 0;
     const char *heads_from;
-    if (metadata_int(set, OW_META_UNET_HEADS, &heads)) heads_from = "file metadata";
+    s = metadata_heads(set, levels, c->attention_heads, err);
+    if (s != OW_OK) return s;
+    if (c->attention_heads[0] > 0) heads = c->attention_heads[0], heads_from = "file metadata";
     else if (ck->hints.unet_attention_heads > 0) heads = ck->hints.unet_attention_heads, heads_from = "hint";
     else if (c->cross_attention_dim == 768) heads = 8, heads_from = "SD 1.x (cross-attention 768)";
     else
@@ -286,7 +317,8 @@ static ow_status unet_from_shapes(ow_checkpoint *ck, ow_error *err) {
                             "unet: cross-attention width %d is not SD 1.x's 768, and the number of attention heads "
                             "is not in the tensor shapes; give it (metadata '%s' or a hint)",
                             c->cross_attention_dim, OW_META_UNET_HEADS);
-    for (int l = 0; l < levels; l++) c->attention_heads[l] = heads;
+    if (c->attention_heads[0] <= 0)
+        for (int l = 0; l < levels; l++) c->attention_heads[l] = heads;
     const char *groups_from = "SD default";
     if (metadata_int(set, OW_META_UNET_GROUPS, &groups)) groups_from = "file metadata";
     else if (ck->hints.unet_norm_num_groups > 0) groups = ck->hints.unet_norm_num_groups, groups_from = "hint";

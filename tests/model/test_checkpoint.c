@@ -356,6 +356,47 @@ static void test_folder(const char *cfg, ow_checkpoint **out) {
 /* The names and shapes of a real SD 1.5 checkpoint (variants/sd15-names.txt, from
  * models built without weights): detection without hints must give SD 1.5's
  * configuration, and every diffusers name must map to its CompVis name. */
+static ow_tensor_set *sd15_set(const char *heads_metadata) {
+    FILE *f = fopen(source_path("tests/golden/tiny/variants/sd15-names.txt"), "r");
+    if (!f) return NULL;
+    ow_error err;
+    ow_tensor_set *set = calloc(1, sizeof *set);
+    char line[512], name[160], shape_text[128];
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%*s %159s %127s", name, shape_text) != 2) continue;
+        int64_t shape[8];
+        int ndim = 0;
+        for (char *tok = strtok(shape_text, ","); tok && ndim < 8; tok = strtok(NULL, ",")) shape[ndim++] = atoll(tok);
+        ow_tensor_set_add(set, name, OW_DTYPE_F16, ndim, shape, NULL, 0, &err);
+    }
+    fclose(f);
+    if (heads_metadata) ow_tensor_set_add_metadata(set, OW_META_UNET_HEADS, heads_metadata, &err);
+    ow_tensor_set_finish(set, &err);
+    return set;
+}
+
+/* Per-block heads from metadata (a list), and a bad value. */
+static void test_heads_metadata(void) {
+    ow_checkpoint *ck = NULL;
+    ow_error err;
+    ow_status s = ow_checkpoint_open_set(&ck, sd15_set("[5, 10, 20, 20]"), "sd15 + heads list", NULL, &err);
+    const ow_unet_config *u = s == OW_OK ? ow_checkpoint_unet_config(ck) : NULL;
+    CHECK(u && u->attention_heads[0] == 5 && u->attention_heads[1] == 10 && u->attention_heads[2] == 20 &&
+              u->attention_heads[3] == 20,
+          "heads list from metadata: %s", s == OW_OK ? "opened" : err.message);
+    if (u) printf("ok   heads per block from metadata list: (%d, %d, %d, %d)\n", u->attention_heads[0],
+                  u->attention_heads[1], u->attention_heads[2], u->attention_heads[3]);
+    ow_checkpoint_close(ck);
+    const char *bad[] = {"eight", "[8, 8]", "0", "[8, 8, 8, -1]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck = NULL;
+        s = ow_checkpoint_open_set(&ck, sd15_set(bad[i]), "sd15 + bad heads", NULL, &err);
+        CHECK(s == OW_ERR_FORMAT && ck == NULL, "heads metadata '%s' must be refused", bad[i]);
+        if (s == OW_ERR_FORMAT) printf("ok   refused: %s\n", err.message);
+        ow_checkpoint_close(ck);
+    }
+}
+
 static void test_sd15_names(void) {
     FILE *f = fopen(source_path("tests/golden/tiny/variants/sd15-names.txt"), "r");
     CHECK(f != NULL, "open sd15-names.txt");
@@ -520,6 +561,7 @@ int main(void) {
     }
     test_key_maps();
     test_sd15_names();
+    test_heads_metadata();
 
     const int all = OW_PART_TEXT | OW_PART_UNET | OW_PART_VAE;
     const ow_checkpoint_hints none = {0}, tiny_a_heads = {.unet_attention_heads = 2, .text_attention_heads = 4};
