@@ -145,7 +145,7 @@ typedef struct machine {
     size_t *marks;
     size_t nmarks, marks_cap;
     ow_pickle_value **memo;
-    size_t memo_cap;
+    size_t memo_cap, memo_count; /* memo_count: filled slots (MEMOIZE stores at this index, as Python does) */
     ow_error *err;
 } machine;
 
@@ -217,6 +217,7 @@ static ow_status memo_put(machine *m, uint64_t index, ow_pickle_value *v) {
         m->memo = grown;
         m->memo_cap = cap;
     }
+    if (!m->memo[index]) m->memo_count++;
     m->memo[index] = v;
     return OW_OK;
 }
@@ -568,11 +569,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
         }
         case 0x94: /* MEMOIZE */
             if ((s = top(m, &v, "MEMOIZE")) != OW_OK) break;
-            {
-                size_t index = 0;
-                while (index < m->memo_cap && m->memo[index]) index++;
-                s = memo_put(m, index, v);
-            }
+            s = memo_put(m, m->memo_count, v);
             break;
         case 'h': case 'j': { /* BINGET, LONG_BINGET */
             int width = op == 'h' ? 1 : 4;
