@@ -48,6 +48,8 @@ struct ow_sampler {
     int lower_order_nums;
 };
 
+static void free_buffers(ow_sampler *s);
+
 static const char *const kind_names[OW_SAMPLER_KIND_COUNT] = {"ddim", "plms", "euler", "euler-a", "dpm++2m-karras"};
 
 ow_status ow_sampler_kind_parse(const char *name, ow_sampler_kind *out, ow_error *err) {
@@ -89,10 +91,18 @@ static int np_arange_down(double start, double step, double *out, int capacity) 
     return length;
 }
 
+/* The spacing a sampler kind uses when the config names none. */
+static ow_timestep_spacing effective_spacing(const ow_schedule_config *c, ow_sampler_kind kind) {
+    if (c->timestep_spacing != OW_SPACING_DEFAULT) return c->timestep_spacing;
+    return kind == OW_SAMPLER_DDIM || kind == OW_SAMPLER_PLMS ? OW_SPACING_LEADING : OW_SPACING_LINSPACE;
+}
+
 /* Descending integer timesteps of DDIM (and, reversed, PLMS's base list). */
-static int integer_timesteps_descending(const ow_schedule_config *c, int steps, int *out, ow_error *err) {
+static int integer_timesteps_descending(const ow_schedule_config *c, ow_timestep_spacing spacing, int steps, int *out,
+                                        ow_error *err) {
     int T = c->num_train_timesteps;
-    switch (c->timestep_spacing) {
+    switch (spacing) {
+    case OW_SPACING_DEFAULT:
     case OW_SPACING_LINSPACE:
         for (int i = 0; i < steps; i++) out[steps - 1 - i] = (int)nearbyint(np_linspace_at(T - 1, steps, i));
         break;
@@ -123,9 +133,11 @@ static int integer_timesteps_descending(const ow_schedule_config *c, int steps, 
 }
 
 /* Euler's float32 timesteps (descending) for each spacing. */
-static ow_status euler_timesteps(const ow_schedule_config *c, int steps, float *out, ow_error *err) {
+static ow_status euler_timesteps(const ow_schedule_config *c, ow_timestep_spacing spacing, int steps, float *out,
+                                 ow_error *err) {
     int T = c->num_train_timesteps;
-    switch (c->timestep_spacing) {
+    switch (spacing) {
+    case OW_SPACING_DEFAULT:
     case OW_SPACING_LINSPACE:
         for (int i = 0; i < steps; i++) out[steps - 1 - i] = (float)np_linspace_at(T - 1, steps, i);
         break;
@@ -190,7 +202,8 @@ static double sigma_to_t(double sigma, const float *log_sigmas, int T) {
 
 static ow_status setup_ddim(ow_sampler *s, ow_error *err) {
     s->count = s->steps;
-    ow_status st = integer_timesteps_descending(&s->config, s->steps, s->train_timesteps, err);
+    ow_status st = integer_timesteps_descending(&s->config, effective_spacing(&s->config, s->kind), s->steps,
+                                                 s->train_timesteps, err);
     if (st != OW_OK) return st;
     for (int i = 0; i < s->count; i++) s->timesteps[i] = (float)s->train_timesteps[i];
     s->init_noise_sigma = 1.0f;
@@ -204,7 +217,7 @@ static ow_status setup_plms(ow_sampler *s, ow_error *err) {
     /* The reversed list is the descending timesteps with the second one
      * repeated: 901, 801, 801, 701, ..., 1 for 10 leading steps. */
     int *descending = s->train_timesteps;
-    ow_status st = integer_timesteps_descending(&s->config, N, descending, err);
+    ow_status st = integer_timesteps_descending(&s->config, effective_spacing(&s->config, s->kind), N, descending, err);
     if (st != OW_OK) return st;
     if (N >= 2) {
         memmove(descending + 2, descending + 1, (size_t)(N - 1) * sizeof *descending);
@@ -219,19 +232,21 @@ static ow_status setup_plms(ow_sampler *s, ow_error *err) {
 static ow_status setup_euler(ow_sampler *s, ow_error *err) {
     int T = s->train_steps;
     s->count = s->steps;
-    ow_status st = euler_timesteps(&s->config, s->steps, s->timesteps, err);
+    ow_timestep_spacing spacing = effective_spacing(&s->config, s->kind);
+    ow_status st = euler_timesteps(&s->config, spacing, s->steps, s->timesteps, err);
     if (st != OW_OK) return st;
     float *train_sigmas = malloc((size_t)T * sizeof *train_sigmas);
     if (!train_sigmas) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for sigmas");
     for (int t = 0; t < T; t++) train_sigmas[t] = training_sigma(s->alphas_cumprod[t]);
     for (int i = 0; i < s->count; i++) s->sigmas[i] = interp_sigma(train_sigmas, T, s->timesteps[i]);
-    s->sigmas[s->count] = 0.0f;
+    /* EulerDiscreteScheduler honours final_sigmas_type; the ancestral one always ends at 0. */
+    s->sigmas[s->count] = s->kind == OW_SAMPLER_EULER && !s->config.final_sigmas_zero ? train_sigmas[0] : 0.0f;
     free(train_sigmas);
     for (int i = 0; i < s->count; i++) s->train_timesteps[i] = (int)s->timesteps[i];
     float max_sigma = 0.0f;
     for (int i = 0; i <= s->count; i++)
         if (s->sigmas[i] > max_sigma) max_sigma = s->sigmas[i];
-    if (s->config.timestep_spacing == OW_SPACING_LEADING)
+    if (spacing == OW_SPACING_LEADING)
         s->init_noise_sigma = sqrtf(max_sigma * max_sigma + 1.0f);
     else
         s->init_noise_sigma = max_sigma;
@@ -323,10 +338,7 @@ void ow_sampler_free(ow_sampler *s) {
     free(s->train_timesteps);
     free(s->timesteps);
     free(s->sigmas);
-    free(s->noise);
-    for (int i = 0; i < 4; i++) free(s->ets[i]);
-    free(s->plms_sample);
-    free(s->previous_x0);
+    free_buffers(s);
     free(s);
 }
 
@@ -537,23 +549,35 @@ static void dpmpp_2m_step(ow_sampler *s, int i, const float *eps, float *x, size
     if (s->lower_order_nums < 2) s->lower_order_nums++;
 }
 
+static void free_buffers(ow_sampler *s) {
+    free(s->noise);
+    s->noise = NULL;
+    for (int j = 0; j < 4; j++) {
+        free(s->ets[j]);
+        s->ets[j] = NULL;
+    }
+    free(s->plms_sample);
+    s->plms_sample = NULL;
+    free(s->previous_x0);
+    s->previous_x0 = NULL;
+}
+
 /* Allocates the per-run buffers at the first step, once n is known. */
 static ow_status allocate_buffers(ow_sampler *s, size_t n, ow_error *err) {
+    if (n > SIZE_MAX / 8 / sizeof(float))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%zu sampler values is too many", n);
+    int ok = (s->noise = malloc(n * sizeof *s->noise)) != NULL;
+    if (ok && s->kind == OW_SAMPLER_PLMS) {
+        ok = (s->plms_sample = malloc(n * sizeof *s->plms_sample)) != NULL;
+        for (int j = 0; ok && j < 4; j++) ok = (s->ets[j] = malloc(n * sizeof *s->ets[j])) != NULL;
+    }
+    if (ok && s->kind == OW_SAMPLER_DPMPP_2M_KARRAS) ok = (s->previous_x0 = malloc(n * sizeof *s->previous_x0)) != NULL;
+    if (!ok) {
+        free_buffers(s);
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for %s sampler buffers (%zu values)",
+                            kind_names[s->kind], n);
+    }
     s->n = n;
-    s->noise = malloc(n * sizeof *s->noise);
-    if (!s->noise) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for %zu sampler values", n);
-    if (s->kind == OW_SAMPLER_PLMS) {
-        s->plms_sample = malloc(n * sizeof *s->plms_sample);
-        if (!s->plms_sample) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for PLMS history");
-        for (int j = 0; j < 4; j++) {
-            s->ets[j] = malloc(n * sizeof *s->ets[j]);
-            if (!s->ets[j]) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for PLMS history");
-        }
-    }
-    if (s->kind == OW_SAMPLER_DPMPP_2M_KARRAS) {
-        s->previous_x0 = malloc(n * sizeof *s->previous_x0);
-        if (!s->previous_x0) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for DPM++ history");
-    }
     return OW_OK;
 }
 
@@ -566,17 +590,17 @@ ow_status ow_sampler_step(ow_sampler *s, int i, const float *model_output, float
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%s step %d: the sampler has only %d steps",
                             kind_names[s->kind], i, s->count);
     if (n == 0) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%s step with no values", kind_names[s->kind]);
-    if (i == 0) {
-        ow_status st = allocate_buffers(s, n, err);
-        if (st != OW_OK) return st;
-    } else if (n != s->n) {
+    if (i > 0 && n != s->n)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%s step %d has %zu values but the first step had %zu",
                             kind_names[s->kind], i, n, s->n);
-    }
     int uses_noise = ow_sampler_uses_noise(s);
     if (uses_noise && !rng)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%s step needs a noise generator (rng is NULL)",
                             kind_names[s->kind]);
+    if (!s->noise) {
+        ow_status st = allocate_buffers(s, n, err);
+        if (st != OW_OK) return st;
+    }
     if (uses_noise) ow_torch_randn(rng, s->noise, n);
 
     switch (s->kind) {

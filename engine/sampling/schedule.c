@@ -33,7 +33,7 @@ void ow_schedule_config_default(ow_schedule_config *c) {
     c->set_alpha_to_one = 0;
     c->clip_sample = 0;
     c->clip_sample_range = 1.0;
-    c->timestep_spacing = OW_SPACING_LEADING;
+    c->timestep_spacing = OW_SPACING_DEFAULT;
     c->prediction_type = OW_PREDICT_EPSILON;
     c->lower_order_final = 1;
     c->euler_at_final = 0;
@@ -127,9 +127,9 @@ static ow_status parse_object(ow_schedule_config *c, json_object *root, ow_error
     if ((st = read_bool(root, "clip_sample", &c->clip_sample, err))) return st;
     if ((st = read_number(root, "clip_sample_range", &c->clip_sample_range, err))) return st;
     static const char *const spacings[] = {"leading", "linspace", "trailing", NULL};
-    int spacing = (int)c->timestep_spacing;
+    int spacing = -1;
     if ((st = read_choice(root, "timestep_spacing", spacings, "leading, linspace, trailing", &spacing, err))) return st;
-    c->timestep_spacing = (ow_timestep_spacing)spacing;
+    if (spacing >= 0) c->timestep_spacing = (ow_timestep_spacing)(OW_SPACING_LEADING + spacing);
     static const char *const predictions[] = {"epsilon", "v_prediction", NULL};
     int prediction = (int)c->prediction_type;
     if ((st = read_choice(root, "prediction_type", predictions, "epsilon, v_prediction", &prediction, err))) return st;

@@ -3,7 +3,8 @@
  *
  * The defaults are Stable Diffusion 1.x's: scaled_linear betas from 0.00085 to
  * 0.012 over 1000 steps, steps_offset 1, set_alpha_to_one false, clip_sample
- * false, timestep_spacing leading, prediction_type epsilon. A config file only
+ * false, prediction_type epsilon, and no timestep_spacing (each sampler's
+ * diffusers default: leading for ddim/plms, linspace for euler/euler-a). A config file only
  * overrides the keys it has; keys we cannot honour are refused with an error
  * that names them rather than silently giving different images. */
 #ifndef OW_SAMPLING_SCHEDULE_H
@@ -21,8 +22,14 @@ typedef enum ow_prediction_type {
     OW_PREDICT_V,           /* v-prediction (SD 2.x 768 models) */
 } ow_prediction_type;
 
+/* When a config file does not name a spacing, diffusers gives each scheduler
+ * class its own default when the pipeline switches schedulers
+ * (Scheduler.from_config(pipe.scheduler.config) drops keys that were only
+ * defaults): leading for DDIM and PNDM, linspace for the Euler kinds and
+ * DPM-Solver. OW_SPACING_DEFAULT stands for that. */
 typedef enum ow_timestep_spacing {
-    OW_SPACING_LEADING = 0,
+    OW_SPACING_DEFAULT = 0, /* the sampler's diffusers default (SD 1.x configs have no key) */
+    OW_SPACING_LEADING,
     OW_SPACING_LINSPACE,
     OW_SPACING_TRAILING,
 } ow_timestep_spacing;
@@ -36,12 +43,12 @@ typedef struct ow_schedule_config {
     int set_alpha_to_one;           /* 0: the step after the last uses alphas_cumprod[0] */
     int clip_sample;                /* 0: DDIM clamps the predicted x0 when set */
     double clip_sample_range;       /* 1.0 */
-    ow_timestep_spacing timestep_spacing; /* leading */
+    ow_timestep_spacing timestep_spacing; /* default: per sampler, see above */
     ow_prediction_type prediction_type;   /* epsilon */
-    /* DPM-Solver++ only (diffusers' DPMSolverMultistepScheduler options). */
+    /* DPM-Solver++ options (diffusers' DPMSolverMultistepScheduler). */
     int lower_order_final;          /* 1 */
     int euler_at_final;             /* 0 */
-    int final_sigmas_zero;          /* 1: final_sigmas_type "zero"; 0: "sigma_min" */
+    int final_sigmas_zero;          /* 1: final_sigmas_type "zero"; 0: "sigma_min" (DPM++ and euler) */
 } ow_schedule_config;
 
 /* Stable Diffusion 1.x defaults. */

@@ -75,6 +75,7 @@ SD1 = {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scal
        "trained_betas": None, "clip_sample": False}
 CONFIGS = {
     "sd1": {},
+    "leading": {"timestep_spacing": "leading"},
     "linspace": {"timestep_spacing": "linspace"},
     "trailing": {"timestep_spacing": "trailing", "steps_offset": 0},
     "linear": {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02, "steps_offset": 0},
@@ -145,6 +146,9 @@ RUNS = [
     ("plms2", "sd1", "plms", 2, 0.0, 2, (1, 4, 4, 4)),
     ("euler10", "sd1", "euler", 10, 0.0, 3, (2, 4, 8, 8)),
     ("euler10_linspace", "linspace", "euler", 10, 0.0, 4, (1, 4, 5, 3)),
+    ("euler10_leading", "leading", "euler", 10, 0.0, 14, (1, 4, 5, 3)),
+    ("euler_a10_leading", "leading", "euler-a", 10, 0.0, 15, (1, 4, 5, 3)),
+    ("euler7_trailing", "trailing", "euler", 7, 0.0, 16, (1, 4, 4, 4)),
     ("euler_a10", "sd1", "euler-a", 10, 0.0, 11, (2, 4, 8, 8)),
     ("euler_a7_odd", "sd1", "euler-a", 7, 0.0, 12, (1, 4, 5, 3)),
     ("euler_a4_small", "sd1", "euler-a", 4, 0.0, 13, (1, 1, 3, 3)),
