@@ -188,7 +188,18 @@ static ow_status read_gzip(const char *path, char **data_out, size_t *len_out, o
             gzclose(f);
             return st;
         }
-        if (got == 0) break;
+        if (got == 0) {
+            int code = Z_OK;
+            const char *why = gzerror(f, &code);
+            if (code != Z_OK) { /* Z_BUF_ERROR: the compressed stream ended early */
+                ow_status st = ow_error_set(err, OW_ERR_FORMAT, "the CLIP vocabulary '%s' is damaged (gzip: %s); "
+                                            "reinstall resources/clip/bpe_simple_vocab_16e6.txt.gz", path, why);
+                free(data);
+                gzclose(f);
+                return st;
+            }
+            break;
+        }
         if (len == 0 && gzdirect(f)) {
             free(data);
             gzclose(f);
@@ -337,6 +348,12 @@ ow_status ow_tokenizer_load(ow_tokenizer **out, const char *path, ow_error *err)
                               "not in the vocabulary; the file is damaged", path, rank + 1);
             goto fail;
         }
+        if (left >= FIRST_MERGE_ID + rank || right >= FIRST_MERGE_ID + rank) {
+            /* bpe_piece relies on this order (CLIP's file has it). */
+            st = ow_error_set(err, OW_ERR_FORMAT, "the CLIP vocabulary '%s': merge %d joins a symbol made by a "
+                              "later merge; this is not CLIP's merge list", path, rank + 1);
+            goto fail;
+        }
         merge_insert(t, left, right, rank);
     }
 
@@ -418,40 +435,79 @@ int32_t ow_tokenizer_vocab_size(const ow_tokenizer *t) {
 
 /* CLIPTokenizer.bpe of one piece (its UTF-8 bytes), appending the ids: every byte
  * starts as a symbol (the last one with "</w>"), then the adjacent pair of lowest
- * rank is merged everywhere (left to right) until no pair has a rank. */
-static int bpe_piece(const ow_tokenizer *t, const unsigned char *bytes, size_t n, ids_buf *out) {
-    int32_t small[2][64];
-    int32_t *sym = n <= 64 ? small[0] : malloc(n * sizeof *sym);
-    int32_t *rank = n <= 64 ? small[1] : malloc(n * sizeof *rank); /* rank[i]: pair (sym[i], sym[i+1]), -1: none */
-    int rc = -1;
-    if (!sym || !rank) goto done;
-    for (size_t i = 0; i < n; i++) sym[i] = i + 1 < n ? t->byte_id[bytes[i]] : t->byte_eow_id[bytes[i]];
-    size_t m = n;
-    for (size_t i = 0; i + 1 < m; i++) rank[i] = merge_rank(t, sym[i], sym[i + 1]);
-    while (m > 1) {
-        size_t at = 0;
-        int32_t best = -1;
-        for (size_t i = 0; i + 1 < m; i++)
-            if (rank[i] >= 0 && (best < 0 || rank[i] < best)) { best = rank[i]; at = i; }
-        if (best < 0) break;
-        int32_t first = sym[at], second = sym[at + 1], merged = FIRST_MERGE_ID + best;
-        size_t k = 0;
-        for (size_t i = 0; i < m;) {
-            if (i + 1 < m && sym[i] == first && sym[i + 1] == second) {
-                sym[k++] = merged;
-                i += 2;
-            } else {
-                sym[k++] = sym[i++];
-            }
-        }
-        m = k;
-        for (size_t i = 0; i + 1 < m; i++) rank[i] = merge_rank(t, sym[i], sym[i + 1]);
+ * rank is merged everywhere (left to right) until no pair has a rank.
+ *
+ * Done with a heap of (rank, position) over a linked list of symbols, O(n log n).
+ * This equals transformers' loop when every merge only joins symbols made by earlier
+ * merges (checked at load, true for CLIP): then a merge creates only pairs of higher
+ * rank, so all occurrences of one rank are merged, left to right, before the next. */
+typedef struct bpe_candidate { int32_t rank, pos; } bpe_candidate;
+
+static int candidate_less(bpe_candidate a, bpe_candidate b) {
+    return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos);
+}
+
+static void heap_push(bpe_candidate *heap, size_t *n, bpe_candidate c) {
+    size_t i = (*n)++;
+    while (i > 0 && candidate_less(c, heap[(i - 1) / 2])) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
     }
-    rc = 0;
-    for (size_t i = 0; i < m && rc == 0; i++) rc = ids_push(out, sym[i]);
-done:
-    if (sym != small[0]) free(sym);
-    if (rank != small[1]) free(rank);
+    heap[i] = c;
+}
+
+static bpe_candidate heap_pop(bpe_candidate *heap, size_t *n) {
+    bpe_candidate top = heap[0], last = heap[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= *n) break;
+        if (child + 1 < *n && candidate_less(heap[child + 1], heap[child])) child++;
+        if (!candidate_less(heap[child], last)) break;
+        heap[i] = heap[child];
+        i = child;
+    }
+    if (*n) heap[i] = last;
+    return top;
+}
+
+static int bpe_piece(const ow_tokenizer *t, const unsigned char *bytes, size_t n, ids_buf *out) {
+    if (n == 0) return 0;
+    /* One allocation: symbols, next links, prev links, and a heap of up to 3n entries. */
+    int32_t *sym = malloc(n * 3 * sizeof(int32_t) + 3 * n * sizeof(bpe_candidate));
+    if (!sym) return -1;
+    int32_t *next = sym + n, *prev = sym + 2 * n;
+    bpe_candidate *heap = (bpe_candidate *)(sym + 3 * n);
+    for (size_t i = 0; i < n; i++) {
+        sym[i] = i + 1 < n ? t->byte_id[bytes[i]] : t->byte_eow_id[bytes[i]];
+        next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
+        prev[i] = (int32_t)i - 1;
+    }
+    int rc = 0;
+    size_t heap_n = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        int32_t r = merge_rank(t, sym[i], sym[i + 1]);
+        if (r >= 0) heap_push(heap, &heap_n, (bpe_candidate){r, (int32_t)i});
+    }
+    while (heap_n) {
+        bpe_candidate c = heap_pop(heap, &heap_n);
+        int32_t p = c.pos, q = next[p];
+        if (sym[p] < 0 || q < 0 || merge_rank(t, sym[p], sym[q]) != c.rank) continue; /* stale */
+        sym[p] = FIRST_MERGE_ID + c.rank;
+        sym[q] = -1;
+        next[p] = next[q];
+        if (next[q] >= 0) prev[next[q]] = p;
+        if (prev[p] >= 0) {
+            int32_t r = merge_rank(t, sym[prev[p]], sym[p]);
+            if (r >= 0) heap_push(heap, &heap_n, (bpe_candidate){r, prev[p]});
+        }
+        if (next[p] >= 0) {
+            int32_t r = merge_rank(t, sym[p], sym[next[p]]);
+            if (r >= 0) heap_push(heap, &heap_n, (bpe_candidate){r, p});
+        }
+    }
+    for (int32_t i = 0; i >= 0 && rc == 0; i = next[i]) rc = ids_push(out, sym[i]);
+    free(sym);
     return rc;
 }
 
