@@ -290,7 +290,14 @@ ow_status ow_sampler_create(ow_sampler **out, ow_sampler_kind kind, const ow_sch
         ow_schedule_config_default(&defaults);
         config = &defaults;
     }
+    if ((unsigned)config->beta_schedule > OW_BETAS_LINEAR || (unsigned)config->timestep_spacing > OW_SPACING_TRAILING ||
+        (unsigned)config->prediction_type > OW_PREDICT_V)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "schedule config has an invalid beta_schedule (%d), "
+                            "timestep_spacing (%d) or prediction_type (%d)", (int)config->beta_schedule,
+                            (int)config->timestep_spacing, (int)config->prediction_type);
     int T = config->num_train_timesteps;
+    if (T < 2)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "num_train_timesteps %d must be at least 2", T);
     if (steps < 1 || steps > T)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%d sampling steps: must be 1 to %d (num_train_timesteps)",
                             steps, T);

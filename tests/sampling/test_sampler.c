@@ -335,6 +335,11 @@ static void test_misuse(void) {
           "more steps than training timesteps refused: %s", err.message);
     CHECK(ow_sampler_create(&s, (ow_sampler_kind)9, &config, 10, 0.0f, &err) == OW_ERR_INVALID_ARGUMENT,
           "unknown kind refused: %s", err.message);
+    ow_schedule_config bad = config;
+    bad.timestep_spacing = (ow_timestep_spacing)7;
+    CHECK(ow_sampler_create(&s, OW_SAMPLER_DDIM, &bad, 10, 0.0f, &err) == OW_ERR_INVALID_ARGUMENT &&
+              strstr(err.message, "timestep_spacing"),
+          "invalid spacing value refused: %s", err.message);
 
     float x[32] = {0}, eps[32] = {0};
     CHECK(ow_sampler_create(&s, OW_SAMPLER_EULER_ANCESTRAL, NULL, 5, 0.0f, &err) == OW_OK, "create euler-a");
