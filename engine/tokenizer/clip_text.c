@@ -198,6 +198,7 @@ static int nfc(const uint32_t *text, size_t n, ow_cps *out) {
     int plain = 1; /* below U+0300 nothing composes and NFC is the identity */
     for (size_t i = 0; i < n && plain; i++) plain = text[i] < 0x300;
     if (plain) {
+        if (n == 0) return 0;
         if (cps_reserve(out, n)) return -1;
         memcpy(out->data + out->len, text, n * sizeof *text);
         out->len += n;

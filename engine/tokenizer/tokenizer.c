@@ -587,7 +587,8 @@ ow_status ow_tokenizer_tokenize(const ow_tokenizer *t, const char *utf8, int32_t
     ids_buf buf = {0};
     ow_status st = tokenize_all(t, utf8, &buf, err);
     if (st == OW_OK) {
-        memcpy(ids, buf.data, (buf.len < capacity ? buf.len : capacity) * sizeof *ids);
+        size_t n = buf.len < capacity ? buf.len : capacity;
+        if (n) memcpy(ids, buf.data, n * sizeof *ids); /* buf.data is NULL for an empty prompt */
         *n_out = buf.len;
     }
     free(buf.data);
@@ -606,7 +607,7 @@ ow_status ow_tokenizer_encode(const ow_tokenizer *t, const char *utf8, int32_t *
     if (st != OW_OK) { free(buf.data); return st; }
     size_t keep = buf.len < (size_t)context - 2 ? buf.len : (size_t)context - 2;
     ids[0] = OW_CLIP_BOS_ID;
-    memcpy(ids + 1, buf.data, keep * sizeof *ids);
+    if (keep) memcpy(ids + 1, buf.data, keep * sizeof *ids); /* buf.data is NULL for an empty prompt */
     ids[keep + 1] = OW_CLIP_EOS_ID;
     for (size_t i = keep + 2; i < (size_t)context; i++) ids[i] = pad_id;
     if (info) {
