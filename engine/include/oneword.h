@@ -94,6 +94,101 @@ void ow_generate_params_init(ow_generate_params *params);
  * floats in [0, 1], RGB, rows top to bottom (the caller allocates them). */
 ow_status ow_generate(ow_model *model, const ow_generate_params *params, float *images, ow_error *err);
 
+/* ---- embeddings ---------------------------------------------------------
+ * Textual-inversion embedding files: read every layout people share, write the
+ * layouts other tools load, merge them. (Section owned by engine/embeddings/.)
+ *
+ * Read (format detected from the contents; f32/f16/bf16 storage):
+ *   - reference repo .pt: {'string_to_token': {tok: id}, 'string_to_param': {tok: (n, H)}}
+ *     (768-wide for SD, 1280-wide for the LDM BERT encoder);
+ *   - A1111 .pt: the same with one '*' entry plus 'name', 'step', 'sd_checkpoint',
+ *     'sd_checkpoint_name' (zip with any root folder, legacy non-zip files,
+ *     GPU-tagged storages);
+ *   - {'emb_params': (n, H)} in .safetensors or .pt (kohya / A1111-style);
+ *   - diffusers learned_embeds.bin / .safetensors: {tok: (H) or (n, H)};
+ *   - A1111 PNG embeddings: base64 JSON in an 'sd-ti-embedding' text chunk (the
+ *     variant that hides the data in the pixels is recognised as unsupported);
+ *   - SDXL embeddings {'clip_l': (n, 768), 'clip_g': (n, 1280)}: read and
+ *     reported, refused by generation until SDXL exists;
+ *   - our .json (see ow_embedding_save).
+ * Pickled files go through the restricted pickle reader: nothing in a file can
+ * make us run code; any global outside the allow-list is refused by name.
+ *
+ * The token of a file: its tokens as stored (reference and diffusers keys), the
+ * 'name' of an A1111 file (or safetensors metadata "name"), otherwise (emb_params,
+ * SDXL, A1111 files without a name) the file name without its extension.
+ * A token with k vectors stands for k consecutive vectors wherever it appears in
+ * a prompt (as A1111, and diffusers after maybe_convert_prompt, which names them
+ * <tok>, <tok>_1, ...); the 77-token limit counts the expanded vectors. */
+typedef struct ow_embedding ow_embedding;
+
+typedef enum ow_embedding_layout {
+    OW_EMBEDDING_LAYOUT_AUTO,      /* from the extension: .pt A1111 (reference layout for several
+                                      tokens), .safetensors A1111 ('emb_params'; diffusers for several
+                                      tokens), .bin diffusers, .json ours */
+    OW_EMBEDDING_LAYOUT_A1111,     /* .pt/.bin: string_to_param; .safetensors: emb_params */
+    OW_EMBEDDING_LAYOUT_DIFFUSERS, /* {token: (n, H)} */
+} ow_embedding_layout;
+
+/* Reads an embedding file (.pt/.bin/.ckpt, .safetensors, .png, .json). A valid
+ * tensor file that holds no embedding layout (a model checkpoint) fails with
+ * OW_ERR_NOT_FOUND, so callers can fall back to ow_model_inspect. */
+ow_status ow_embedding_load(ow_embedding **out, const char *path, ow_error *err);
+/* An empty embedding to fill with ow_embedding_add. */
+ow_status ow_embedding_create(ow_embedding **out, ow_error *err);
+void ow_embedding_free(ow_embedding *emb);
+
+const char *ow_embedding_format(const ow_embedding *emb);          /* "A1111 .pt", "diffusers .safetensors", ... */
+const char *ow_embedding_name(const ow_embedding *emb);            /* NULL if the file has none */
+int64_t ow_embedding_step(const ow_embedding *emb);               /* -1 if the file has none */
+const char *ow_embedding_checkpoint(const ow_embedding *emb);      /* A1111 sd_checkpoint hash, or NULL */
+const char *ow_embedding_checkpoint_name(const ow_embedding *emb); /* A1111 sd_checkpoint_name, or NULL */
+int ow_embedding_dim(const ow_embedding *emb);      /* vector width (SDXL: the clip_l width); 0 when empty */
+int ow_embedding_is_sdxl(const ow_embedding *emb);  /* 1 for clip_l + clip_g embeddings */
+/* The text encoder the width points to ("SD 1.x (CLIP ViT-L/14, 768)", ...). */
+const char *ow_embedding_model_family(const ow_embedding *emb);
+size_t ow_embedding_count(const ow_embedding *emb);
+const char *ow_embedding_token(const ow_embedding *emb, size_t index);
+/* Vectors of token index: returns their number and sets *rows to (n, dim) floats
+ * (and *rows_g, may be NULL, to the SDXL clip_g rows or NULL). */
+int ow_embedding_vectors(const ow_embedding *emb, size_t index, const float **rows, const float **rows_g);
+/* Storage dtype of token index as read: "F32", "F16" or "BF16". */
+const char *ow_embedding_dtype(const ow_embedding *emb, size_t index);
+
+/* Adds a token with n vectors of width dim (copied; written as F32). */
+ow_status ow_embedding_add(ow_embedding *emb, const char *token, const float *rows, int n, int dim, ow_error *err);
+ow_status ow_embedding_set_info(ow_embedding *emb, const char *name, int64_t step, ow_error *err);
+/* Renames a token; NOT_FOUND if absent, INVALID_ARGUMENT if new_token is taken. */
+ow_status ow_embedding_rename(ow_embedding *emb, const char *old_token, const char *new_token, ow_error *err);
+
+/* All tokens of inputs[0..n-1] in one embedding, as the reference repo's
+ * merge_embeddings.py: a token used by two inputs is an error whose message lists
+ * every clash with the files (labels[i] names inputs[i]); inputs of different
+ * widths (768 vs 1280) or SDXL mixed with others are refused. */
+ow_status ow_embedding_merge(ow_embedding **out, const ow_embedding *const *inputs, const char *const *labels, size_t n,
+                             ow_error *err);
+
+/* Writes emb atomically; the format comes from the extension (.pt, .bin,
+ * .safetensors, .json) and layout. The .json holds {"format", "name", "step",
+ * "tokens": [{"token", "dtype", "vectors": [[...], ...]}]} (SDXL: "clip_g" too).
+ * Each token keeps the dtype it was read with. */
+ow_status ow_embedding_save(const ow_embedding *emb, const char *path, ow_embedding_layout layout, ow_error *err);
+
+/* What `oneword inspect` prints: text, or JSON when json is non-zero; free() *text. */
+ow_status ow_embedding_describe(const ow_embedding *emb, const char *path, int json, char **text, ow_error *err);
+
+/* Tokens of an embedding file usable in this model's prompts (see the token rules
+ * above). Widths must match the text encoder; SDXL embeddings are refused. */
+ow_status ow_model_add_embedding(ow_model *model, const char *path, ow_error *err);
+/* The same from memory (the plug-in's library). */
+ow_status ow_model_add_embedding_data(ow_model *model, const ow_embedding *emb, const char *source, ow_error *err);
+/* Every embedding file in dir (not recursive), as A1111's embeddings folder: a
+ * one-token file is used under its file name without extension; files that cannot
+ * be read or do not fit this model are skipped with a warning through the log. */
+ow_status ow_model_add_embedding_dir(ow_model *model, const char *dir, ow_error *err);
+/* Number of embedding tokens loaded into the model. */
+size_t ow_model_embedding_count(const ow_model *model);
+
 #ifdef __cplusplus
 }
 #endif

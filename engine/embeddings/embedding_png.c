@@ -1,0 +1,216 @@
+/* embedding_png.c: A1111 embeddings stored in PNG images.
+ *
+ * A1111 writes the embedding dict ({'string_to_token': {'*': 265},
+ * 'string_to_param': {'*': tensor}, 'name', 'step', 'sd_checkpoint',
+ * 'sd_checkpoint_name'}) as JSON, each tensor as {"TORCHTENSOR": nested lists},
+ * base64-encodes it and stores it in a text chunk with the keyword
+ * "sd-ti-embedding". It also hides the zlib-compressed JSON in the low bits of
+ * extra pixel columns; that variant (an image without the text chunk) is
+ * recognised and reported as unsupported.
+ *
+ * The chunk reader walks the raw chunk list itself (no image decoding): every
+ * length is checked against the bytes left, CRCs are verified, tEXt, zTXt and
+ * iTXt chunks are understood, and decompressed text is bounded. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <zlib.h>
+
+#include "core/error.h"
+#include "embeddings/embedding_png.h"
+#include "embeddings/embedding_private.h"
+
+#define KEYWORD "sd-ti-embedding"
+#define MAX_TEXT ((size_t)128 << 20) /* decompressed text chunk bound */
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* zlib-inflates src into a malloc'd buffer of at most MAX_TEXT bytes. */
+static ow_status inflate_text(const unsigned char *src, size_t len, char **out, size_t *out_len, ow_error *err) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "cannot start zlib");
+    size_t cap = len * 4 + 1024, used = 0;
+    if (cap > MAX_TEXT) cap = MAX_TEXT;
+    char *buf = malloc(cap + 1);
+    if (!buf) { inflateEnd(&z); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory"); }
+    z.next_in = (unsigned char *)(uintptr_t)src;
+    z.avail_in = (uInt)len;
+    int rc = Z_OK;
+    while (rc != Z_STREAM_END) {
+        if (used == cap) {
+            if (cap >= MAX_TEXT) { rc = Z_MEM_ERROR; break; }
+            size_t grown_cap = cap * 2 > MAX_TEXT ? MAX_TEXT : cap * 2;
+            char *grown = realloc(buf, grown_cap + 1);
+            if (!grown) { rc = Z_MEM_ERROR; break; }
+            buf = grown;
+            cap = grown_cap;
+        }
+        z.next_out = (unsigned char *)buf + used;
+        z.avail_out = (uInt)(cap - used);
+        rc = inflate(&z, Z_NO_FLUSH);
+        used = cap - z.avail_out;
+        if (rc != Z_OK && rc != Z_STREAM_END) break;
+        if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) { rc = Z_DATA_ERROR; break; } /* truncated stream */
+    }
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(buf);
+        return ow_error_set(err, OW_ERR_FORMAT, "the compressed '" KEYWORD "' text is corrupt or larger than %zu MiB",
+                            MAX_TEXT >> 20);
+    }
+    buf[used] = 0;
+    *out = buf;
+    *out_len = used;
+    return OW_OK;
+}
+
+ow_status ow_png_find_text(const unsigned char *data, size_t len, const char *keyword, char **text, size_t *text_len,
+                           ow_error *err) {
+    *text = NULL;
+    *text_len = 0;
+    if (len < 8 || memcmp(data, "\x89PNG\r\n\x1a\n", 8) != 0) return ow_error_set(err, OW_ERR_FORMAT, "not a PNG file");
+    size_t pos = 8, keyword_len = strlen(keyword);
+    int seen_ihdr = 0;
+    for (;;) {
+        if (len - pos < 12)
+            return ow_error_set(err, OW_ERR_FORMAT, "the PNG is truncated (a chunk header at byte %zu is cut)", pos);
+        uint32_t n = be32(data + pos);
+        const unsigned char *type = data + pos + 4, *body = data + pos + 8;
+        if (n > 0x7fffffffu || (size_t)n > len - pos - 12)
+            return ow_error_set(err, OW_ERR_FORMAT, "a PNG chunk at byte %zu declares %u bytes but only %zu remain", pos,
+                                n, len - pos - 12);
+        uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), type, n + 4);
+        if (crc != be32(body + n))
+            return ow_error_set(err, OW_ERR_FORMAT, "the PNG chunk '%c%c%c%c' at byte %zu fails its CRC check (corrupt file)",
+                                type[0] & 0x7f, type[1] & 0x7f, type[2] & 0x7f, type[3] & 0x7f, pos);
+        if (!seen_ihdr && memcmp(type, "IHDR", 4) != 0)
+            return ow_error_set(err, OW_ERR_FORMAT, "the PNG does not start with an IHDR chunk");
+        seen_ihdr = 1;
+        pos += 12 + (size_t)n;
+        if (memcmp(type, "IEND", 4) == 0) break;
+        int is_text = memcmp(type, "tEXt", 4) == 0, is_ztxt = memcmp(type, "zTXt", 4) == 0,
+            is_itxt = memcmp(type, "iTXt", 4) == 0;
+        if (!(is_text || is_ztxt || is_itxt)) continue;
+        if (n < keyword_len + 1 || memcmp(body, keyword, keyword_len) != 0 || body[keyword_len] != 0) continue;
+        const unsigned char *p = body + keyword_len + 1, *end = body + n;
+        if (is_text) {
+            size_t m = (size_t)(end - p);
+            char *copy = malloc(m + 1);
+            if (!copy) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+            memcpy(copy, p, m);
+            copy[m] = 0;
+            *text = copy;
+            *text_len = m;
+            return OW_OK;
+        }
+        if (is_ztxt) {
+            if (p >= end || *p != 0) return ow_error_set(err, OW_ERR_FORMAT, "zTXt chunk with an unknown compression method");
+            return inflate_text(p + 1, (size_t)(end - p - 1), text, text_len, err);
+        }
+        /* iTXt: compression flag, method, language\0, translated keyword\0, text */
+        if (end - p < 2) return ow_error_set(err, OW_ERR_FORMAT, "truncated iTXt chunk");
+        int compressed = p[0], method = p[1];
+        p += 2;
+        for (int k = 0; k < 2; k++) {
+            const unsigned char *z = memchr(p, 0, (size_t)(end - p));
+            if (!z) return ow_error_set(err, OW_ERR_FORMAT, "truncated iTXt chunk");
+            p = z + 1;
+        }
+        if (compressed) {
+            if (method != 0) return ow_error_set(err, OW_ERR_FORMAT, "iTXt chunk with an unknown compression method");
+            return inflate_text(p, (size_t)(end - p), text, text_len, err);
+        }
+        size_t m = (size_t)(end - p);
+        char *copy = malloc(m + 1);
+        if (!copy) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+        memcpy(copy, p, m);
+        copy[m] = 0;
+        *text = copy;
+        *text_len = m;
+        return OW_OK;
+    }
+    return ow_error_set(err, OW_ERR_NOT_FOUND, "no '%s' text chunk", keyword);
+}
+
+static int b64_value(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+ow_status ow_base64_decode(const char *text, size_t len, unsigned char **out, size_t *out_len, ow_error *err) {
+    *out = NULL;
+    unsigned char *buf = malloc(len / 4 * 3 + 4);
+    if (!buf) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)text[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') { pad++; continue; }
+        int v = b64_value(c);
+        if (v < 0 || pad) {
+            free(buf);
+            return ow_error_set(err, OW_ERR_FORMAT, "the '" KEYWORD "' text is not base64 (byte %zu)", i);
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    if (bits >= 6 || pad > 2) {
+        free(buf);
+        return ow_error_set(err, OW_ERR_FORMAT, "the '" KEYWORD "' base64 text is cut short");
+    }
+    buf[n] = 0;
+    *out = buf;
+    *out_len = n;
+    return OW_OK;
+}
+
+ow_status ow_emb_read_png(ow_embedding *emb, const unsigned char *data, size_t len, const char *stem, ow_error *err) {
+    char *text = NULL;
+    size_t text_len = 0;
+    ow_status s = ow_png_find_text(data, len, KEYWORD, &text, &text_len, err);
+    if (s == OW_ERR_NOT_FOUND)
+        return ow_error_set(err, OW_ERR_UNSUPPORTED,
+                            "this PNG has no '" KEYWORD "' text chunk. It is either a plain image or an A1111 embedding "
+                            "hidden in the image's pixels, a variant oneword does not read: load it in A1111 and save "
+                            "the embedding as .pt or .safetensors");
+    if (s != OW_OK) return s;
+    unsigned char *json = NULL;
+    size_t json_len = 0;
+    s = ow_base64_decode(text, text_len, &json, &json_len, err);
+    free(text);
+    if (s != OW_OK) return s;
+    json_tokener *tok = json_tokener_new_ex(32);
+    if (!tok) { free(json); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory"); }
+    json_object *root = json_len <= INT32_MAX ? json_tokener_parse_ex(tok, (const char *)json, (int)json_len) : NULL;
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (root && (size_t)json_tokener_get_parse_end(tok) != json_len) {
+        json_object_put(root);
+        root = NULL;
+    }
+    json_tokener_free(tok);
+    free(json);
+    if (!root)
+        return ow_error_set(err, OW_ERR_FORMAT, "the '" KEYWORD "' chunk does not hold valid JSON (%s)",
+                            jerr == json_tokener_success    ? "extra data after the object"
+                            : jerr == json_tokener_continue ? "it ends too early"
+                                                            : json_tokener_error_desc(jerr));
+    s = ow_emb_from_a1111_json(emb, root, stem, err);
+    json_object_put(root);
+    if (s == OW_OK) s = ow_emb_strdup(&emb->format, "A1111 .png (" KEYWORD " text chunk)", err);
+    return s;
+}
