@@ -1,12 +1,18 @@
 """unet_torch.py: the PyTorch side of the UNet benchmark (tests/bench/run_unet).
 
 Builds diffusers' UNet2DConditionModel with the SD 1.5 configuration and random
-weights (seed 0), saves it once as a diffusers folder (f16 weights) that the C
-benchmark loads too, counts the FLOPs of one evaluation with
-torch.utils.flop_counter, and times the evaluation on the CPU in fp32.
+weights (seed 0), saves it once as a diffusers folder (f16 weights) under
+CACHE_DIR/unet that the C benchmark (bench_unet.c) loads too, counts the FLOPs of
+one evaluation with torch.utils.flop_counter (plus the CPU attention kernel, which
+the counter does not know), and times the evaluation on the CPU in fp32.
 
-usage: python3 unet_torch.py CACHE_DIR THREADS SIZE [SIZE ...] --batch 2 --repeat 3
-Prints one JSON line per size: {"size", "batch", "seconds", "gflop"}.
+For each size it also writes CACHE_DIR/io/unet_<size>_b<batch>.safetensors: the inputs
+(sample, encoder_hidden_states, timestep) and torch's fp32 output, so that
+bench_unet checks it computed the same thing. Inputs are seeded by the size, so
+they do not depend on which other sizes are asked for.
+
+usage: python3 unet_torch.py CACHE_DIR THREADS SIZE [SIZE ...] [--batch 2] [--repeat 3]
+Prints one JSON line per size: {"size", "batch", "seconds", "gflop", "threads"}.
 """
 import argparse
 import json
@@ -15,13 +21,33 @@ import time
 
 import torch
 from diffusers import UNet2DConditionModel
-from torch.utils.flop_counter import FlopCounterMode
+from safetensors.torch import save_file
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 SD15 = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
             block_out_channels=(320, 640, 1280, 1280),
             down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
             cross_attention_dim=768, attention_head_dim=8)
+
+aten = torch.ops.aten
+
+
+def cpu_sdpa_flop(query, key, value, *args, out_shape=None, **kwargs):
+    """FLOPs of aten._scaled_dot_product_flash_attention_for_cpu (q, k, v: (B, heads, T, D))."""
+    return sdpa_flop_count(query, key, value)
+
+
+def load_unet(cache):
+    folder = os.path.join(cache, "unet")
+    if not os.path.exists(os.path.join(folder, "config.json")):
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel(**SD15)
+        unet.half().save_pretrained(folder)
+        print(f"# wrote {folder}", flush=True)
+    unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
+    unet.eval()
+    return unet
 
 
 def main():
@@ -32,34 +58,33 @@ def main():
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    folder = os.path.join(args.cache, "unet")
-    if os.path.exists(os.path.join(folder, "config.json")):
-        unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
-    else:
-        unet = UNet2DConditionModel(**SD15)
-        unet.half().save_pretrained(folder)
-        unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
-    unet.eval()
-    g = torch.Generator().manual_seed(1)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    unet = load_unet(args.cache)
+    os.makedirs(os.path.join(args.cache, "io"), exist_ok=True)
     for size in args.sizes:
         latent = size // 8
+        g = torch.Generator().manual_seed(size)
         sample = torch.randn((args.batch, 4, latent, latent), generator=g)
         context = torch.randn((args.batch, 77, 768), generator=g)
         t = torch.tensor([500.0])
         with torch.no_grad():  # the flop counter sees no ops under inference_mode
-            counter = FlopCounterMode(display=False)
+            counter = FlopCounterMode(display=False,
+                                      custom_mapping={aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa_flop})
             with counter:
-                unet(sample, t, encoder_hidden_states=context)
+                out = unet(sample, t, encoder_hidden_states=context).sample
             flops = counter.get_total_flops()
+        io = os.path.join(args.cache, "io", f"unet_{size}_b{args.batch}.safetensors")
+        save_file({"sample": sample.contiguous(), "encoder_hidden_states": context.contiguous(),
+                   "timestep": t, "out": out.contiguous()}, io)
         with torch.inference_mode():
             best = float("inf")
             for _ in range(args.repeat):
                 start = time.perf_counter()
                 unet(sample, t, encoder_hidden_states=context)
                 best = min(best, time.perf_counter() - start)
-        print(json.dumps({"size": size, "batch": args.batch, "seconds": best, "gflop": flops / 1e9}), flush=True)
+        print(json.dumps({"size": size, "batch": args.batch, "seconds": best, "gflop": flops / 1e9,
+                          "threads": torch.get_num_threads()}), flush=True)
 
 
 if __name__ == "__main__":
