@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
 #include "sampling/sampler.h"
 #include "sampling/torch_rng.h"
@@ -27,6 +28,7 @@ void ow_generate_params_init(ow_generate_params *p) {
 
 /* Tokenises text into ids (77), warning through the model's log when it is cut. */
 static ow_status tokenize(ow_model *m, const char *text, const char *what, int32_t *ids, ow_error *err) {
+    if (ow_model_embedding_count(m) > 0) return ow_model_encode_ids(m, text, what, ids, err); /* expands embedding tokens */
     ow_tokenize_info info;
     ow_status s = ow_tokenizer_encode(m->tokenizer, text ? text : "", ids, OW_CLIP_CONTEXT, m->pad_id, &info, err);
     if (s != OW_OK) return ow_error_prefix(err, "%s", what);
@@ -83,6 +85,8 @@ ow_status ow_generate(ow_model *m, const ow_generate_params *p, float *images, o
     int32_t ids[2 * OW_CLIP_CONTEXT];
     s = tokenize(m, p->negative_prompt, "negative prompt", ids, err);
     if (s == OW_OK) s = tokenize(m, p->prompt, "prompt", ids + T, err);
+    const ow_clip_text_extra *extra = NULL; /* rows of loaded embeddings */
+    if (s == OW_OK) s = ow_model_text_extra(m, &extra, err);
     if (s != OW_OK) return s;
 
     ow_sampler *sampler = NULL;
@@ -106,7 +110,7 @@ ow_status ow_generate(ow_model *m, const ow_generate_params *p, float *images, o
     }
 
     /* Text: negative and positive prompts in one pass, then repeated per image. */
-    s = ow_clip_text_forward(m->text_encoder, b, ids, 2, T, p->clip_skip, NULL, embeddings, err);
+    s = ow_clip_text_forward(m->text_encoder, b, ids, 2, T, p->clip_skip, extra, embeddings, err);
     if (s != OW_OK) goto done;
     for (int i = 0; i < batch; i++) {
         int which = guided ? (i < n ? 0 : 1) : 1;

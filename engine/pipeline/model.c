@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/checkpoint.h"
+#include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
 
 #define VOCAB_FILE "clip/bpe_simple_vocab_16e6.txt.gz"
@@ -78,6 +79,7 @@ void ow_model_close(ow_model *m) {
     if (m->unet) ow_unet_free(m->unet);
     if (m->text_encoder) ow_clip_text_free(m->text_encoder);
     if (m->tokenizer) ow_tokenizer_free(m->tokenizer);
+    ow_model_embeddings_free(m); /* before the backend: its rows live there */
     if (m->backend) m->backend->destroy(m->backend);
     free(m);
 }

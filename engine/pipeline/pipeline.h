@@ -20,6 +20,7 @@ struct ow_model {
     int pad_id;       /* token that fills the 77-token context after EOS */
     ow_log_fn log;
     void *log_user;
+    struct ow_model_embeddings *embeddings; /* textual-inversion tokens (pipeline/embeddings.c); NULL: none */
 };
 
 #endif
