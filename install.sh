@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# install.sh: installs the Debian packages oneword needs, builds it, installs the
-# `oneword` command into ~/.local/bin, and runs a short check of the engine.
+# install.sh: installs the Debian packages oneword needs (apt), builds it, installs
+# the `oneword` command into ~/.local/bin (and the CLIP vocabulary into
+# ~/.local/share/oneword), then runs a short demo on the bundled tiny model and
+# says where the picture is.
 set -eu
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
 ./tools/install-deps.sh
-meson setup build/release --buildtype=release --prefix="$HOME/.local" --reconfigure 2>/dev/null \
-    || meson setup build/release --buildtype=release --prefix="$HOME/.local"
+prefix="$HOME/.local"
+if [ -d build/release ]; then
+    meson setup --reconfigure build/release --buildtype=release --prefix="$prefix" >/dev/null
+else
+    meson setup build/release --buildtype=release --prefix="$prefix" >/dev/null
+fi
 meson compile -C build/release
 meson install -C build/release --quiet
+oneword="$prefix/bin/oneword"
 echo
-echo "installed: $HOME/.local/bin/oneword"
-"$HOME/.local/bin/oneword" --version
-case ":$PATH:" in *":$HOME/.local/bin:"*) ;; *) echo "note: add $HOME/.local/bin to your PATH";; esac
+echo "installed: $oneword ($("$oneword" --version))"
+
+# Demo: the shapes model when it is bundled, else the tiny random test model
+# (whose pictures are noise: it proves the engine runs, not that it draws).
+model=resources/shapes
+prompt="a red circle on a blue background"
+size=64
+if [ ! -f "$model/model_index.json" ]; then
+    model=tests/golden/tiny/sd-tiny-a
+    prompt="a photo of a cat"
+fi
+outdir="$root/build/demo"
+echo "demo: oneword generate --model $model --prompt \"$prompt\" --steps 20 --seed 1 --n-samples 4"
+"$oneword" generate --model "$model" --prompt "$prompt" --steps 20 --seed 1 --n-samples 4 \
+    --width "$size" --height "$size" --outdir "$outdir" >/dev/null
+echo "demo pictures: $outdir/samples/ (one PNG per image) and $outdir/grid.png"
+case ":$PATH:" in *":$prefix/bin:"*) ;; *) echo "note: add $prefix/bin to your PATH to run 'oneword' by name";; esac
