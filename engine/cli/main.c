@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "embedding_commands.h"
 #include "oneword.h"
 #include "png_write.h"
 
@@ -24,8 +25,11 @@ static void usage(FILE *to) {
             "              [--negative-prompt TEXT] [--steps 50] [--scale 7.5]\n"
             "              [--sampler ddim|plms|euler|euler-a|dpm++2m-karras] [--eta 0]\n"
             "              [--seed N] [--n-samples 4] [--n-iter 1] [--width 512] [--height 512]\n"
-            "              [--clip-skip 1] [--threads N]\n"
+            "              [--clip-skip 1] [--threads N] [--embedding FILE]... [--embedding-dir DIR]...\n"
             "  inspect   oneword inspect MODEL: detected configuration and parameter counts\n"
+            "            oneword inspect EMBEDDING [--json]: format, tokens, vectors, dim, dtype, step, model\n"
+            "  convert   oneword convert IN OUT [--layout a1111|diffusers]: embedding to .pt/.bin/.safetensors/.json\n"
+            "  merge     oneword merge A B ... -o OUT [--rename FILE:OLD=NEW]...: embeddings into one file\n"
             "  version   print the version\n");
 }
 
@@ -122,7 +126,8 @@ static char *parameters_text(const ow_generate_params *p, const char *model, uin
 
 static int generate_main(int argc, char **argv) {
     enum { OPT_NEGATIVE = 1000, OPT_STEPS, OPT_SCALE, OPT_SAMPLER, OPT_ETA, OPT_SEED, OPT_N_SAMPLES,
-           OPT_N_ITER, OPT_WIDTH, OPT_HEIGHT, OPT_THREADS, OPT_CLIP_SKIP, OPT_OUTDIR, OPT_MODEL, OPT_PROMPT };
+           OPT_N_ITER, OPT_WIDTH, OPT_HEIGHT, OPT_THREADS, OPT_CLIP_SKIP, OPT_OUTDIR, OPT_MODEL, OPT_PROMPT,
+           OPT_EMBEDDING, OPT_EMBEDDING_DIR };
     static const struct option options[] = {
         {"model", required_argument, 0, OPT_MODEL},         {"prompt", required_argument, 0, OPT_PROMPT},
         {"negative-prompt", required_argument, 0, OPT_NEGATIVE}, {"steps", required_argument, 0, OPT_STEPS},
@@ -133,6 +138,7 @@ static int generate_main(int argc, char **argv) {
         {"W", required_argument, 0, OPT_WIDTH},             {"H", required_argument, 0, OPT_HEIGHT},
         {"threads", required_argument, 0, OPT_THREADS},     {"clip-skip", required_argument, 0, OPT_CLIP_SKIP},
         {"outdir", required_argument, 0, OPT_OUTDIR},       {"help", no_argument, 0, 'h'},
+        {"embedding", required_argument, 0, OPT_EMBEDDING}, {"embedding-dir", required_argument, 0, OPT_EMBEDDING_DIR},
         {0, 0, 0, 0},
     };
     ow_generate_params params;
@@ -143,6 +149,8 @@ static int generate_main(int argc, char **argv) {
     model_options.log = log_to_stderr;
     const char *model_path = NULL, *outdir = NULL;
     int n_iter = 1, have_prompt = 0;
+    const char *embedding_files[256], *embedding_dirs[64]; /* --embedding, --embedding-dir */
+    int n_embedding_files = 0, n_embedding_dirs = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -170,6 +178,14 @@ static int generate_main(int argc, char **argv) {
         case OPT_THREADS: if (parse_int(optarg, "--threads", 0, 1024, &model_options.threads)) return 2; break;
         case OPT_CLIP_SKIP: if (parse_int(optarg, "--clip-skip", 1, 12, &params.clip_skip)) return 2; break;
         case OPT_OUTDIR: outdir = optarg; break;
+        case OPT_EMBEDDING:
+            if (n_embedding_files == 256) return fail("at most 256 --embedding files (use --embedding-dir)"), 2;
+            embedding_files[n_embedding_files++] = optarg;
+            break;
+        case OPT_EMBEDDING_DIR:
+            if (n_embedding_dirs == 64) return fail("at most 64 --embedding-dir folders"), 2;
+            embedding_dirs[n_embedding_dirs++] = optarg;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -190,6 +206,9 @@ static int generate_main(int argc, char **argv) {
     ow_model *model = NULL;
     if (ow_model_open(&model, model_path, &model_options, &err) != OW_OK)
         return fail("cannot load model '%s': %s", model_path, err.message);
+    int embeddings_failed = embedding_load_into_model(model, embedding_files, n_embedding_files, embedding_dirs,
+                                                      n_embedding_dirs);
+    if (embeddings_failed) { ow_model_close(model); return 1; }
 
     size_t per_image = (size_t)params.width * (size_t)params.height * 3;
     int total = params.n_images * n_iter;
@@ -279,7 +298,13 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(argv[1], "generate") == 0) return generate_main(argc - 1, argv + 1);
-    if (strcmp(argv[1], "inspect") == 0) return inspect_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "inspect") == 0) {
+        int handled, rc = embedding_inspect(argc - 1, argv + 1, &handled); /* embedding files */
+        if (handled) return rc;
+        return inspect_main(argc - 1, argv + 1); /* checkpoints and model folders */
+    }
+    if (strcmp(argv[1], "convert") == 0) return embedding_convert_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "merge") == 0) return embedding_merge_main(argc - 1, argv + 1);
     fprintf(stderr, "oneword: unknown command '%s' (run 'oneword --help' for the list)\n", argv[1]);
     return 2;
 }

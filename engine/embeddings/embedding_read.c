@@ -148,7 +148,7 @@ static ow_status read_torch_tree(ow_embedding *emb, const ow_pickle_value *root,
             const char *token = n == 1 && emb->name && emb->name[0] ? emb->name : placeholder;
             s = add_entry(emb, token, e, token_id_of(ow_pickle_dict_get(ids, placeholder)), err);
         }
-        int a1111 = emb->name || emb->step >= 0 || ow_pickle_dict_get(root, "sd_checkpoint");
+        int a1111 = emb->name || emb->step >= 0 || ow_pickle_dict_get(root, "name") || ow_pickle_dict_get(root, "step");
         snprintf(format, sizeof format, "%s %s (string_to_param)", a1111 ? "A1111" : "reference", ext);
     } else if (emb_params) {
         const ow_tensor_entry *e = ow_pickle_tensor(emb_params);

@@ -290,15 +290,19 @@ static ow_status write_string_to_param(const ow_embedding *emb, const char *path
         bad |= pk_token_tensor(&b, &st, &emb->tokens[i], emb->dim);
     }
     op(&b, 'u');
-    pk_string(&b, "name");
-    pk_optional_string(&b, single ? emb->tokens[0].token : emb->name);
-    pk_string(&b, "step");
-    if (emb->step >= 0) pk_int(&b, emb->step);
-    else op(&b, 'N');
-    pk_string(&b, "sd_checkpoint");
-    pk_optional_string(&b, emb->checkpoint);
-    pk_string(&b, "sd_checkpoint_name");
-    pk_optional_string(&b, emb->checkpoint_name);
+    /* A1111 writes all four keys (None when unknown); the reference layout has none. */
+    const char *name = single ? emb->tokens[0].token : emb->name;
+    if (single || name) { pk_string(&b, "name"); pk_optional_string(&b, name); }
+    if (single || emb->step >= 0) {
+        pk_string(&b, "step");
+        if (emb->step >= 0) pk_int(&b, emb->step);
+        else op(&b, 'N');
+    }
+    if (single || emb->checkpoint) { pk_string(&b, "sd_checkpoint"); pk_optional_string(&b, emb->checkpoint); }
+    if (single || emb->checkpoint_name) {
+        pk_string(&b, "sd_checkpoint_name");
+        pk_optional_string(&b, emb->checkpoint_name);
+    }
     op(&b, 'u');
     op(&b, '.');
     ow_status s = b.failed || bad ? ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory") : write_torch_zip(path, &b, &st, err);
