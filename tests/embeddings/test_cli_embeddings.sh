@@ -16,17 +16,20 @@ checks=0
 ok() { checks=$((checks + 1)); echo "ok   $1"; }
 bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $1" >&2; sed 's/^/     | /' "$work/err" "$work/out" >&2; }
 
+# A sanitizer report anywhere is a failure, whatever the exit code.
+clean() { ! grep -qE "Sanitizer|runtime error" "$work/err"; }
+
 # expect_ok NAME PATTERN ARGS...: exit 0 and stdout matches PATTERN (grep -E)
 expect_ok() {
     local name=$1 pattern=$2; shift 2
-    if "$oneword" "$@" >"$work/out" 2>"$work/err" && grep -qE -- "$pattern" "$work/out"; then ok "$name"; else bad "$name"; fi
+    if "$oneword" "$@" >"$work/out" 2>"$work/err" && grep -qE -- "$pattern" "$work/out" && clean; then ok "$name"; else bad "$name"; fi
 }
 # expect_fail NAME PATTERN ARGS...: non-zero exit (not a crash) and stderr matches PATTERN
 expect_fail() {
     local name=$1 pattern=$2; shift 2
     "$oneword" "$@" >"$work/out" 2>"$work/err"
     local rc=$?
-    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qE -- "$pattern" "$work/err"; then
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qE -- "$pattern" "$work/err" && clean; then
         ok "$name (exit $rc): $(head -c 200 "$work/err" | tr '\n' ' ')"
     else
         echo "     exit $rc" >&2; bad "$name"
