@@ -293,6 +293,12 @@ ow_status ow_embedding_load(ow_embedding **out, const char *path, ow_error *err)
     } else {
         ow_tensor_set *set = NULL;
         s = ow_tensor_set_open(&set, path, err);
+        if (s == OW_ERR_UNSAFE && err && strstr(err->message, "torch.nn.modules.container.ParameterDict"))
+            s = ow_error_set(err, OW_ERR_UNSUPPORTED,
+                             "'%s' stores string_to_param as a torch.nn.ParameterDict module, as the reference "
+                             "textual_inversion repo saves embeddings; oneword's safe reader does not rebuild torch "
+                             "modules (yet). In Python, with a file you trust: d = torch.load(f); d['string_to_param'] = "
+                             "dict(d['string_to_param']); torch.save(d, 'plain.pt')", path);
         if (s == OW_OK) {
             const ow_pickle_value *root = ow_tensor_set_pickle_root(set);
             char ext_label[16];
