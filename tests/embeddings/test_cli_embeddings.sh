@@ -55,7 +55,8 @@ expect_fail "inspect eval pickle (legacy)" "eval" inspect "$golden/evil_builtins
 expect_fail "inspect truncated" "truncated|damaged" inspect "$golden/truncated_zip.pt"
 expect_fail "inspect lying safetensors" "more data than the file holds" inspect "$golden/lie_offsets.safetensors"
 expect_fail "inspect deep pickle" "deep" inspect "$golden/deep_legacy.pt"
-expect_fail "inspect pixel PNG" "pixels" inspect "$golden/png_plain.png"
+expect_fail "inspect a plain PNG" "no embedding.*plain image" inspect "$golden/png_plain.png"
+expect_ok "inspect a PNG with the embedding in its pixels" "pixel-cat +3 vectors x 768" inspect "$golden/png-pixels.png"
 expect_fail "inspect missing file" "no such file|cannot" inspect "$work/missing.pt"
 [ ! -e /tmp/oneword_embedding_pwned ] && ok "no hostile file ran code" || bad "a hostile file ran code"
 

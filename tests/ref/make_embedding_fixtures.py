@@ -73,6 +73,72 @@ def a1111_dict(vec, name, step, ck="a9e5b1f6", ck_name="v1-5-pruned-emaonly"):
             "sd_checkpoint": ck, "sd_checkpoint_name": ck_name}
 
 
+def a1111_json(d):
+    """json.dumps with tensors as {"TORCHTENSOR": nested lists}, as A1111's EmbeddingEncoder."""
+    def enc(o):
+        if isinstance(o, torch.Tensor):
+            return {"TORCHTENSOR": o.cpu().detach().numpy().tolist()}
+        raise TypeError
+    return json.dumps(d, default=enc)
+
+
+def lcg_nibbles(n):
+    """A1111's block scrambler: LCG from seed 0, value % 255, low 4 bits."""
+    out, seed = np.empty(n, np.uint8), 0
+    for i in range(n):
+        seed = (1664525 * seed + 1013904223) % 2 ** 32
+        out[i] = (seed % 255) & 0x0F
+    return out
+
+
+def pixel_embed(image, data):
+    """Our rendition of insert_image_data_embed: zlib(JSON) split into low / high nibbles,
+    each repeated to fill (h, k, 3), given a dotted high-nibble pattern, scrambled, and pasted
+    left and right of the image with one black column between."""
+    from PIL import ImageDraw
+    import zlib
+    raw = np.frombuffer(zlib.compress(a1111_json(data).encode(), level=9), np.uint8)
+    h, d = image.size[1], 3
+    size = raw.shape[0] + (h - raw.shape[0] % h)
+    size = size + (h * d - size % (h * d))
+    edge = next(iter(data["string_to_param"].values())).detach().numpy()[0][:1024]
+    edge = (np.abs(edge) / np.max(np.abs(edge)) * 255).astype(np.uint8)
+
+    def block(nibbles, shades):
+        b = np.resize(nibbles, size).reshape((h, -1, d))
+        im = Image.new("RGB", (b.shape[1], b.shape[0]))
+        draw, i = ImageDraw.Draw(im), 0
+        for x in range(-6, im.size[0], 8):
+            for yi, y in enumerate(range(-6, im.size[1], 8)):
+                off = 4 if yi % 2 == 0 else 0
+                s = int(shades[i % len(shades)])
+                i += 1
+                draw.ellipse((x + off, y, x + 6 + off, y + 6), fill=(s, s, s))
+        b = b ^ (np.array(im).astype(np.uint8) & 0xF0)
+        return Image.fromarray(b ^ lcg_nibbles(b.size).reshape(b.shape), mode="RGB")
+    low, high = block(raw & 0x0F, edge), block(raw >> 4, edge[::-1])
+    out = Image.new("RGB", (image.size[0] + low.size[0] + high.size[0] + 2, h), (0, 0, 0))
+    out.paste(low, (0, 0))
+    out.paste(image, (low.size[0] + 1, 0))
+    out.paste(high, (low.size[0] + 1 + image.size[0] + 1, 0))
+    return out
+
+
+def pixel_extract(image):
+    """Our rendition of extract_image_data_embed (crop to non-black, low nibbles, blocks
+    outside the outermost all-zero columns, unscramble, join, inflate, JSON)."""
+    import zlib
+    a = np.array(image.convert("RGB")).astype(np.uint8)
+    mask = (a > 0).all(2)
+    cols, rows = np.where(mask.any(0))[0], np.where(mask.any(1))[0]
+    a = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] & 0x0F
+    black = np.where(a.sum(axis=(0, 2)) == 0)[0]
+    lo, hi = a[:, :black.min()], a[:, black.max() + 1:]
+    lo = lo ^ lcg_nibbles(lo.size).reshape(lo.shape)
+    hi = hi ^ lcg_nibbles(hi.size).reshape(hi.shape)
+    return json.loads(zlib.decompress(((hi << 4) | lo).astype(np.uint8).tobytes()))
+
+
 def save_pt(obj, name, **kw):
     torch.save(obj, path(name), **kw)
     with open(path(name), "rb") as f:
@@ -163,6 +229,16 @@ def make_readable():
         img.save(path(nm), "PNG", pnginfo=info)
         record(nm, "A1111 .png (sd-ti-embedding text chunk)", [("png-cat", v, "F32")], 768, "png-cat", 500, "a9e5b1f6",
                "v1-5-pruned-emaonly")
+    # A1111's other PNG variant: the zlib-compressed JSON hidden in the low nibbles of two
+    # pixel blocks left and right of the picture (image_embedding.py insert_image_data_embed).
+    v = randn(18, 3, 768)
+    data = a1111_dict(v, "pixel-cat", 900)
+    img = pixel_embed(Image.new("RGB", (96, 64), (220, 200, 60)), data)
+    img.save(path("png-pixels.png"), "PNG")
+    decoded = pixel_extract(Image.open(path("png-pixels.png")))
+    assert decoded["name"] == "pixel-cat" and decoded["string_to_param"]["*"]["TORCHTENSOR"] == v.tolist()
+    record("png-pixels.png", "A1111 .png (data hidden in the pixels)", [("pixel-cat", v, "F32")], 768, "pixel-cat", 900,
+           "a9e5b1f6", "v1-5-pruned-emaonly")
     # Our own JSON layout.
     v = randn(17, 2, 768)
     with open(path("ours.json"), "w") as f:
@@ -262,7 +338,7 @@ def make_bad():
     img = Image.new("RGB", (16, 16), (0, 0, 0))
     buf = io.BytesIO()
     img.save(buf, "PNG")
-    bad("png_plain.png", buf.getvalue(), "UNSUPPORTED", "pixels")
+    bad("png_plain.png", buf.getvalue(), "FORMAT", "plain image")
     # JSON that is not ours, or deep.
     bad("json_no_tokens.json", b'{"format": "x"}', "NOT_FOUND", "tokens")
     bad("json_deep.json", b"[" * 5000 + b"]" * 5000, "FORMAT", "JSON")
