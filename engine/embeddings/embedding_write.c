@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <zip.h>
 
@@ -22,6 +23,7 @@
 #include "core/half.h"
 #include "embeddings/embedding_private.h"
 #include "formats/safetensors.h"
+#include "tokenizer/tokenizer.h"
 
 #define A1111_PLACEHOLDER "*"
 #define A1111_PLACEHOLDER_ID 265 /* CLIP's id of "*", what A1111 stores in string_to_token */
@@ -259,6 +261,37 @@ static ow_status write_torch_zip(const char *path, const bytes *pickle, const st
     return s;
 }
 
+/* ---- string_to_token ids ---- */
+
+/* The reference repo maps each placeholder to its single CLIP token id. Tokens read
+ * from a file keep their id; new ones get CLIP's id when they are one CLIP token
+ * (the CLIP vocabulary is found as the model loader finds it), otherwise 265 ("*"),
+ * which is what A1111 writes and what A1111 and diffusers ignore. */
+static void fill_clip_ids(const ow_embedding *emb, int64_t *ids) {
+    ow_tokenizer *tok = NULL;
+    int tried = 0;
+    for (size_t i = 0; i < emb->count; i++) {
+        ids[i] = emb->tokens[i].clip_id >= 0 ? emb->tokens[i].clip_id : A1111_PLACEHOLDER_ID;
+        if (emb->tokens[i].clip_id >= 0 || emb->dim == 1280) continue; /* 1280: the LDM's BERT ids */
+        if (!tried) {
+            tried = 1;
+            char path[4096];
+            const char *env = getenv("ONEWORD_VOCAB");
+            if (env && *env) snprintf(path, sizeof path, "%s", env);
+            else {
+                snprintf(path, sizeof path, "%s/clip/bpe_simple_vocab_16e6.txt.gz", OW_DATADIR);
+                if (access(path, R_OK) != 0)
+                    snprintf(path, sizeof path, "%s/resources/clip/bpe_simple_vocab_16e6.txt.gz", OW_SOURCE_DIR);
+            }
+            if (ow_tokenizer_load(&tok, path, NULL) != OW_OK) tok = NULL;
+        }
+        int32_t id[2];
+        size_t n = 0;
+        if (tok && ow_tokenizer_tokenize(tok, emb->tokens[i].token, id, 2, &n, NULL) == OW_OK && n == 1) ids[i] = id[0];
+    }
+    ow_tokenizer_free(tok);
+}
+
 /* ---- layouts ---- */
 
 /* {'string_to_token': {tok: id}, 'string_to_param': {tok: (n, H)}, 'name', 'step',
@@ -268,6 +301,10 @@ static ow_status write_string_to_param(const ow_embedding *emb, const char *path
     bytes b = {0};
     storage_list st = {0};
     int single = emb->count == 1, bad = 0;
+    int64_t *ids = malloc(emb->count * sizeof *ids);
+    if (!ids) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    if (single) ids[0] = emb->tokens[0].clip_id >= 0 ? emb->tokens[0].clip_id : A1111_PLACEHOLDER_ID;
+    else fill_clip_ids(emb, ids);
     op(&b, 0x80);
     op(&b, 2);
     op(&b, '}');
@@ -278,8 +315,7 @@ static ow_status write_string_to_param(const ow_embedding *emb, const char *path
     for (size_t i = 0; i < emb->count && !bad; i++) {
         const ow_emb_token *t = &emb->tokens[i];
         pk_string(&b, single ? A1111_PLACEHOLDER : t->token);
-        int64_t id = t->clip_id >= 0 ? t->clip_id : A1111_PLACEHOLDER_ID;
-        bad |= pk_token_id(&b, &st, id);
+        bad |= pk_token_id(&b, &st, ids[i]);
     }
     op(&b, 'u');
     pk_string(&b, "string_to_param");
@@ -308,6 +344,7 @@ static ow_status write_string_to_param(const ow_embedding *emb, const char *path
     ow_status s = b.failed || bad ? ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory") : write_torch_zip(path, &b, &st, err);
     free(b.data);
     free_storages(&st);
+    free(ids);
     return s;
 }
 

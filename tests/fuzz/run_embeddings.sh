@@ -13,7 +13,8 @@ SRC="$ROOT/engine/embeddings/embedding.c $ROOT/engine/embeddings/embedding_read.
  $ROOT/engine/embeddings/embedding_json.c $ROOT/engine/embeddings/embedding_write.c \
  $ROOT/engine/formats/tensor_set.c $ROOT/engine/formats/safetensors.c $ROOT/engine/formats/torch_file.c \
  $ROOT/engine/formats/pickle.c $ROOT/engine/core/error.c $ROOT/engine/core/tensor.c $ROOT/engine/core/half.c \
- $ROOT/engine/core/atomic_file.c"
+ $ROOT/engine/core/atomic_file.c $ROOT/engine/tokenizer/tokenizer.c $ROOT/engine/tokenizer/clip_text.c \
+ $ROOT/engine/tokenizer/unicode_tables.c"
 LIBS="$(pkg-config --libs json-c libzip zlib) -lm"
 for h in embedding_png embedding_file; do
     clang $CFLAGS $(pkg-config --cflags json-c libzip) -o "$OUT/fuzz_$h" "$ROOT/tests/fuzz/fuzz_$h.c" $SRC $LIBS

@@ -121,6 +121,12 @@ def main():
     d = torch.load(merged, weights_only=True)
     check(same(d["string_to_param"]["*"], want["tiny_star_1.pt/*"]) and same(d["string_to_param"]["@"], want["tiny_star_2.pt/*"]),
           "merged .pt: torch.load(weights_only=True), both tokens exact")
+    with tempfile.TemporaryDirectory() as tokdir:
+        tok, _ = mtg.build_tokenizer(tokdir)
+    clip_ids = {t: tok(t, add_special_tokens=False).input_ids for t in ("*", "@")}
+    check({t: int(v) for t, v in d["string_to_token"].items()} == {t: ids[0] for t, ids in clip_ids.items()},
+          f"merged .pt: string_to_token holds CLIP's ids {dict((t, int(v)) for t, v in d['string_to_token'].items())} "
+          f"(reference repo)")
     cases = []
     for fmt, args in ((".pt", []), (".bin", []), (".safetensors", ["--layout", "diffusers"]),
                       ("_a1111.safetensors", ["--layout", "a1111"])):
