@@ -110,7 +110,7 @@ static ow_dtype parse_dtype(const char *name) {
     return OW_DTYPE_F32;
 }
 
-ow_status ow_emb_read_json_text(ow_embedding *emb, const char *text, size_t len, ow_error *err) {
+ow_status ow_emb_read_json_text(ow_embedding *emb, const char *text, size_t len, const char *stem, ow_error *err) {
     json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
     if (!tok) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     json_object *root = len <= INT32_MAX ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
@@ -124,7 +124,7 @@ ow_status ow_emb_read_json_text(ow_embedding *emb, const char *text, size_t len,
     if (!json_object_is_type(root, json_type_object)) {
         s = ow_error_set(err, OW_ERR_FORMAT, "the JSON is not an object");
     } else if (json_object_object_get_ex(root, "string_to_param", &tokens)) {
-        s = ow_emb_from_a1111_json(emb, root, "embedding", err); /* A1111's dict, saved as text */
+        s = ow_emb_from_a1111_json(emb, root, stem, err); /* A1111's dict, saved as text */
         if (s == OW_OK) s = ow_emb_strdup(&emb->format, "A1111 JSON (string_to_param)", err);
     } else if (!json_object_object_get_ex(root, "tokens", &tokens) || !json_object_is_type(tokens, json_type_array)) {
         s = ow_error_set(err, OW_ERR_NOT_FOUND, "the JSON has no \"tokens\" list (expected {\"format\": \"" JSON_FORMAT_NAME

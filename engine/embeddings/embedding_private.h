@@ -53,7 +53,7 @@ char *ow_emb_file_stem(const char *path);
 
 /* Readers of the formats that are not tensor files (embedding_png.c, embedding_json.c). */
 ow_status ow_emb_read_png(ow_embedding *emb, const unsigned char *data, size_t len, const char *stem, ow_error *err);
-ow_status ow_emb_read_json_text(ow_embedding *emb, const char *text, size_t len, ow_error *err);
+ow_status ow_emb_read_json_text(ow_embedding *emb, const char *text, size_t len, const char *stem, ow_error *err);
 /* A1111's JSON object (string_to_param with TORCHTENSOR lists), parsed by json-c. */
 struct json_object;
 ow_status ow_emb_from_a1111_json(ow_embedding *emb, struct json_object *root, const char *stem, ow_error *err);

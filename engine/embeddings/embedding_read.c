@@ -288,7 +288,7 @@ ow_status ow_embedding_load(ow_embedding **out, const char *path, ow_error *err)
         unsigned char *data = NULL;
         size_t len = 0;
         s = read_whole(path, &data, &len, err);
-        if (s == OW_OK) s = ow_emb_read_json_text(emb, (const char *)data, len, err);
+        if (s == OW_OK) s = ow_emb_read_json_text(emb, (const char *)data, len, stem, err);
         free(data);
     } else {
         ow_tensor_set *set = NULL;

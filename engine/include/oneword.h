@@ -106,8 +106,8 @@ ow_status ow_generate(ow_model *model, const ow_generate_params *params, float *
  *     GPU-tagged storages);
  *   - {'emb_params': (n, H)} in .safetensors or .pt (kohya / A1111-style);
  *   - diffusers learned_embeds.bin / .safetensors: {tok: (H) or (n, H)};
- *   - A1111 PNG embeddings: base64 JSON in an 'sd-ti-embedding' text chunk (the
- *     variant that hides the data in the pixels is recognised as unsupported);
+ *   - A1111 PNG embeddings: base64 JSON in an 'sd-ti-embedding' text chunk, or
+ *     (without the chunk) the zlib'd JSON A1111 hides in the pixels beside the picture;
  *   - SDXL embeddings {'clip_l': (n, 768), 'clip_g': (n, 1280)}: read and
  *     reported, refused by generation until SDXL exists;
  *   - our .json (see ow_embedding_save).
@@ -119,7 +119,9 @@ ow_status ow_generate(ow_model *model, const ow_generate_params *params, float *
  * SDXL, A1111 files without a name) the file name without its extension.
  * A token with k vectors stands for k consecutive vectors wherever it appears in
  * a prompt (as A1111, and diffusers after maybe_convert_prompt, which names them
- * <tok>, <tok>_1, ...); the 77-token limit counts the expanded vectors. */
+ * <tok>, <tok>_1, ...); the 77-token limit counts the expanded vectors. Tokens
+ * match the raw prompt text exactly (case-sensitive, like transformers' added
+ * tokens; A1111 matches after CLIP's lower-casing). */
 typedef struct ow_embedding ow_embedding;
 
 typedef enum ow_embedding_layout {
