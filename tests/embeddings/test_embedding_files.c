@@ -226,6 +226,58 @@ static void check_merge(const char *dir) {
     ow_embedding_free(sd);
 }
 
+/* Building an embedding in memory (what learning and the plug-in do) and writing it. */
+static void check_built(const char *dir) {
+    ow_embedding *emb = NULL;
+    ow_error err = {0};
+    CHECK(ow_embedding_create(&emb, &err) == OW_OK, "create");
+    float rows[3 * 8];
+    for (int i = 0; i < 24; i++) rows[i] = (float)i * 0.37f - 3.0f;
+    CHECK(ow_embedding_add(emb, "<my-cat>", rows, 3, 8, &err) == OW_OK, "add: %s", err.message);
+    CHECK(ow_embedding_add(emb, "<my-cat>", rows, 1, 8, &err) != OW_OK && strstr(err.message, "twice"),
+          "a token added twice is refused: %s", err.message);
+    CHECK(ow_embedding_add(emb, "<dog>", rows, 1, 4, &err) != OW_OK && strstr(err.message, "wide"),
+          "a different width is refused: %s", err.message);
+    CHECK(ow_embedding_add(emb, "<dog>", rows, 0, 8, &err) == OW_ERR_INVALID_ARGUMENT, "no vectors refused");
+    CHECK(ow_embedding_add(emb, "", rows, 1, 8, &err) != OW_OK, "an empty token is refused");
+    CHECK(ow_embedding_add(emb, "a\nb", rows, 1, 8, &err) != OW_OK, "a control character is refused");
+    CHECK(ow_embedding_set_info(emb, "my cat", 1234, &err) == OW_OK, "set info");
+    char out[4200];
+    snprintf(out, sizeof out, "%s/built.pt", dir);
+    CHECK(ow_embedding_save(emb, out, OW_EMBEDDING_LAYOUT_AUTO, &err) == OW_OK, "save: %s", err.message);
+    ow_embedding *back = NULL;
+    CHECK(ow_embedding_load(&back, out, &err) == OW_OK, "load: %s", err.message);
+    if (back) {
+        const float *r;
+        int n = ow_embedding_vectors(back, 0, &r, NULL);
+        CHECK(strcmp(ow_embedding_format(back), "A1111 .pt (string_to_param)") == 0 &&
+                  strcmp(ow_embedding_token(back, 0), "<my-cat>") == 0 && ow_embedding_step(back) == 1234 && n == 3 &&
+                  memcmp(r, rows, sizeof rows) == 0,
+              "built embedding read back as A1111 .pt: token, step, values");
+        char *text = NULL;
+        CHECK(ow_embedding_describe(back, out, 0, &text, &err) == OW_OK && strstr(text, "step:       1234") &&
+                  strstr(text, "<my-cat>") && strstr(text, "3 vectors x 8"),
+              "describe: %s", text ? text : err.message);
+        free(text);
+        ow_embedding_free(back);
+    }
+    check_round_trip(emb, "built", dir, ".json", OW_EMBEDDING_LAYOUT_AUTO);
+    rows[5] = NAN;
+    ow_embedding *nan_emb = NULL;
+    ow_embedding_create(&nan_emb, &err);
+    ow_embedding_add(nan_emb, "x", rows, 3, 8, &err);
+    snprintf(out, sizeof out, "%s/nan.json", dir);
+    CHECK(ow_embedding_save(nan_emb, out, OW_EMBEDDING_LAYOUT_AUTO, &err) == OW_ERR_INVALID_ARGUMENT &&
+              strstr(err.message, "finite"), "NaN in JSON refused: %s", err.message);
+    snprintf(out, sizeof out, "%s/nan.safetensors", dir);
+    CHECK(ow_embedding_save(nan_emb, out, OW_EMBEDDING_LAYOUT_AUTO, &err) == OW_OK, "NaN in safetensors kept");
+    snprintf(out, sizeof out, "%s/x.txt", dir);
+    CHECK(ow_embedding_save(nan_emb, out, OW_EMBEDDING_LAYOUT_AUTO, &err) == OW_ERR_INVALID_ARGUMENT,
+          "unknown extension refused");
+    ow_embedding_free(nan_emb);
+    ow_embedding_free(emb);
+}
+
 int main(void) {
     unlink(PWNED);
     ow_error err = {0};
@@ -269,6 +321,7 @@ int main(void) {
         ow_embedding_free(emb);
     }
     check_merge(dir);
+    check_built(dir);
     /* Leave the written files for tests/ref/check_embedding_written.py when asked. */
     const char *keep = getenv("OW_EMBEDDING_KEEP");
     if (keep) printf("written files kept in %s\n", dir);
