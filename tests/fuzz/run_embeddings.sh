@@ -8,16 +8,16 @@ SECONDS_EACH=${1:-60}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${FUZZ_OUT:-$ROOT/build/fuzz}
 mkdir -p "$OUT"
-CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -DOW_DATADIR=\"/nonexistent\" -DOW_SOURCE_DIR=\"$ROOT\" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$ROOT/engine/include -I$ROOT/engine"
+CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -DOW_DATADIR=\"/nonexistent\" -DOW_SOURCE_DIR=\"$ROOT\" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$ROOT/engine/include -I$ROOT/engine"
 SRC="$ROOT/engine/embeddings/embedding.c $ROOT/engine/embeddings/embedding_read.c $ROOT/engine/embeddings/embedding_png.c \
  $ROOT/engine/embeddings/embedding_json.c $ROOT/engine/embeddings/embedding_write.c \
  $ROOT/engine/formats/tensor_set.c $ROOT/engine/formats/safetensors.c $ROOT/engine/formats/torch_file.c \
  $ROOT/engine/formats/pickle.c $ROOT/engine/core/error.c $ROOT/engine/core/tensor.c $ROOT/engine/core/half.c \
  $ROOT/engine/core/atomic_file.c $ROOT/engine/tokenizer/tokenizer.c $ROOT/engine/tokenizer/clip_text.c \
  $ROOT/engine/tokenizer/unicode_tables.c"
-LIBS="$(pkg-config --libs json-c libzip zlib) -lm"
+LIBS="$(pkg-config --libs json-c libzip libpng zlib) -lm"
 for h in embedding_png embedding_file; do
-    clang $CFLAGS $(pkg-config --cflags json-c libzip) -o "$OUT/fuzz_$h" "$ROOT/tests/fuzz/fuzz_$h.c" $SRC $LIBS
+    clang $CFLAGS $(pkg-config --cflags json-c libzip libpng) -o "$OUT/fuzz_$h" "$ROOT/tests/fuzz/fuzz_$h.c" $SRC $LIBS
 done
 mkdir -p "$OUT/corpus_embedding_png" "$OUT/corpus_embedding_file"
 cp "$ROOT"/tests/golden/embeddings/*.png "$OUT/corpus_embedding_png/"
