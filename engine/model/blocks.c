@@ -183,19 +183,38 @@ void ow_resnet_free(ow_backend *b, ow_resnet_block *r) {
 
 ow_status ow_resnet_forward(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu, int B,
                             int H, int W, float **out) {
+    return ow_resnet_forward_temb(run, r, x, temb_silu, B, B, H, W, out);
+}
+
+ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
+                                 int temb_rows, int B, int H, int W, float **out) {
     ow_backend *b = run->backend;
     const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W;
+    const int with_temb = r->temb_channels > 0 && temb_silu;
     *out = NULL;
+
+    /* With one embedding row for the whole batch (every item at the same timestep, as
+     * in guided sampling) time_emb_proj is folded into conv1's bias: no extra pass
+     * over h. */
+    float *bias1 = NULL;
+    if (with_temb && temb_rows == 1) {
+        bias1 = ow_run_alloc(run, (size_t)Cout);
+        if (!bias1) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY;
+        b->linear(b, bias1, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, 1, Cout,
+                  r->temb_channels);
+        b->add(b, bias1, bias1, r->conv1.bias.data, (size_t)Cout);
+    }
 
     /* h = conv1(silu(norm1(x)))  (B, C_out, H, W) */
     ALLOC_OR_FAIL(normed, (size_t)B * Cin * HW);
     b->group_norm(b, normed, x, r->norm1.weight.data, r->norm1.bias.data, B, Cin, HW, r->groups, r->eps, 1);
     ALLOC_OR_FAIL(h, (size_t)B * Cout * HW);
-    b->conv2d(b, h, normed, r->conv1.weight.data, r->conv1.bias.data, B, Cin, H, W, Cout, 3, 3, 1, 1);
+    b->conv2d(b, h, normed, r->conv1.weight.data, bias1 ? bias1 : r->conv1.bias.data, B, Cin, H, W, Cout, 3, 3, 1, 1);
     ow_run_free(run, normed);
+    ow_run_free(run, bias1);
 
-    /* h += time_emb_proj(silu(temb))[:, :, None, None] */
-    if (r->temb_channels > 0 && temb_silu) {
+    /* h += time_emb_proj(silu(temb))[:, :, None, None], one row per batch item */
+    if (with_temb && temb_rows != 1) {
         ALLOC_OR_FAIL(t, (size_t)B * Cout);
         b->linear(b, t, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, B, Cout,
                   r->temb_channels);
@@ -252,24 +271,35 @@ static void attention_free(ow_backend *b, ow_attention *a) {
     ow_linear_free(b, &a->to_out);
 }
 
-/* xq (B, Tq, query_dim), context (B, Tk, context_dim) -> *out (B, Tq, query_dim). */
-static ow_status attention_forward(ow_run *run, const ow_attention *a, const float *xq, const float *context, int B,
-                                   int Tq, int Tk, float **out) {
+/* kv (2, B, Tk, inner) = to_k(context), to_v(context) for context (B, Tk, context_dim). */
+static void attention_keys_values(ow_backend *b, const ow_attention *a, const float *context, int B, int Tk, float *kv) {
+    const int inner = a->heads * a->head_dim;
+    b->linear(b, kv, context, a->to_k.weight.data, a->to_k.bias.data, B * Tk, inner, a->context_dim);
+    b->linear(b, kv + (size_t)B * Tk * inner, context, a->to_v.weight.data, a->to_v.bias.data, B * Tk, inner,
+              a->context_dim);
+}
+
+/* xq (B, Tq, query_dim), context (B, Tk, context_dim) -> *out (B, Tq, query_dim).
+ * kv: the keys and values of context computed before (attention_keys_values), or NULL. */
+static ow_status attention_forward(ow_run *run, const ow_attention *a, const float *xq, const float *context,
+                                   const float *kv, int B, int Tq, int Tk, float **out) {
     ow_backend *b = run->backend;
     const int inner = a->heads * a->head_dim;
     *out = NULL;
     ALLOC_OR_FAIL(q, (size_t)B * Tq * inner);
     b->linear(b, q, xq, a->to_q.weight.data, a->to_q.bias.data, B * Tq, inner, a->query_dim);
-    ALLOC_OR_FAIL(k, (size_t)B * Tk * inner);
-    b->linear(b, k, context, a->to_k.weight.data, a->to_k.bias.data, B * Tk, inner, a->context_dim);
-    ALLOC_OR_FAIL(v, (size_t)B * Tk * inner);
-    b->linear(b, v, context, a->to_v.weight.data, a->to_v.bias.data, B * Tk, inner, a->context_dim);
+    float *own_kv = NULL;
+    if (!kv) {
+        own_kv = ow_run_alloc(run, (size_t)2 * B * Tk * inner);
+        if (!own_kv) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY;
+        attention_keys_values(b, a, context, B, Tk, own_kv);
+        kv = own_kv;
+    }
     ALLOC_OR_FAIL(o, (size_t)B * Tq * inner);
     const float scale = (float)(1.0 / sqrt((double)a->head_dim));
-    b->attention(b, o, q, k, v, B, Tq, Tk, a->heads, a->head_dim, scale, 0);
+    b->attention(b, o, q, kv, kv + (size_t)B * Tk * inner, B, Tq, Tk, a->heads, a->head_dim, scale, 0);
     ow_run_free(run, q);
-    ow_run_free(run, k);
-    ow_run_free(run, v);
+    ow_run_free(run, own_kv);
     ALLOC_OR_FAIL(r, (size_t)B * Tq * a->query_dim);
     b->linear(b, r, o, a->to_out.weight.data, a->to_out.bias.data, B * Tq, a->query_dim, inner);
     ow_run_free(run, o);
@@ -312,9 +342,10 @@ static void transformer_block_free(ow_backend *b, ow_transformer_block *t) {
     ow_linear_free(b, &t->ff_out);
 }
 
-/* h (B, N, D) updated in place; context (B, T, C_ctx). */
+/* h (B, N, D) updated in place; context (B, T, C_ctx); cross_kv: attn2's keys and values
+ * of context (2, B, T, D) computed before, or NULL. */
 static ow_status transformer_block_forward(ow_run *run, const ow_transformer_block *t, float *h, const float *context,
-                                           int B, int N, int T) {
+                                           const float *cross_kv, int B, int N, int T) {
     ow_backend *b = run->backend;
     const int D = t->dim, M = B * N, F = t->ff_inner;
     const size_t n = (size_t)M * D;
@@ -325,7 +356,7 @@ static ow_status transformer_block_forward(ow_run *run, const ow_transformer_blo
     /* h += attn1(norm1(h)) */
     ALLOC_OR_FAIL(normed, n);
     b->layer_norm(b, normed, h, t->norm1.weight.data, t->norm1.bias.data, M, D, ln_eps);
-    if ((s = attention_forward(run, &t->attn1, normed, normed, B, N, N, &o)) != OW_OK) return s;
+    if ((s = attention_forward(run, &t->attn1, normed, normed, NULL, B, N, N, &o)) != OW_OK) return s;
     ow_run_free(run, normed);
     b->add(b, h, h, o, n);
     ow_run_free(run, o);
@@ -333,7 +364,7 @@ static ow_status transformer_block_forward(ow_run *run, const ow_transformer_blo
     /* h += attn2(norm2(h), context) */
     ALLOC_OR_FAIL(normed2, n);
     b->layer_norm(b, normed2, h, t->norm2.weight.data, t->norm2.bias.data, M, D, ln_eps);
-    if ((s = attention_forward(run, &t->attn2, normed2, context, B, N, T, &o)) != OW_OK) return s;
+    if ((s = attention_forward(run, &t->attn2, normed2, context, cross_kv, B, N, T, &o)) != OW_OK) return s;
     ow_run_free(run, normed2);
     b->add(b, h, h, o, n);
     ow_run_free(run, o);
@@ -397,8 +428,24 @@ void ow_transformer2d_free(ow_backend *b, ow_transformer2d *t) {
     ow_linear_free(b, &t->proj_out);
 }
 
+size_t ow_transformer2d_cross_kv_floats(const ow_transformer2d *t, int B, int T) {
+    return (size_t)t->num_layers * 2 * B * T * t->inner;
+}
+
+void ow_transformer2d_cross_kv(ow_backend *b, const ow_transformer2d *t, const float *context, int B, int T,
+                               float *kv) {
+    const size_t per_layer = (size_t)2 * B * T * t->inner;
+    for (int i = 0; i < t->num_layers; i++)
+        attention_keys_values(b, &t->transformer_blocks[i].attn2, context, B, T, kv + i * per_layer);
+}
+
 ow_status ow_transformer2d_forward(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
                                    int B, int H, int W, int T, float **out) {
+    return ow_transformer2d_forward_kv(run, t, x, context, NULL, B, H, W, T, out);
+}
+
+ow_status ow_transformer2d_forward_kv(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
+                                      const float *cross_kv, int B, int H, int W, int T, float **out) {
     ow_backend *b = run->backend;
     const int C = t->channels, HW = H * W, inner = t->inner;
     const size_t n = (size_t)B * C * HW;
@@ -415,8 +462,11 @@ ow_status ow_transformer2d_forward(ow_run *run, const ow_transformer2d *t, const
     b->linear(b, h, last, t->proj_in.weight.data, t->proj_in.bias.data, B * HW, inner, C);
     ow_run_free(run, last);
 
+    const size_t kv_per_layer = (size_t)2 * B * T * inner;
     for (int i = 0; i < t->num_layers; i++)
-        if ((s = transformer_block_forward(run, &t->transformer_blocks[i], h, context, B, HW, T)) != OW_OK) return s;
+        if ((s = transformer_block_forward(run, &t->transformer_blocks[i], h, context,
+                                           cross_kv ? cross_kv + i * kv_per_layer : NULL, B, HW, T)) != OW_OK)
+            return s;
 
     /* out (B, C, H, W) = proj_out(h) moved channels first + x */
     ALLOC_OR_FAIL(projected, n);
@@ -470,7 +520,7 @@ ow_status ow_spatial_attention_forward(ow_run *run, const ow_spatial_attention *
     b->to_channels_last(b, tokens, normed, B, C, HW);
     ow_run_free(run, normed);
     float *attended;
-    if ((s = attention_forward(run, &a->attn, tokens, tokens, B, HW, HW, &attended)) != OW_OK) return s;
+    if ((s = attention_forward(run, &a->attn, tokens, tokens, NULL, B, HW, HW, &attended)) != OW_OK) return s;
     ow_run_free(run, tokens);
     ALLOC_OR_FAIL(o, n);
     b->to_channels_first(b, o, attended, B, C, HW);

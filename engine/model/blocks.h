@@ -111,6 +111,10 @@ void ow_resnet_free(ow_backend *b, ow_resnet_block *r);
 /* x (B, C_in, H, W), temb_silu (B, T) = silu(time embedding) or NULL -> *out (B, C_out, H, W). */
 ow_status ow_resnet_forward(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu, int B,
                             int H, int W, float **out);
+/* The same with temb_silu (temb_rows, T): temb_rows B (one row per item) or 1 (one row
+ * shared by the batch, folded into conv1's bias: one pass less over the activation). */
+ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
+                                 int temb_rows, int B, int H, int W, float **out);
 
 /* diffusers Attention as used by the UNet transformer blocks and the VAE mid
  * block: to_q, to_k, to_v (bias optional), to_out.0 (bias); heads of head_dim. */
@@ -151,6 +155,15 @@ void ow_transformer2d_free(ow_backend *b, ow_transformer2d *t);
 /* x (B, C, H, W), context (B, T, C_ctx) -> *out (B, C, H, W). */
 ow_status ow_transformer2d_forward(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
                                    int B, int H, int W, int T, float **out);
+/* The cross-attention keys and values of every layer for one context (B, T, C_ctx):
+ * kv (num_layers, 2, B, T, inner), ow_transformer2d_cross_kv_floats of them. They
+ * depend on the context only, so a sampler's steps compute them once. */
+size_t ow_transformer2d_cross_kv_floats(const ow_transformer2d *t, int B, int T);
+void ow_transformer2d_cross_kv(ow_backend *b, const ow_transformer2d *t, const float *context, int B, int T,
+                               float *kv);
+/* ow_transformer2d_forward with cross_kv from ow_transformer2d_cross_kv for this context (or NULL). */
+ow_status ow_transformer2d_forward_kv(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
+                                      const float *cross_kv, int B, int H, int W, int T, float **out);
 
 /* The VAE mid-block attention: GroupNorm -> single-head attention over the HW
  * tokens (q/k/v/out with biases) -> + x. Old diffusers files name the projections

@@ -386,6 +386,8 @@ void ow_unet_free(ow_unet *u) {
     ow_resnet_free(b, &u->mid_resnets[1]);
     ow_norm_free(b, &u->conv_norm_out);
     ow_conv_free(b, &u->conv_out);
+    if (u->kv_cache) b->free(b, u->kv_cache);
+    free(u->kv_context);
     free(u);
 }
 
@@ -412,6 +414,79 @@ void ow_timestep_embedding(float *out, const float *timesteps, int B, int dim, i
         }
         if (dim % 2) row[dim - 1] = 0.0f;
     }
+}
+
+/* The transformers in forward order (down blocks, mid block, up blocks); *count of them.
+ * NULL when out of memory. */
+static const ow_transformer2d **unet_transformers(const ow_unet *u, int *count) {
+    const int n = u->config.num_blocks;
+    int total = u->config.has_mid_block;
+    for (int i = 0; i < n; i++) {
+        if (u->down_blocks[i].has_attention) total += u->down_blocks[i].num_layers;
+        if (u->up_blocks[i].has_attention) total += u->up_blocks[i].num_layers;
+    }
+    const ow_transformer2d **list = malloc((size_t)(total ? total : 1) * sizeof *list);
+    if (!list) return NULL;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (u->down_blocks[i].has_attention)
+            for (int j = 0; j < u->down_blocks[i].num_layers; j++) list[k++] = &u->down_blocks[i].attentions[j];
+    if (u->config.has_mid_block) list[k++] = &u->mid_attention;
+    for (int i = 0; i < n; i++)
+        if (u->up_blocks[i].has_attention)
+            for (int j = 0; j < u->up_blocks[i].num_layers; j++) list[k++] = &u->up_blocks[i].attentions[j];
+    *count = k;
+    return list;
+}
+
+/* Makes u->kv_cache hold the cross-attention keys/values of context (B, T, C_ctx),
+ * recomputing them only when the context differs from the last call's. When the
+ * cache cannot be allocated it is left empty and the blocks compute their own. */
+static ow_status unet_update_cross_kv(ow_unet *u, ow_backend *b, const float *context, int B, int T, ow_error *err) {
+    const size_t nctx = (size_t)B * T * u->config.cross_attention_dim;
+    float *host = malloc(nctx * sizeof *host);
+    if (!host) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet forward: out of memory");
+    b->download(b, host, context, nctx);
+    if (u->kv_cache && u->kv_B == B && u->kv_T == T && memcmp(host, u->kv_context, nctx * sizeof *host) == 0) {
+        free(host);
+        return OW_OK;
+    }
+    if (u->kv_cache) b->free(b, u->kv_cache);
+    free(u->kv_context);
+    u->kv_cache = NULL;
+    u->kv_context = NULL;
+    int count = 0;
+    const ow_transformer2d **list = unet_transformers(u, &count);
+    if (!list) {
+        free(host);
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet forward: out of memory");
+    }
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += ow_transformer2d_cross_kv_floats(list[i], B, T);
+    float *kv = total ? b->alloc(b, total) : NULL;
+    if (kv) {
+        size_t at = 0;
+        for (int i = 0; i < count; i++) {
+            ow_transformer2d_cross_kv(b, list[i], context, B, T, kv + at);
+            at += ow_transformer2d_cross_kv_floats(list[i], B, T);
+        }
+        u->kv_cache = kv;
+        u->kv_context = host;
+        u->kv_B = B;
+        u->kv_T = T;
+    } else {
+        free(host);
+    }
+    free(list);
+    return OW_OK;
+}
+
+/* The cached keys/values of transformer t (in forward order) and the offset of the next. */
+static const float *cross_kv_at(const ow_unet *u, const ow_transformer2d *t, int B, int T, size_t *at) {
+    if (!u->kv_cache) return NULL;
+    const float *kv = u->kv_cache + *at;
+    *at += ow_transformer2d_cross_kv_floats(t, B, T);
+    return kv;
 }
 
 typedef struct skip_entry {
@@ -446,26 +521,35 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
 #define TRY(expr) do { if ((s = (expr)) != OW_OK) goto done; } while (0)
 #define ALLOC(var, count) do { if (!((var) = ow_run_alloc(&run, (size_t)(count)))) { s = err->status; goto done; } } while (0)
 
-    /* time embedding: temb = silu(linear_2(silu(linear_1(sinusoid(t))))), (B, E);
-     * every resnet applies silu to the embedding first, so it is applied once here */
+    /* cross-attention keys/values of the context: cached across calls */
+    TRY(unet_update_cross_kv(u, b, context, B, T, err));
+    size_t kv_at = 0;
+
+    /* time embedding: temb = silu(linear_2(silu(linear_1(sinusoid(t))))), (rows, E);
+     * every resnet applies silu to the embedding first, so it is applied once here.
+     * One row when every item has the same timestep (guided sampling): the resnets
+     * then fold it into a bias. */
+    int rows = 1;
+    for (int i = 1; i < B; i++)
+        if (timesteps[i] != timesteps[0]) rows = B;
     float *temb;
     {
-        float *host = malloc((size_t)B * C0 * sizeof *host);
+        float *host = malloc((size_t)rows * C0 * sizeof *host);
         if (!host) { s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet forward: out of memory"); goto done; }
-        ow_timestep_embedding(host, timesteps, B, C0, cfg->flip_sin_to_cos, cfg->freq_shift);
-        float *sinusoid = ow_run_alloc(&run, (size_t)B * C0);
+        ow_timestep_embedding(host, timesteps, rows, C0, cfg->flip_sin_to_cos, cfg->freq_shift);
+        float *sinusoid = ow_run_alloc(&run, (size_t)rows * C0);
         if (!sinusoid) { free(host); s = err->status; goto done; }
-        b->upload(b, sinusoid, host, (size_t)B * C0);
+        b->upload(b, sinusoid, host, (size_t)rows * C0);
         free(host);
         float *hidden;
-        ALLOC(hidden, (size_t)B * E);
-        b->linear(b, hidden, sinusoid, u->time_linear_1.weight.data, u->time_linear_1.bias.data, B, E, C0);
+        ALLOC(hidden, (size_t)rows * E);
+        b->linear(b, hidden, sinusoid, u->time_linear_1.weight.data, u->time_linear_1.bias.data, rows, E, C0);
         ow_run_free(&run, sinusoid);
-        b->silu(b, hidden, hidden, (size_t)B * E);
-        ALLOC(temb, (size_t)B * E);
-        b->linear(b, temb, hidden, u->time_linear_2.weight.data, u->time_linear_2.bias.data, B, E, E);
+        b->silu(b, hidden, hidden, (size_t)rows * E);
+        ALLOC(temb, (size_t)rows * E);
+        b->linear(b, temb, hidden, u->time_linear_2.weight.data, u->time_linear_2.bias.data, rows, E, E);
         ow_run_free(&run, hidden);
-        b->silu(b, temb, temb, (size_t)B * E);
+        b->silu(b, temb, temb, (size_t)rows * E);
     }
 
     /* conv_in: (B, C0, H, W) */
@@ -478,10 +562,11 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
         const ow_unet_down_block *d = &u->down_blocks[i];
         for (int j = 0; j < d->num_layers; j++) {
             float *r;
-            TRY(ow_resnet_forward(&run, &d->resnets[j], cur, temb, B, h, w, &r));
+            TRY(ow_resnet_forward_temb(&run, &d->resnets[j], cur, temb, rows, B, h, w, &r));
             if (d->has_attention) {
                 float *t;
-                TRY(ow_transformer2d_forward(&run, &d->attentions[j], r, context, B, h, w, T, &t));
+                TRY(ow_transformer2d_forward_kv(&run, &d->attentions[j], r, context,
+                                                cross_kv_at(u, &d->attentions[j], B, T, &kv_at), B, h, w, T, &t));
                 ow_run_free(&run, r);
                 r = t;
             }
@@ -503,10 +588,11 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
     /* mid block: resnet, transformer, resnet */
     if (cfg->has_mid_block) {
         float *m, *t;
-        TRY(ow_resnet_forward(&run, &u->mid_resnets[0], cur, temb, B, h, w, &m));
-        TRY(ow_transformer2d_forward(&run, &u->mid_attention, m, context, B, h, w, T, &t));
+        TRY(ow_resnet_forward_temb(&run, &u->mid_resnets[0], cur, temb, rows, B, h, w, &m));
+        TRY(ow_transformer2d_forward_kv(&run, &u->mid_attention, m, context, cross_kv_at(u, &u->mid_attention, B, T, &kv_at),
+                                        B, h, w, T, &t));
         ow_run_free(&run, m);
-        TRY(ow_resnet_forward(&run, &u->mid_resnets[1], t, temb, B, h, w, &m));
+        TRY(ow_resnet_forward_temb(&run, &u->mid_resnets[1], t, temb, rows, B, h, w, &m));
         ow_run_free(&run, t);
         cur = m;
         cur_owned = 1;
@@ -532,11 +618,12 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
             ow_run_free(&run, sk.data);
             cur = NULL;
             float *r;
-            TRY(ow_resnet_forward(&run, &up->resnets[j], cat, temb, B, h, w, &r));
+            TRY(ow_resnet_forward_temb(&run, &up->resnets[j], cat, temb, rows, B, h, w, &r));
             ow_run_free(&run, cat);
             if (up->has_attention) {
                 float *t;
-                TRY(ow_transformer2d_forward(&run, &up->attentions[j], r, context, B, h, w, T, &t));
+                TRY(ow_transformer2d_forward_kv(&run, &up->attentions[j], r, context,
+                                                cross_kv_at(u, &up->attentions[j], B, T, &kv_at), B, h, w, T, &t));
                 ow_run_free(&run, r);
                 r = t;
             }

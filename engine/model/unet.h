@@ -76,6 +76,12 @@ typedef struct ow_unet {
     ow_norm conv_norm_out;         /* (C0) */
     ow_conv conv_out;              /* (out_channels, C0, 3, 3) */
     size_t last_peak_floats;       /* activation peak of the last forward pass (floats) */
+    /* Cross-attention keys and values of the last context: a sampler passes the same
+     * context at every step, so they are computed once (checked by content, not by
+     * pointer). Owned; freed by ow_unet_free. */
+    float *kv_cache;               /* backend memory, every transformer's (layers, 2, B, T, inner) in forward order */
+    float *kv_context;             /* host copy of the context (kv_B, kv_T, cross_attention_dim) they belong to */
+    int kv_B, kv_T;
 } ow_unet;
 
 /* Loads every weight into backend memory (f32). The unet keeps b for ow_unet_free. */
@@ -90,7 +96,9 @@ void ow_timestep_embedding(float *out, const float *timesteps, int B, int dim, i
 
 /* out (B, out_channels, H, W) = unet(sample (B, in_channels, H, W), timesteps[B] (host),
  * context (B, T, cross_attention_dim)). sample, context and out are backend memory
- * (out preallocated). H and W must be multiples of 2^(num_blocks-1). */
+ * (out preallocated). H and W must be multiples of 2^(num_blocks-1). Keeps the
+ * cross-attention keys/values of context for the next call (see kv_cache), so calls
+ * on one unet must not run concurrently. */
 ow_status ow_unet_forward(ow_unet *unet, ow_backend *b, const float *sample, int B, int H, int W,
                           const float *timesteps, const float *context, int T, float *out, ow_error *err);
 
