@@ -119,7 +119,7 @@ static void t_linear(ow_backend *b, float *out, const float *x, const float *w, 
                      int K) {
     (void)b;
     int kind = OP_LIN_QKVO;
-    if (M == batch_rows) kind = OP_LIN_SMALL;
+    if (M == batch_rows || M == 1) kind = OP_LIN_SMALL;
     else if (M == context_rows) kind = OP_LIN_CROSS_KV;
     else if (N == 8 * K) kind = OP_LIN_FF_PROJ;
     else if (K == 4 * N) kind = OP_LIN_FF_OUT;

@@ -11,12 +11,13 @@ For each size it also writes CACHE_DIR/io/unet_<size>_b<batch>.safetensors: the 
 bench_unet checks it computed the same thing. Inputs are seeded by the size, so
 they do not depend on which other sizes are asked for.
 
-usage: python3 unet_torch.py CACHE_DIR THREADS SIZE [SIZE ...] [--batch 2] [--repeat 3]
+usage: python3 unet_torch.py CACHE_DIR THREADS SIZE [SIZE ...] [--batch 2] [--repeat 3] [--profile]
 Prints one JSON line per size: {"size", "batch", "seconds", "gflop", "threads"}.
 """
 import argparse
 import json
 import os
+import sys
 import time
 
 import torch
@@ -38,6 +39,71 @@ def cpu_sdpa_flop(query, key, value, *args, out_shape=None, **kwargs):
     return sdpa_flop_count(query, key, value)
 
 
+# The op types of bench_unet's profile, so the two tables line up. In diffusers
+# the transformers' proj_in / proj_out are 1x1 convolutions (C -> C); bench_unet
+# runs them as linears and counts them under "linear q/k/v/out/proj".
+OP_ORDER = ["conv 3x3 (+stride 2)", "conv 1x1 (shortcut)", "linear q/k/v/out/proj", "linear cross k/v",
+            "linear ff.proj", "linear ff.out", "linear time emb", "attention self", "attention cross",
+            "group norm", "layer norm", "geglu", "element-wise", "transpose (C<->HW)", "concat", "upsample 2x",
+            "other"]
+
+
+def op_type(name, shapes, batch):
+    """bench_unet's op type of one aten op given its input shapes."""
+    if name in ("aten::mkldnn_convolution", "aten::thnn_conv2d", "aten::_slow_conv2d_forward"):
+        x, w = shapes[0], shapes[1]
+        if w[2] == 1 and w[3] == 1:
+            return "linear q/k/v/out/proj" if w[0] == w[1] else "conv 1x1 (shortcut)"
+        return "conv 3x3 (+stride 2)"
+    if name in ("aten::addmm", "aten::mm"):
+        x, w = (shapes[1], shapes[2]) if name == "aten::addmm" else (shapes[0], shapes[1])
+        m, k, n = x[0], x[1], w[1]
+        if m == batch or m == 1:
+            return "linear time emb"
+        if m == batch * 77:
+            return "linear cross k/v"
+        if n == 8 * k:
+            return "linear ff.proj"
+        if k == 4 * n:
+            return "linear ff.out"
+        return "linear q/k/v/out/proj"
+    if name.startswith("aten::_scaled_dot_product"):
+        return "attention self" if shapes[0][2] == shapes[1][2] else "attention cross"
+    if name == "aten::native_group_norm":
+        return "group norm"
+    if name == "aten::native_layer_norm":
+        return "layer norm"
+    if name in ("aten::gelu", "aten::mul"):
+        return "geglu"  # GEGLU's hidden * gelu(gate) (plus the tiny timestep products)
+    if name in ("aten::add", "aten::add_", "aten::div", "aten::silu", "aten::silu_", "aten::sub"):
+        return "element-wise"
+    if name in ("aten::copy_", "aten::clone", "aten::contiguous"):
+        return "transpose (C<->HW)"
+    if name == "aten::cat":
+        return "concat"
+    if name.startswith("aten::upsample"):
+        return "upsample 2x"
+    return "other"
+
+
+def print_profile(prof, size, batch, wall):
+    """Self CPU time of one evaluation per op type, bench_unet's table layout (stderr)."""
+    seconds, calls = {}, {}
+    for ev in prof.key_averages(group_by_input_shape=True):
+        kind = op_type(ev.key, ev.input_shapes, batch)
+        seconds[kind] = seconds.get(kind, 0.0) + ev.self_cpu_time_total / 1e6
+        if kind != "other":
+            calls[kind] = calls.get(kind, 0) + ev.count
+    total = sum(seconds.values())
+    print(f"# torch profile {size}^2 batch {batch}: one evaluation, {wall:.3f} s under the profiler "
+          f"(ops' self time {total:.3f} s)", file=sys.stderr)
+    print(f"# {'op':<22} {'calls':>6} {'seconds':>9} {'time%':>6}", file=sys.stderr)
+    for kind in OP_ORDER:
+        if kind in seconds:
+            print(f"# {kind:<22} {calls.get(kind, 0):>6} {seconds[kind]:>9.3f} {100 * seconds[kind] / wall:>5.1f}%",
+                  file=sys.stderr)
+
+
 def load_unet(cache):
     folder = os.path.join(cache, "unet")
     if not os.path.exists(os.path.join(folder, "config.json")):
@@ -57,6 +123,7 @@ def main():
     parser.add_argument("sizes", type=int, nargs="+")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="per-op table of one evaluation on stderr")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -83,6 +150,12 @@ def main():
                 start = time.perf_counter()
                 unet(sample, t, encoder_hidden_states=context)
                 best = min(best, time.perf_counter() - start)
+        if args.profile:
+            start = time.perf_counter()
+            with torch.inference_mode(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                                                record_shapes=True) as prof:
+                unet(sample, t, encoder_hidden_states=context)
+            print_profile(prof, size, args.batch, time.perf_counter() - start)
         print(json.dumps({"size": size, "batch": args.batch, "seconds": best, "gflop": flops / 1e9,
                           "threads": torch.get_num_threads()}), flush=True)
 
