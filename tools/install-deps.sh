@@ -2,8 +2,13 @@
 # tools/install-deps.sh: installs the Debian packages the build and the tests need.
 # Used by install.sh and tests/run; does nothing when everything is present.
 # --check: exit 0 if all are installed, 1 otherwise (installs nothing).
+# --test:  also what only the test suite needs (clang + libFuzzer for tests/fuzz, unzip).
 set -eu
 packages=(meson ninja-build pkg-config gcc libopenblas-dev libjson-c-dev libzip-dev libpng-dev zlib1g-dev)
+if [ "${1:-}" = "--test" ]; then
+    packages+=(clang libclang-rt-14-dev unzip)
+    shift
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
