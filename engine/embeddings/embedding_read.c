@@ -123,33 +123,53 @@ static ow_status read_torch_tree(ow_embedding *emb, const ow_pickle_value *root,
     const ow_pickle_value *emb_params = ow_pickle_dict_get(root, "emb_params");
     const ow_pickle_value *clip_l = ow_pickle_dict_get(root, "clip_l"), *clip_g = ow_pickle_dict_get(root, "clip_g");
     if (params) {
-        if (ow_pickle_kind_of(params) == OW_PICKLE_OBJECT)
-            return ow_error_set(err, OW_ERR_UNSUPPORTED,
-                                "string_to_param is a pickled %s (a torch module, as the reference repo saves it); "
-                                "the restricted pickle reader keeps no module state, so oneword cannot read it yet: "
-                                "re-save it with string_to_param as a plain dict",
+        /* A torch.nn.ParameterDict (the reference repo's EmbeddingManager.save) arrives as its state:
+         * "_parameters" maps each placeholder to its Parameter; torch >= 1.12 also keeps the dict's key
+         * order in "_keys" (values None). Older torch has "_parameters" only (an OrderedDict). */
+        const char *module = ow_pickle_module_class(params);
+        const ow_pickle_value *keys = NULL;
+        if (module) {
+            keys = ow_pickle_dict_get(params, "_keys");
+            params = ow_pickle_dict_get(params, "_parameters");
+            if (ow_pickle_kind_of(params) != OW_PICKLE_DICT || ow_pickle_module_class(params))
+                return ow_error_set(err, OW_ERR_FORMAT, "string_to_param is a %s without a _parameters dict", module);
+            if (keys && (ow_pickle_kind_of(keys) != OW_PICKLE_DICT || ow_pickle_module_class(keys)))
+                return ow_error_set(err, OW_ERR_FORMAT, "string_to_param is a %s whose _keys is a %s, not a dict", module,
+                                    ow_pickle_kind_name(ow_pickle_kind_of(keys)));
+        } else if (ow_pickle_kind_of(params) == OW_PICKLE_OBJECT) {
+            return ow_error_set(err, OW_ERR_UNSUPPORTED, "string_to_param is a pickled %s, not a dict of token -> vectors",
                                 ow_pickle_string(params, NULL));
-        if (ow_pickle_kind_of(params) != OW_PICKLE_DICT || ow_pickle_len(params) == 0)
+        }
+        const ow_pickle_value *order = keys ? keys : params;
+        if (ow_pickle_kind_of(params) != OW_PICKLE_DICT || ow_pickle_len(order) == 0)
             return ow_error_set(err, OW_ERR_FORMAT, "string_to_param is a %s, not a dict of token -> vectors",
                                 ow_pickle_kind_name(ow_pickle_kind_of(params)));
+        if (ow_pickle_len(order) > OW_EMB_MAX_TOKENS)
+            return ow_error_set(err, OW_ERR_FORMAT, "string_to_param holds %zu tokens; at most %d are accepted",
+                                ow_pickle_len(order), OW_EMB_MAX_TOKENS);
         const ow_pickle_value *ids = ow_pickle_dict_get(root, "string_to_token");
-        size_t n = ow_pickle_len(params);
+        size_t n = ow_pickle_len(order);
         for (size_t i = 0; i < n && s == OW_OK; i++) {
-            const ow_pickle_value *key = ow_pickle_dict_key(params, i);
-            const ow_tensor_entry *e = ow_pickle_tensor(ow_pickle_dict_value(params, i));
+            const ow_pickle_value *key = ow_pickle_dict_key(order, i);
             if (ow_pickle_kind_of(key) != OW_PICKLE_STRING)
                 return ow_error_set(err, OW_ERR_FORMAT, "string_to_param has a %s key; placeholders are strings",
                                     ow_pickle_kind_name(ow_pickle_kind_of(key)));
             const char *placeholder = ow_pickle_string(key, NULL);
+            const ow_pickle_value *value = keys ? ow_pickle_dict_get(params, placeholder) : ow_pickle_dict_value(params, i);
+            if (!value)
+                return ow_error_set(err, OW_ERR_FORMAT, "string_to_param (a %s) lists '%.200s' but holds no parameter for it",
+                                    module, placeholder);
+            const ow_tensor_entry *e = ow_pickle_tensor(value);
             if (!e)
                 return ow_error_set(err, OW_ERR_FORMAT, "string_to_param['%.200s'] is a %s, not a tensor", placeholder,
-                                    ow_pickle_kind_name(ow_pickle_kind_of(ow_pickle_dict_value(params, i))));
+                                    ow_pickle_kind_name(ow_pickle_kind_of(value)));
             /* One placeholder in a file with a name: A1111 / diffusers use the name as the token. */
             const char *token = n == 1 && emb->name && emb->name[0] ? emb->name : placeholder;
             s = add_entry(emb, token, e, token_id_of(ow_pickle_dict_get(ids, placeholder)), err);
         }
         int a1111 = emb->name || emb->step >= 0 || ow_pickle_dict_get(root, "name") || ow_pickle_dict_get(root, "step");
-        snprintf(format, sizeof format, "%s %s (string_to_param)", a1111 ? "A1111" : "reference", ext);
+        snprintf(format, sizeof format, "%s %s (string_to_param%s)", a1111 ? "A1111" : "reference", ext,
+                 module ? ", ParameterDict" : "");
     } else if (emb_params) {
         const ow_tensor_entry *e = ow_pickle_tensor(emb_params);
         if (!e) return ow_error_set(err, OW_ERR_FORMAT, "emb_params is not a tensor");
@@ -293,12 +313,6 @@ ow_status ow_embedding_load(ow_embedding **out, const char *path, ow_error *err)
     } else {
         ow_tensor_set *set = NULL;
         s = ow_tensor_set_open(&set, path, err);
-        if (s == OW_ERR_UNSAFE && err && strstr(err->message, "torch.nn.modules.container.ParameterDict"))
-            s = ow_error_set(err, OW_ERR_UNSUPPORTED,
-                             "'%s' stores string_to_param as a torch.nn.ParameterDict module, as the reference "
-                             "textual_inversion repo saves embeddings; oneword's safe reader does not rebuild torch "
-                             "modules (yet). In Python, with a file you trust: d = torch.load(f); d['string_to_param'] = "
-                             "dict(d['string_to_param']); torch.save(d, 'plain.pt')", path);
         if (s == OW_OK) {
             const ow_pickle_value *root = ow_tensor_set_pickle_root(set);
             char ext_label[16];

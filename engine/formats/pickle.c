@@ -33,6 +33,7 @@ enum global_id {
     G_STORAGE_TYPE, /* a storage class: used as a persistent-id argument */
     G_TYPE_TOKEN,   /* a class or dtype passed as an argument, never called */
     G_OPAQUE,       /* a data-only class: calling it gives an OBJECT, arguments dropped */
+    G_MODULE,       /* a torch module class kept as data: NEWOBJ + BUILD give a DICT of its state */
 };
 
 typedef struct { const char *name; int id; ow_dtype dtype; } allowed_global;
@@ -74,6 +75,11 @@ static const allowed_global allowed[] = {
     {"numpy.dtype", G_OPAQUE, 0},
     {"numpy.core.multiarray._reconstruct", G_OPAQUE, 0},
     {"numpy.ndarray", G_OPAQUE, 0},
+    /* The reference textual-inversion repo saves string_to_param as this module. Only NEWOBJ with no
+     * arguments followed by one BUILD with a plain dict is accepted: that is what torch.save writes for
+     * any nn.Module (object.__reduce_ex__(2)), and it means cls.__new__ + __dict__.update(state), which
+     * we mirror as a dict holding the state. Its contents pass through this same allow-list. */
+    {"torch.nn.modules.container.ParameterDict", G_MODULE, 0},
 };
 
 /* ---- values ---- */
@@ -448,8 +454,16 @@ static ow_status persistent_load(machine *m, ow_pickle_value *pid, ow_pickle_val
     if (pid->kind != OW_PICKLE_TUPLE || pid->count < 1)
         return FAIL(OW_ERR_FORMAT, "pickle persistent id is not a tuple");
     ow_pickle_value **a = pid->items;
-    if (string_is(a[0], "module"))
+    if (string_is(a[0], "module")) {
+        /* The legacy stream saves a module's class as ('module', cls, source file, source text); torch.load
+         * only compares the text with the installed class (for a warning) and uses cls. Accepted for the
+         * module classes on the allow-list (the text is ignored); any other class was refused as a global. */
+        if (pid->count == 4 && a[1]->kind == OW_PICKLE_GLOBAL && a[1]->global_id == G_MODULE) {
+            *out = a[1];
+            return OW_OK;
+        }
         return FAIL(OW_ERR_UNSUPPORTED, "the file pickles a whole nn.Module; save its state_dict() instead");
+    }
     if (!string_is(a[0], "storage") || (pid->count != 5 && pid->count != 6))
         return FAIL(OW_ERR_FORMAT, "pickle persistent id is not a ('storage', ...) tuple");
     ow_pickle_value *type = a[1], *key = a[2], *location = a[3], *numel = a[4];
@@ -488,6 +502,23 @@ static ow_status persistent_load(machine *m, ow_pickle_value *pid, ow_pickle_val
         s->storage.numel = view->items[2]->i;
     }
     *out = s;
+    return OW_OK;
+}
+
+/* BUILD on a module instance: Module.__setstate__ is __dict__.update(state); we keep the
+ * state's pairs in the instance's dict. Exactly one BUILD with a plain dict is accepted. */
+static ow_status build_module(machine *m, ow_pickle_value *obj, ow_pickle_value *state) {
+    if (state->kind != OW_PICKLE_DICT || state->global_id == G_MODULE)
+        return FAIL(OW_ERR_FORMAT, "pickle gives a %s a %s as its state; torch.save writes a dict", obj->str,
+                    state->global_id == G_MODULE ? state->str : ow_pickle_kind_name(state->kind));
+    if (obj->i) return FAIL(OW_ERR_FORMAT, "pickle sets the state of a %s twice", obj->str);
+    obj->i = 1;
+    obj->count *= 2;
+    for (size_t i = 0; i < 2 * state->count; i++)
+        if (add_item(obj, state->items[i])) { obj->count /= 2; return OOM(); }
+    obj->count /= 2;
+    if (obj->depth > OW_PICKLE_MAX_DEPTH)
+        return FAIL(OW_ERR_FORMAT, "pickle nests containers more than %d levels deep", OW_PICKLE_MAX_DEPTH);
     return OW_OK;
 }
 
@@ -638,7 +669,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
             if ((s = pop(m, &w, "SETITEM")) != OW_OK || (s = pop(m, &x, "SETITEM")) != OW_OK ||
                 (s = top(m, &v, "SETITEM")) != OW_OK)
                 break;
-            if (v->kind != OW_PICKLE_DICT) { s = FAIL(OW_ERR_FORMAT, "pickle SETITEM on a %s", ow_pickle_kind_name(v->kind)); break; }
+            if (v->kind != OW_PICKLE_DICT || v->global_id == G_MODULE) { s = FAIL(OW_ERR_FORMAT, "pickle SETITEM on a %s", v->global_id == G_MODULE ? v->str : ow_pickle_kind_name(v->kind)); break; }
             v->count *= 2;
             if (add_item(v, x) || add_item(v, w)) s = OOM();
             v->count /= 2;
@@ -648,7 +679,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
             if ((s = pop_mark(m, &first, "SETITEMS")) != OW_OK) break;
             if (first == 0 || (m->nmarks && first <= m->marks[m->nmarks - 1])) { s = FAIL(OW_ERR_FORMAT, "pickle SETITEMS has no dict"); break; }
             v = m->stack[first - 1];
-            if (v->kind != OW_PICKLE_DICT || (m->sp - first) % 2) { s = FAIL(OW_ERR_FORMAT, "pickle SETITEMS on a %s or with an odd item count", ow_pickle_kind_name(v->kind)); break; }
+            if (v->kind != OW_PICKLE_DICT || v->global_id == G_MODULE || (m->sp - first) % 2) { s = FAIL(OW_ERR_FORMAT, "pickle SETITEMS on a %s or with an odd item count", v->global_id == G_MODULE ? v->str : ow_pickle_kind_name(v->kind)); break; }
             v->count *= 2;
             for (size_t i = first; i < m->sp && s == OW_OK; i++)
                 if (add_item(v, m->stack[i])) s = OOM();
@@ -706,16 +737,31 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
         case 0x81: case 0x92: /* NEWOBJ, NEWOBJ_EX: cls.__new__(cls, *args) */
             if (op == 0x92 && (s = pop(m, &w, "NEWOBJ_EX")) != OW_OK) break;
             if ((s = pop(m, &w, "NEWOBJ")) != OW_OK || (s = pop(m, &x, "NEWOBJ")) != OW_OK) break;
-            if (x->kind != OW_PICKLE_GLOBAL || (x->global_id != G_OPAQUE && x->global_id != G_ORDERED_DICT)) {
+            if (x->kind != OW_PICKLE_GLOBAL ||
+                (x->global_id != G_OPAQUE && x->global_id != G_ORDERED_DICT && x->global_id != G_MODULE)) {
                 s = FAIL(OW_ERR_FORMAT, "pickle NEWOBJ on %s, which is not a data class", x->kind == OW_PICKLE_GLOBAL ? x->str : ow_pickle_kind_name(x->kind));
                 break;
             }
-            if (x->global_id == G_ORDERED_DICT) v = new_value(p, OW_PICKLE_DICT);
+            if (x->global_id == G_MODULE) {
+                /* cls.__new__(cls): an instance with an empty __dict__, filled by one BUILD. */
+                if (w->kind != OW_PICKLE_TUPLE || w->count != 0) {
+                    s = FAIL(OW_ERR_FORMAT, "pickle creates a %s with arguments; torch.save writes none", x->str);
+                    break;
+                }
+                v = new_value(p, OW_PICKLE_DICT);
+                if (!v || !(v->str = copy_bytes(x->str, x->len))) { s = OOM(); break; }
+                v->len = x->len;
+                v->global_id = G_MODULE;
+            } else if (x->global_id == G_ORDERED_DICT) v = new_value(p, OW_PICKLE_DICT);
             else if ((s = call_global(m, x, tuple_of(m, NULL, 0), &v, 0)) != OW_OK) break; /* arguments dropped */
             s = push(m, v);
             break;
-        case 'b': /* BUILD: state is dropped (OrderedDict _metadata, object attributes) */
+        case 'b': /* BUILD: a module instance keeps its state; otherwise it is dropped (OrderedDict _metadata, object attributes) */
             if ((s = pop(m, &w, "BUILD")) != OW_OK || (s = top(m, &v, "BUILD")) != OW_OK) break;
+            if (v->kind == OW_PICKLE_DICT && v->global_id == G_MODULE) {
+                s = build_module(m, v, w);
+                break;
+            }
             if (v->kind != OW_PICKLE_DICT && v->kind != OW_PICKLE_OBJECT && v->kind != OW_PICKLE_TENSOR)
                 s = FAIL(OW_ERR_FORMAT, "pickle BUILD on a %s", ow_pickle_kind_name(v->kind));
             break;
@@ -765,7 +811,7 @@ double ow_pickle_float(const ow_pickle_value *v) {
 }
 
 const char *ow_pickle_string(const ow_pickle_value *v, size_t *len) {
-    if (!v || !v->str) { if (len) *len = 0; return NULL; }
+    if (!v || !v->str || v->kind == OW_PICKLE_DICT) { if (len) *len = 0; return NULL; }
     if (len) *len = v->len;
     return v->str;
 }
@@ -801,6 +847,10 @@ const ow_pickle_value *ow_pickle_dict_get(const ow_pickle_value *v, const char *
     for (size_t i = v->count; i-- > 0;)
         if (ow_pickle_is_string(v->items[2 * i], key)) return v->items[2 * i + 1];
     return NULL;
+}
+
+const char *ow_pickle_module_class(const ow_pickle_value *v) {
+    return v && v->kind == OW_PICKLE_DICT && v->global_id == G_MODULE ? v->str : NULL;
 }
 
 const ow_tensor_entry *ow_pickle_tensor(const ow_pickle_value *v) {

@@ -8,6 +8,13 @@
  * _codecs.encode, torch.Size, set/frozenset, and a few data-only classes that
  * real Stable Diffusion checkpoints contain, kept as opaque OBJECT values whose
  * arguments are discarded); any other global fails with OW_ERR_UNSAFE naming it.
+ * One torch module class is admitted as data: torch.nn.ParameterDict (the
+ * reference textual-inversion repo saves its embeddings in one). torch.save
+ * writes a module as NEWOBJ(cls, ()) + BUILD(state dict); we accept exactly that
+ * and build a DICT holding the instance's __dict__ ("_parameters", "_keys",
+ * "training", ...; see ow_pickle_module_class), calling nothing. Every global
+ * inside the state goes through the same allow-list. Being a dict, its tensors
+ * are resolved and named like any others ("string_to_param._parameters.*").
  * Every length, index, count and nesting depth is bounded. */
 #ifndef OW_FORMATS_PICKLE_H
 #define OW_FORMATS_PICKLE_H
@@ -63,7 +70,8 @@ const char *ow_pickle_kind_name(ow_pickle_kind kind);
 int64_t ow_pickle_int(const ow_pickle_value *v);
 /* FLOAT, INT, BOOL as double; 0 for other kinds. */
 double ow_pickle_float(const ow_pickle_value *v);
-/* STRING, BYTES, BIGINT bytes; GLOBAL and OBJECT: "module.name". NUL-terminated; len may be NULL. */
+/* STRING, BYTES, BIGINT bytes; GLOBAL and OBJECT: "module.name"; NULL for a DICT (also a module's).
+ * NUL-terminated; len may be NULL. */
 const char *ow_pickle_string(const ow_pickle_value *v, size_t *len);
 /* Whether v is a STRING equal to s. */
 int ow_pickle_is_string(const ow_pickle_value *v, const char *s);
@@ -76,6 +84,10 @@ const ow_pickle_value *ow_pickle_dict_key(const ow_pickle_value *v, size_t i);
 const ow_pickle_value *ow_pickle_dict_value(const ow_pickle_value *v, size_t i);
 /* DICT value for a string key (the last one, as Python keeps); NULL if absent. */
 const ow_pickle_value *ow_pickle_dict_get(const ow_pickle_value *v, const char *key);
+
+/* A DICT that is the state of a module instance (torch.nn.ParameterDict): its class as
+ * "torch.nn.modules.container.ParameterDict"; NULL for plain dicts and other values. */
+const char *ow_pickle_module_class(const ow_pickle_value *v);
 
 /* TENSOR: its data as an entry (contiguous little-endian bytes, name = the first
  * path it was listed under in the tensor set, "" if none). NULL for other kinds

@@ -32,11 +32,11 @@ struct ow_pickle_value {
     ow_pickle_kind kind;
     uint32_t depth;   /* nesting below this value, as built */
     uint32_t mark;    /* traversal mark for walkers (file readers) */
-    int global_id;    /* GLOBAL / OBJECT: which allowed global */
+    int global_id;    /* GLOBAL / OBJECT: which allowed global; DICT: nonzero for a module's state */
     ow_dtype dtype;   /* GLOBAL of a storage type */
-    int64_t i;
+    int64_t i;        /* INT, BOOL; a module's DICT: 1 once its state was set */
     double f;
-    char *str;        /* STRING, BYTES, BIGINT, GLOBAL/OBJECT name */
+    char *str;        /* STRING, BYTES, BIGINT, GLOBAL/OBJECT name, a module DICT's class */
     size_t len;
     ow_pickle_value **items; /* LIST/TUPLE/SET: count items; DICT: 2 * count (key, value) */
     size_t count, cap;
