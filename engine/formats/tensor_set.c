@@ -3,6 +3,7 @@
 #include "formats/tensor_set_private.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,17 @@ void ow_tensor_set_metadata_at(const ow_tensor_set *set, size_t index, const cha
     int ok = set && index < set->meta_count;
     if (key) *key = ok ? set->meta[2 * index] : NULL;
     if (value) *value = ok ? set->meta[2 * index + 1] : NULL;
+}
+
+void ow_tensor_set_release(const ow_tensor_set *set, const ow_tensor_entry *e) {
+    if (!set || !e || !set->map || e->nbytes == 0) return;
+    uintptr_t begin = (uintptr_t)e->data, end = begin + e->nbytes;
+    uintptr_t map_begin = (uintptr_t)set->map, map_end = map_begin + set->map_size;
+    if (begin < map_begin || end > map_end) return; /* an owned buffer, not the mapping */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    begin &= ~(page - 1); /* neighbours' pages may go too: they are re-read from the file when needed */
+    if (begin < map_begin) begin = map_begin;
+    madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
 
 int64_t ow_tensor_entry_numel(const ow_tensor_entry *e) {

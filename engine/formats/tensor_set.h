@@ -47,6 +47,12 @@ size_t ow_tensor_set_metadata_count(const ow_tensor_set *set);
 /* The index-th metadata pair, in file order (index < count). */
 void ow_tensor_set_metadata_at(const ow_tensor_set *set, size_t index, const char **key, const char **value);
 
+/* Tells the system that the entry's bytes in the file mapping are not needed any
+ * more (e.g. once converted to f32 in backend memory), so the pages stop counting
+ * towards the process's memory; reading the entry again still works (the pages
+ * come back from the file). Does nothing for tensors held in owned buffers. */
+void ow_tensor_set_release(const ow_tensor_set *set, const ow_tensor_entry *e);
+
 /* Number of elements of an entry. */
 int64_t ow_tensor_entry_numel(const ow_tensor_entry *e);
 /* Converts a float entry to f32 into dst (numel floats). Fails for non-float dtypes. */

@@ -66,6 +66,7 @@ ow_status ow_weights_get(const ow_weights *w, ow_backend *b, const char *diffuse
     float *host = malloc((size_t)n * sizeof *host);
     if (!host) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "%s: out of memory loading '%s'", what, key);
     ow_status s = ow_tensor_entry_to_f32(e, host, err);
+    ow_tensor_set_release(w->set, e); /* the file's pages are not needed once converted */
     if (s != OW_OK) { free(host); return ow_error_prefix(err, "%s: tensor '%s'", what, key); }
     float *dev = b->alloc(b, (size_t)n);
     if (!dev) { free(host); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "%s: out of memory loading '%s'", what, key); }
