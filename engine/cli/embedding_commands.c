@@ -3,29 +3,19 @@
  * --embedding / --embedding-dir for generate. Thin over the engine's
  * ow_embedding_* API; messages go to stderr, results to stdout. */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "embedding_commands.h"
+#include "cli_messages.h"
 #include "oneword.h"
-
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("oneword: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
 
 static int parse_layout(const char *text, ow_embedding_layout *out) {
     if (strcmp(text, "a1111") == 0) *out = OW_EMBEDDING_LAYOUT_A1111;
     else if (strcmp(text, "diffusers") == 0) *out = OW_EMBEDDING_LAYOUT_DIFFUSERS;
     else if (strcmp(text, "auto") == 0) *out = OW_EMBEDDING_LAYOUT_AUTO;
-    else return fail("--layout must be a1111, diffusers or auto, got '%s'", text), -1;
+    else return cli_fail("--layout must be a1111, diffusers or auto, got '%s'", text), -1;
     return 0;
 }
 
@@ -51,11 +41,11 @@ int embedding_inspect(int argc, char **argv, int *handled) {
         return 0;
     }
     *handled = 1;
-    if (s != OW_OK) return fail("%s", err.message);
+    if (s != OW_OK) return cli_fail("%s", err.message);
     char *text = NULL;
     s = ow_embedding_describe(emb, file, json, &text, &err);
     ow_embedding_free(emb);
-    if (s != OW_OK) return fail("%s", err.message);
+    if (s != OW_OK) return cli_fail("%s", err.message);
     fputs(text, stdout);
     free(text);
     return 0;
@@ -79,11 +69,11 @@ int embedding_convert_main(int argc, char **argv) {
             return c == 'h' ? 0 : 2;
         }
     }
-    if (argc - optind != 2) return fail("convert needs IN and OUT (oneword convert IN OUT [--layout a1111|diffusers])"), 2;
+    if (argc - optind != 2) return cli_fail("convert needs IN and OUT (oneword convert IN OUT [--layout a1111|diffusers])"), 2;
     const char *in = argv[optind], *out = argv[optind + 1];
     ow_error err = {0};
     ow_embedding *emb = NULL;
-    if (ow_embedding_load(&emb, in, &err) != OW_OK) return fail("%s", err.message);
+    if (ow_embedding_load(&emb, in, &err) != OW_OK) return cli_fail("%s", err.message);
     ow_status s = ow_embedding_save(emb, out, layout, &err);
     if (s == OW_OK) {
         printf("wrote %s:", out);
@@ -95,7 +85,7 @@ int embedding_convert_main(int argc, char **argv) {
         printf("\n");
     }
     ow_embedding_free(emb);
-    return s == OW_OK ? 0 : fail("cannot write '%s': %s", out, err.message);
+    return s == OW_OK ? 0 : cli_fail("cannot write '%s': %s", out, err.message);
 }
 
 /* ---- merge ---- */
@@ -115,7 +105,7 @@ int embedding_merge_main(int argc, char **argv) {
     ow_embedding_layout layout = OW_EMBEDDING_LAYOUT_AUTO;
     const char **renames = calloc((size_t)argc, sizeof *renames);
     int n_renames = 0;
-    if (!renames) return fail("out of memory");
+    if (!renames) return cli_fail("out of memory");
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
@@ -132,16 +122,16 @@ int embedding_merge_main(int argc, char **argv) {
         }
     }
     int n = argc - optind;
-    if (!out) { free(renames); return fail("merge needs -o OUT"), 2; }
-    if (n < 1) { free(renames); return fail("merge needs at least one input file"), 2; }
+    if (!out) { free(renames); return cli_fail("merge needs -o OUT"), 2; }
+    if (n < 1) { free(renames); return cli_fail("merge needs at least one input file"), 2; }
     ow_embedding **inputs = calloc((size_t)n, sizeof *inputs);
     const char **labels = calloc((size_t)n, sizeof *labels);
     int rc = 0;
     ow_error err = {0};
-    if (!inputs || !labels) rc = fail("out of memory");
+    if (!inputs || !labels) rc = cli_fail("out of memory");
     for (int i = 0; i < n && rc == 0; i++) {
         labels[i] = argv[optind + i];
-        if (ow_embedding_load(&inputs[i], labels[i], &err) != OW_OK) rc = fail("%s", err.message);
+        if (ow_embedding_load(&inputs[i], labels[i], &err) != OW_OK) rc = cli_fail("%s", err.message);
     }
     /* --rename FILE:OLD=NEW: FILE is an input as given or its file name. */
     for (int r = 0; r < n_renames && rc == 0; r++) {
@@ -154,26 +144,26 @@ int embedding_merge_main(int argc, char **argv) {
                 if (strncmp(spec, names[k], len) != 0 || spec[len] != ':') continue;
                 const char *pair = spec + len + 1, *eq = strchr(pair, '=');
                 if (!eq || eq == pair || !eq[1]) {
-                    rc = fail("--rename '%s': write FILE:OLD=NEW", spec);
+                    rc = cli_fail("--rename '%s': write FILE:OLD=NEW", spec);
                     break;
                 }
                 char *old = strndup(pair, (size_t)(eq - pair));
-                if (!old) { rc = fail("out of memory"); break; }
+                if (!old) { rc = cli_fail("out of memory"); break; }
                 if (ow_embedding_rename(inputs[i], old, eq + 1, &err) != OW_OK)
-                    rc = fail("--rename '%s' in '%s': %s", spec, labels[i], err.message);
+                    rc = cli_fail("--rename '%s' in '%s': %s", spec, labels[i], err.message);
                 free(old);
                 matched = 1;
             }
             if (matched) break;
         }
         if (!matched && rc == 0)
-            rc = fail("--rename '%s': no input file matches (write FILE:OLD=NEW with FILE as given on the command line)", spec);
+            rc = cli_fail("--rename '%s': no input file matches (write FILE:OLD=NEW with FILE as given on the command line)", spec);
     }
     ow_embedding *merged = NULL;
     if (rc == 0 && ow_embedding_merge(&merged, (const ow_embedding *const *)inputs, labels, (size_t)n, &err) != OW_OK)
-        rc = fail("cannot merge: %s", err.message);
+        rc = cli_fail("cannot merge: %s", err.message);
     if (rc == 0 && ow_embedding_save(merged, out, layout, &err) != OW_OK)
-        rc = fail("cannot write '%s': %s", out, err.message);
+        rc = cli_fail("cannot write '%s': %s", out, err.message);
     if (rc == 0) {
         printf("wrote %s: %zu tokens\n", out, ow_embedding_count(merged));
         char *text = NULL;
@@ -198,10 +188,10 @@ int embedding_load_into_model(ow_model *model, const char *const *files, int n_f
     for (int i = 0; i < n_dirs; i++) {
         size_t before = ow_model_embedding_count(model);
         if (ow_model_add_embedding_dir(model, dirs[i], &err) != OW_OK)
-            return fail("--embedding-dir '%s': %s", dirs[i], err.message);
+            return cli_fail("--embedding-dir '%s': %s", dirs[i], err.message);
         fprintf(stderr, "oneword: %zu embedding token(s) from '%s'\n", ow_model_embedding_count(model) - before, dirs[i]);
     }
     for (int i = 0; i < n_files; i++)
-        if (ow_model_add_embedding(model, files[i], &err) != OW_OK) return fail("--embedding '%s': %s", files[i], err.message);
+        if (ow_model_add_embedding(model, files[i], &err) != OW_OK) return cli_fail("--embedding '%s': %s", files[i], err.message);
     return 0;
 }

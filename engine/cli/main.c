@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 
 #include "embedding_commands.h"
+#include "cli_messages.h"
 #include "oneword.h"
 #include "png_write.h"
 
@@ -35,22 +35,12 @@ static void usage(FILE *to) {
 
 /* ---- small helpers ---- */
 
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("oneword: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
 static int parse_int(const char *text, const char *option, long min, long max, int *out) {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
     if (errno || *end || end == text || v < min || v > max) {
-        fail("%s must be a whole number from %ld to %ld, got '%s'", option, min, max, text);
+        cli_fail("%s must be a whole number from %ld to %ld, got '%s'", option, min, max, text);
         return -1;
     }
     *out = (int)v;
@@ -62,16 +52,11 @@ static int parse_float(const char *text, const char *option, float *out) {
     errno = 0;
     float v = strtof(text, &end);
     if (errno || *end || end == text || v != v) {
-        fail("%s must be a number, got '%s'", option, text);
+        cli_fail("%s must be a number, got '%s'", option, text);
         return -1;
     }
     *out = v;
     return 0;
-}
-
-static void log_to_stderr(void *user, int level, const char *message) {
-    (void)user;
-    fprintf(stderr, "oneword: %s%s\n", level ? "warning: " : "", message);
 }
 
 /* ---- progress line: step, it/s, ETA ---- */
@@ -146,7 +131,7 @@ static int generate_main(int argc, char **argv) {
     params.n_images = 4;
     ow_model_options model_options;
     ow_model_options_init(&model_options);
-    model_options.log = log_to_stderr;
+    model_options.log = cli_log_to_stderr;
     const char *model_path = NULL, *outdir = NULL;
     int n_iter = 1, have_prompt = 0;
     const char *embedding_files[256], *embedding_dirs[64]; /* --embedding, --embedding-dir */
@@ -167,7 +152,7 @@ static int generate_main(int argc, char **argv) {
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
             if (errno || *end || end == optarg || optarg[0] == '-')
-                return fail("--seed must be a whole number from 0 to 18446744073709551615, got '%s'", optarg), 2;
+                return cli_fail("--seed must be a whole number from 0 to 18446744073709551615, got '%s'", optarg), 2;
             params.seed = (uint64_t)v;
             break;
         }
@@ -179,33 +164,33 @@ static int generate_main(int argc, char **argv) {
         case OPT_CLIP_SKIP: if (parse_int(optarg, "--clip-skip", 1, 12, &params.clip_skip)) return 2; break;
         case OPT_OUTDIR: outdir = optarg; break;
         case OPT_EMBEDDING:
-            if (n_embedding_files == 256) return fail("at most 256 --embedding files (use --embedding-dir)"), 2;
+            if (n_embedding_files == 256) return cli_fail("at most 256 --embedding files (use --embedding-dir)"), 2;
             embedding_files[n_embedding_files++] = optarg;
             break;
         case OPT_EMBEDDING_DIR:
-            if (n_embedding_dirs == 64) return fail("at most 64 --embedding-dir folders"), 2;
+            if (n_embedding_dirs == 64) return cli_fail("at most 64 --embedding-dir folders"), 2;
             embedding_dirs[n_embedding_dirs++] = optarg;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc) return fail("unexpected argument '%s' (options start with --)", argv[optind]), 2;
-    if (!model_path) return fail("--model PATH is required (a diffusers folder or a .safetensors/.ckpt file)"), 2;
-    if (!have_prompt) return fail("--prompt TEXT is required (it may be empty: --prompt \"\")"), 2;
-    if (!outdir) return fail("--outdir DIR is required"), 2;
+    if (optind < argc) return cli_fail("unexpected argument '%s' (options start with --)", argv[optind]), 2;
+    if (!model_path) return cli_fail("--model PATH is required (a diffusers folder or a .safetensors/.ckpt file)"), 2;
+    if (!have_prompt) return cli_fail("--prompt TEXT is required (it may be empty: --prompt \"\")"), 2;
+    if (!outdir) return cli_fail("--outdir DIR is required"), 2;
     if (params.width % 8 || params.height % 8)
-        return fail("--width and --height must be multiples of 8, got %dx%d", params.width, params.height), 2;
+        return cli_fail("--width and --height must be multiples of 8, got %dx%d", params.width, params.height), 2;
 
     char samples_dir[4096];
     snprintf(samples_dir, sizeof samples_dir, "%s/samples", outdir);
     if (make_dir(outdir) || make_dir(samples_dir))
-        return fail("cannot create output folder '%s': %s", samples_dir, strerror(errno));
+        return cli_fail("cannot create output folder '%s': %s", samples_dir, strerror(errno));
 
     ow_error err = {0};
     ow_model *model = NULL;
     if (ow_model_open(&model, model_path, &model_options, &err) != OW_OK)
-        return fail("cannot load model '%s': %s", model_path, err.message);
+        return cli_fail("cannot load model '%s': %s", model_path, err.message);
     int embeddings_failed = embedding_load_into_model(model, embedding_files, n_embedding_files, embedding_dirs,
                                                       n_embedding_dirs);
     if (embeddings_failed) { ow_model_close(model); return 1; }
@@ -213,7 +198,7 @@ static int generate_main(int argc, char **argv) {
     size_t per_image = (size_t)params.width * (size_t)params.height * 3;
     int total = params.n_images * n_iter;
     float *images = malloc(per_image * (size_t)total * sizeof *images);
-    if (!images) { ow_model_close(model); return fail("out of memory for %d images", total); }
+    if (!images) { ow_model_close(model); return cli_fail("out of memory for %d images", total); }
 
     progress_state progress = {.image_batches = n_iter};
     params.progress = show_progress;
@@ -226,7 +211,7 @@ static int generate_main(int argc, char **argv) {
         progress.image_batch = iter + 1;
         clock_gettime(CLOCK_MONOTONIC, &progress.start);
         if (ow_generate(model, &params, images + per_image * (size_t)(iter * params.n_images), &err) != OW_OK) {
-            rc = fail("generation failed: %s", err.message);
+            rc = cli_fail("generation failed: %s", err.message);
             break;
         }
         for (int i = 0; i < params.n_images && rc == 0; i++) {
@@ -236,7 +221,7 @@ static int generate_main(int argc, char **argv) {
             png_text_entry chunk = {"parameters", text ? text : ""};
             if (png_write_rgb_float(path, images + per_image * (size_t)(iter * params.n_images + i), params.width,
                                     params.height, &chunk, 1, &err) != OW_OK)
-                rc = fail("%s", err.message);
+                rc = cli_fail("%s", err.message);
             else
                 printf("%s\n", path);
             free(text);
@@ -247,7 +232,7 @@ static int generate_main(int argc, char **argv) {
         int cols = params.n_images, rows = n_iter;
         size_t grid_w = (size_t)params.width * (size_t)cols;
         float *grid = malloc(grid_w * (size_t)params.height * (size_t)rows * 3 * sizeof *grid);
-        if (!grid) rc = fail("out of memory for the grid");
+        if (!grid) rc = cli_fail("out of memory for the grid");
         for (int r = 0; grid && r < rows; r++)
             for (int col = 0; col < cols; col++)
                 for (int y = 0; y < params.height; y++)
@@ -261,7 +246,7 @@ static int generate_main(int argc, char **argv) {
             char *text = parameters_text(&params, model_path, first_seed);
             png_text_entry chunk = {"parameters", text ? text : ""};
             if (png_write_rgb_float(path, grid, (int)grid_w, params.height * rows, &chunk, 1, &err) != OW_OK)
-                rc = fail("%s", err.message);
+                rc = cli_fail("%s", err.message);
             else
                 printf("%s\n", path);
             free(text);
@@ -282,7 +267,7 @@ static int inspect_main(int argc, char **argv) {
     }
     ow_error err = {0};
     char *text = NULL;
-    if (ow_model_inspect(argv[1], &text, &err) != OW_OK) return fail("cannot read '%s': %s", argv[1], err.message);
+    if (ow_model_inspect(argv[1], &text, &err) != OW_OK) return cli_fail("cannot read '%s': %s", argv[1], err.message);
     fputs(text, stdout);
     free(text);
     return 0;
