@@ -55,22 +55,32 @@ def prompt_of(colour, shape, bg):
 def generate(oneword, model, prompt, seed, n, args, outdir):
     cmd = [oneword, "generate", "--model", model, "--prompt", prompt, "--steps", str(args.steps),
            "--scale", str(args.scale), "--sampler", args.sampler, "--seed", str(seed), "--n-samples", str(n),
-           "--width", "64", "--height", "64", "--outdir", outdir]
+           "--width", "64", "--height", "64", "--threads", "1", "--outdir", outdir]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"evaluate: {' '.join(cmd)} failed:\n{r.stderr}")
     return [os.path.join(outdir, "samples", f"{i:05d}.png") for i in range(n)]
 
 
-def judge(judge_png, pairs, tmp):
-    """pairs: (png, caption) -> list of accepted flags (one judge_png --list call)."""
+def judge(judge_png, pairs, tmp, colours=None):
+    """pairs: (png, caption) -> list of accepted flags (one judge_png --list call). When
+    colours is a list, it receives per image whether at least the colours were right (the
+    judge found the background and a big enough region of each shape colour)."""
     listing = os.path.join(tmp, "judge_list.txt")
     with open(listing, "w") as f:
         for png, cap in pairs:
             f.write(f"{os.path.relpath(png, tmp)}\t{cap}\n")
     r = subprocess.run([judge_png, "--list", listing, tmp], capture_output=True, text=True)
-    verdicts = [line.split("\t")[0] == "accept" for line in r.stdout.splitlines()
-                if line.startswith(("accept\t", "reject\t"))]
+    verdicts, whys = [], []
+    for line in r.stdout.splitlines():
+        if line.startswith(("accept\t", "reject\t")):
+            verdicts.append(line.startswith("accept"))
+            whys.append("ok")
+        elif line.startswith("  why: ") and whys:
+            whys[-1] = line[7:]
+    if colours is not None:
+        colours[:] = [w == "ok" or "looks like" in w or "across, not" in w or "relation" in w or "compact" in w
+                      for w in whys]
     if len(verdicts) != len(pairs):
         sys.exit(f"evaluate: judge_png answered {len(verdicts)} of {len(pairs)}:\n{r.stdout}\n{r.stderr}")
     return verdicts
@@ -136,19 +146,23 @@ def main():
         rows.append((prompt, swapped))
         pairs += [(p, prompt) for p in pngs]
         swapped_pairs += [(p, swapped) for p in spngs]
-    ok = judge(judge_png, pairs, tmp)
+    col = []
+    ok = judge(judge_png, pairs, tmp, col)
     sok = judge(judge_png, swapped_pairs, tmp)
     # Control: the images made for the prompt, judged against the colour-swapped caption.
     cross = judge(judge_png, [(p, rows[i // SEEDS_PER_PROMPT][1]) for i, (p, _) in enumerate(pairs)], tmp)
 
     n = SEEDS_PER_PROMPT
-    print(f"\n| prompt | accepted | swapped prompt | accepted |\n|---|---|---|---|")
+    print("\n| prompt | accepted | colours right | judged as swapped | swapped prompt | accepted |\n|---|---|---|---|---|---|")
     for k, (prompt, swapped) in enumerate(rows):
-        print(f"| {prompt} | {sum(ok[k * n:(k + 1) * n])}/{n} | {swapped} | {sum(sok[k * n:(k + 1) * n])}/{n} |")
+        sl = slice(k * n, (k + 1) * n)
+        print(f"| {prompt} | {sum(ok[sl])}/{n} | {sum(col[sl])}/{n} | {sum(cross[sl])}/{n} | {swapped} | {sum(sok[sl])}/{n} |")
     acc = sum(ok) / len(ok)
     racc = sum(sok) / len(sok)
     xacc = sum(cross) / len(cross)
     print(f"\nprompted images accepted: {sum(ok)}/{len(ok)} = {100 * acc:.1f}% (target >= 80%)")
+    print(f"prompted images with the right colours (shape not checked): {sum(col)}/{len(col)} = "
+          f"{100 * sum(col) / len(col):.1f}%")
     print(f"swapped prompts' images accepted: {sum(sok)}/{len(sok)} = {100 * racc:.1f}%")
     print(f"prompted images judged against the swapped caption: {sum(cross)}/{len(cross)} = {100 * xacc:.1f}% "
           f"(target <= 20%)")

@@ -11,11 +11,14 @@ PNDM scheduler config as SD 1.x ships it), only small:
 Both phases run for a wall-clock budget and checkpoint the (EMA) weights every few minutes,
 so a cut-short run still leaves a usable folder.
 
-Run from the repository root (deterministic given the same thread count and budget):
+Run from the repository root (the data set and seeds are fixed, but budgets are wall-clock
+minutes, so the number of steps, and with it the weights, depends on the machine's load).
+The commands that made resources/shapes:
   python3 tests/ref/shapes/train.py --phase data            # cache the data set
   python3 tests/ref/shapes/train.py --phase vae --minutes 6
   python3 tests/ref/shapes/train.py --phase vae --minutes 9 --resume
   python3 tests/ref/shapes/train.py --phase unet --minutes 44
+  python3 tests/ref/shapes/train.py --phase unet --minutes 11 --resume --lr 2e-4
   python3 tests/ref/shapes/train.py --phase measure          # steps/s of each part
 Work files go to --work (default /tmp/shapes-train); the model folder to --out.
 """
@@ -192,6 +195,9 @@ def phase_unet(args):
     torch.manual_seed(3)
     text = CLIPTextModel(CLIPTextConfig(**TEXT)).train()
     unet = UNet2DConditionModel(**UNET).train()
+    if args.resume:  # continue from the (EMA) weights of a previous run in --out, fresh optimiser
+        text = CLIPTextModel.from_pretrained(os.path.join(args.out, "text_encoder")).float().train()
+        unet = UNet2DConditionModel.from_pretrained(os.path.join(args.out, "unet")).float().train()
     ema_text, ema_unet = copy.deepcopy(text).eval(), copy.deepcopy(unet).eval()
     params = list(text.parameters()) + list(unet.parameters())
     ema_params = list(ema_text.parameters()) + list(ema_unet.parameters())
@@ -201,7 +207,7 @@ def phase_unet(args):
     acp = sched.alphas_cumprod
     snr = acp / (1 - acp)
     weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 for epsilon prediction
-    g = torch.Generator().manual_seed(4)
+    g = torch.Generator().manual_seed(5 if args.resume else 4)  # fresh batches when resuming
     t0, last_save, step, avg = time.time(), time.time(), 0, None
     budget = args.minutes * 60
     n = len(lat)
@@ -241,7 +247,7 @@ def phase_unet(args):
             log(args.work, f"checkpoint at step {step} -> {args.out}")
             last_save = time.time()
     write_folder(args.out, ema_text, ema_unet, args.work)
-    with open(os.path.join(args.work, "unet_done.json"), "w") as f:
+    with open(os.path.join(args.work, "unet_done%s.json" % ("_resumed" if args.resume else "")), "w") as f:
         json.dump({"steps": step, "minutes": (time.time() - t0) / 60, "loss": avg, "batch": args.batch,
                    "lr": args.lr}, f)
     log(args.work, f"unet done: {step} steps, loss {avg:.4f}, {(time.time() - t0) / 60:.1f} min -> {args.out}")
@@ -285,7 +291,8 @@ def main():
     ap.add_argument("--crop", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--save-every", type=float, default=5.0)
-    ap.add_argument("--resume", action="store_true", help="vae: start from the weights in --work")
+    ap.add_argument("--resume", action="store_true",
+                    help="vae: start from the weights in --work; unet: from the text encoder and UNet in --out")
     ap.add_argument("--threads", type=int, default=1)  # 1 beat 2 on the shared 2-core machine
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
