@@ -85,12 +85,23 @@ static int show_progress(void *user, int step, int total) {
 
 /* ---- generate ---- */
 
+/* mkdir -p: creates path and any missing parents; 0 when it is a folder afterwards. */
 static int make_dir(const char *path) {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+    char buffer[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof buffer) { errno = ENAMETOOLONG; return -1; }
+    memcpy(buffer, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buffer[i] != '/' && buffer[i] != '\0') continue;
+        char saved = buffer[i];
+        buffer[i] = '\0';
+        if (mkdir(buffer, 0777) != 0 && errno != EEXIST) return -1;
+        buffer[i] = saved;
     }
-    return -1;
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
+    return 0;
 }
 
 /* The A1111 "parameters" text, which other tools read back from the PNG. */

@@ -57,8 +57,8 @@ if grep -aq "Steps: 2, Sampler: ddim" "$work/ok/samples/00000.png"; then
 else
     echo "FAIL parameters text chunk missing"; failed=$((failed + 1))
 fi
-expect_ok "single-file checkpoint, euler-a, 2 images" generate --steps 2 --n-samples 2 --width 64 --height 64 \
-    --sampler euler-a --model "$root/tests/golden/tiny/sd-tiny-a.safetensors" --prompt "a cat" --outdir "$work/ok2"
+expect_ok "single-file checkpoint, euler-a, 2 images, outdir with missing parents" generate --steps 2 --n-samples 2 --width 64 --height 64 \
+    --sampler euler-a --model "$root/tests/golden/tiny/sd-tiny-a.safetensors" --prompt "a cat" --outdir "$work/new/nested/ok2"
 
 # Bad input.
 expect_fail "missing model" "no-such-model" "${gen[@]}" --model "$work/no-such-model" --prompt x --outdir "$work/o"
