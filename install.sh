@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install.sh: installs the Debian packages oneword needs (apt), builds it, installs
 # the `oneword` command into ~/.local/bin (and the CLIP vocabulary into
-# ~/.local/share/oneword), then runs a short demo on the bundled tiny model and
+# ~/.local/share/oneword), then runs a short demo on the bundled shapes model and
 # says where the picture is.
 set -eu
 root=$(cd "$(dirname "$0")" && pwd)
@@ -22,15 +22,14 @@ echo "installed: $oneword ($("$oneword" --version))"
 # Demo: the shapes model when it is bundled, else the tiny random test model
 # (whose pictures are noise: it proves the engine runs, not that it draws).
 model=resources/shapes
-prompt="a red circle on a blue background"
-size=64
+prompt="an orange circle on a purple background"
+demo=(--sampler euler --steps 20 --scale 5 --seed 1012 --n-samples 4 --width 64 --height 64)
 if [ ! -f "$model/model_index.json" ]; then
     model=tests/golden/tiny/sd-tiny-a
     prompt="a photo of a cat"
 fi
 outdir="$root/build/demo"
-echo "demo: oneword generate --model $model --prompt \"$prompt\" --steps 20 --seed 1 --n-samples 4"
-"$oneword" generate --model "$model" --prompt "$prompt" --steps 20 --seed 1 --n-samples 4 \
-    --width "$size" --height "$size" --outdir "$outdir" >/dev/null
+echo "demo: oneword generate --model $model --prompt \"$prompt\" ${demo[*]} --outdir $outdir"
+"$oneword" generate --model "$model" --prompt "$prompt" "${demo[@]}" --outdir "$outdir" >/dev/null
 echo "demo pictures: $outdir/samples/ (one PNG per image) and $outdir/grid.png"
 case ":$PATH:" in *":$prefix/bin:"*) ;; *) echo "note: add $prefix/bin to your PATH to run 'oneword' by name";; esac
