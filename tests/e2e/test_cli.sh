@@ -60,6 +60,15 @@ fi
 expect_ok "single-file checkpoint, euler-a, 2 images, outdir with missing parents" generate --steps 2 --n-samples 2 --width 64 --height 64 \
     --sampler euler-a --model "$root/tests/golden/tiny/sd-tiny-a.safetensors" --prompt "a cat" --outdir "$work/new/nested/ok2"
 
+# A prompt longer than CLIP's 77 tokens still generates, with a warning that shows what was cut.
+long_prompt="a photo of a cat$(for i in $(seq 1 40); do printf ' and a dog'; done) and finally a zebra"
+expect_ok "prompt over 77 tokens" "${gen[@]}" --model "$tiny" --prompt "$long_prompt" --outdir "$work/long"
+if grep -q "was cut: .*finally a zebra" "$work/err"; then
+    echo "ok   truncation warning: $(grep -o 'the prompt is [0-9]* tokens long[^"]*' "$work/err" | head -1)"; passed=$((passed + 1))
+else
+    echo "FAIL truncation warning missing: $(tail -c 300 "$work/err")"; failed=$((failed + 1))
+fi
+
 # Bad input.
 expect_fail "missing model" "no-such-model" "${gen[@]}" --model "$work/no-such-model" --prompt x --outdir "$work/o"
 head -c 5000 "$root/tests/golden/tiny/sd-tiny-a.safetensors" >"$work/truncated.safetensors"
