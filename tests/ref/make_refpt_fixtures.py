@@ -43,16 +43,14 @@ Deterministic (fixed seeds; legacy storage keys renamed in order of use).
 Run: python tests/ref/make_refpt_fixtures.py [--old-torch DIR [--old-torch-libs DIR]]
 """
 import argparse
-import collections
 import io
 import json
 import os
-import pickle
-import re
-import struct
 import subprocess
 import sys
 import tempfile
+
+from format_pickle import stable_legacy_keys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -106,69 +104,6 @@ def build(tokens, layout):
     return {"string_to_token": ids, "string_to_param": pd}
 
 
-class _Anything:
-    """Stands for every non-storage global while renaming legacy storage keys (our own file)."""
-    def __init__(self, *a, **k):
-        pass
-
-    def __call__(self, *a, **k):
-        return _Anything()
-
-    def __setitem__(self, k, v):
-        pass
-
-    def __setstate__(self, state):
-        pass
-
-    def append(self, v):
-        pass
-
-    def extend(self, v):
-        pass
-
-
-def stable_legacy(data):
-    """Legacy streams name storages by memory address and store them in address order; rename them
-    k00000000, k00000001, ... in order of first use and store them in that order, so the file is
-    byte-identical run to run (the object pickle is protocol 2: keys are BINUNICODE)."""
-    sizes = {"FloatStorage": 4, "HalfStorage": 2, "LongStorage": 8}
-    f = io.BytesIO(data)
-    for _ in range(3):  # magic, protocol version, sys_info
-        pickle.load(f)
-    first_use, kinds = [], {}
-
-    class Loader(pickle.Unpickler):
-        def find_class(self, module, name):
-            return name if name.endswith("Storage") else _Anything
-
-        def persistent_load(self, pid):
-            if pid[0] == "module":  # ('module', class, source file, source): a module's class
-                return _Anything
-            if pid[2] not in kinds:
-                first_use.append(pid[2])
-                kinds[pid[2]] = pid[1]
-            return None
-
-    Loader(f).load()
-    object_end = f.tell()
-    keys = pickle.load(f)
-    blobs = {}
-    for key in keys:
-        numel = struct.unpack("<q", f.read(8))[0]
-        blobs[key] = struct.pack("<q", numel) + f.read(numel * sizes[kinds[key]])
-    rest = f.read()
-    new = {k: "k%08d" % i for i, k in enumerate(first_use)}
-
-    def rename(m):
-        key = m.group(2).decode()
-        if m.group(1)[0] != len(m.group(2)) or key not in new:
-            return m.group(0)
-        return b"X" + struct.pack("<I", len(new[key])) + new[key].encode()
-    head = re.sub(rb"X(.)\x00\x00\x00(\d{1,20})", rename, data[:object_end], flags=re.S)
-    order = sorted(keys, key=lambda k: new[k])
-    return head + pickle.dumps([new[k] for k in order], protocol=2) + b"".join(blobs[k] for k in order) + rest
-
-
 def to_gpu_tag(data):
     """Retags every storage of a torch zip archive "cuda:0" (the pickle's BINUNICODE 'cpu')."""
     import zipfile
@@ -195,7 +130,7 @@ def write(name, tokens, layout):
     with open(target, "rb") as f:
         data = f.read()
     if layout == "legacy":
-        data = stable_legacy(data)
+        data = stable_legacy_keys(data)
     elif layout == "gpu":
         data = to_gpu_tag(data)
     with open(target, "wb") as f:
@@ -226,7 +161,7 @@ def make_bad(expect):
         buf = io.BytesIO()
         torch.save(obj, buf, _use_new_zipfile_serialization=not legacy)
         with open(os.path.join(OUT, name), "wb") as f:
-            f.write(stable_legacy(buf.getvalue()) if legacy else buf.getvalue())
+            f.write(stable_legacy_keys(buf.getvalue()) if legacy else buf.getvalue())
         expect["bad"][name] = {"status": status, "contains": word}
         print(f"wrote {name} (expect {status} naming '{word}')")
 
