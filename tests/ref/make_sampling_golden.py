@@ -30,26 +30,9 @@ from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestra
                        EulerDiscreteScheduler, PNDMScheduler)
 from diffusers.utils.torch_utils import randn_tensor
 
+from stable_safetensors import save_file
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden", "sampling")
-
-def save_file(tensors, path, metadata):
-    """A .safetensors file with tensors in insertion order and metadata keys sorted, so that the
-    bytes do not change from run to run (safetensors' own writer orders metadata by a hash map)."""
-    header = {"__metadata__": dict(sorted(metadata.items()))}
-    chunks, offset = [], 0
-    for key, tensor in tensors.items():
-        assert tensor.dtype == torch.float32
-        data = tensor.detach().contiguous().reshape(-1).numpy().astype("<f4").tobytes()
-        header[key] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little") + text)
-        for chunk in chunks:
-            f.write(chunk)
-
 
 # ---- torch noise ---------------------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ import shutil
 import torch
 from safetensors.torch import load_file
 
+import stable_safetensors
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.normpath(os.path.join(HERE, "..", "golden", "tiny"))
 VARIANTS = os.path.join(TINY, "variants")
@@ -182,28 +184,9 @@ def cast(state, dtype):
     return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
 
 
-SAFETENSORS_DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.int64: "I64",
-                      torch.int32: "I32"}
-
-
 def write_safetensors(path, state, metadata):
-    """A .safetensors file in the given tensor order with the metadata keys sorted:
-    safetensors.torch.save_file orders metadata by a hash map, so its bytes change
-    from run to run and the committed files would churn."""
-    header = {"__metadata__": dict(sorted(metadata.items()))}
-    chunks, offset = [], 0
-    for key, tensor in state.items():
-        data = tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-        header[key] = {"dtype": SAFETENSORS_DTYPES[tensor.dtype], "shape": list(tensor.shape),
-                       "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little") + text)
-        for chunk in chunks:
-            f.write(chunk)
+    """A byte-stable .safetensors file (see stable_safetensors.py)."""
+    stable_safetensors.save_file(state, path, metadata)
     print(f"wrote {os.path.relpath(path, TINY)}: {len(state)} tensors, {os.path.getsize(path)} bytes")
 
 
