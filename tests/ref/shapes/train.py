@@ -75,6 +75,18 @@ def log(work, msg):
         f.write(line + "\n")
 
 
+def lend_threads(args):
+    """A long run can be given more (or fewer) cores while it runs: write a number to <work>/threads."""
+    try:
+        with open(os.path.join(args.work, "threads")) as f:
+            n = int(f.read())
+    except (OSError, ValueError):
+        return
+    if n > 0 and n != torch.get_num_threads():
+        torch.set_num_threads(n)
+        log(args.work, f"now {n} threads")
+
+
 def tokenizer():
     sys.path.insert(0, os.path.join(REPO, "tests", "ref"))
     from make_generation_golden import clip_tokenizer
@@ -156,6 +168,45 @@ def phase_vae(args):
         f"max {(y - x).abs().max().item() * 127.5:.0f}/255, latent std {z.std().item():.3f} mean {z.mean().item():.3f}")
 
 
+def phase_decoder(args):
+    """Sharpens the VAE's decoder with the encoder frozen: the latent space (and so the UNet's
+    training data) stays as it is, only the pixels made from it improve."""
+    from diffusers import AutoencoderKL
+    images, _, _ = load_data(args.work)
+    src = os.path.join(args.work, "decoder" if args.resume else "vae")
+    vae = AutoencoderKL.from_pretrained(src).float()
+    vae.encoder.requires_grad_(False)
+    vae.quant_conv.requires_grad_(False)
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    g = torch.Generator().manual_seed(6 if args.resume else 7)
+    t0, last_save, step, avg = time.time(), time.time(), 0, None
+    budget = args.minutes * 60
+    train_count = 20000  # images 20000.. are kept for checking
+    while time.time() - t0 < budget:
+        frac = (time.time() - t0) / budget
+        for group in opt.param_groups:
+            group["lr"] = args.lr * min(1.0, (step + 1) / 50) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95 + 0.05)
+        x = images[torch.randint(0, train_count, (args.batch,), generator=g)]
+        with torch.no_grad():
+            post = vae.encode(x).latent_dist
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
+        y = vae.decode(z).sample
+        loss = (y - x).abs().mean() + ((y - x) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
+        if step % 20 == 0:
+            log(args.work, f"decoder step {step} rec {avg:.4f} {step / (time.time() - t0):.2f} it/s")
+        if time.time() - last_save > 180:
+            vae.save_pretrained(os.path.join(args.work, "decoder"), safe_serialization=True)
+            last_save = time.time()
+    vae.save_pretrained(os.path.join(args.work, "decoder"), safe_serialization=True)
+    log(args.work, f"decoder done: {step} steps, rec {avg:.4f}")
+
+
 def encode_latents(work):
     from diffusers import AutoencoderKL
     images, _, _ = load_data(work)
@@ -195,9 +246,10 @@ def phase_unet(args):
     torch.manual_seed(3)
     text = CLIPTextModel(CLIPTextConfig(**TEXT)).train()
     unet = UNet2DConditionModel(**UNET).train()
-    if args.resume:  # continue from the (EMA) weights of a previous run in --out, fresh optimiser
-        text = CLIPTextModel.from_pretrained(os.path.join(args.out, "text_encoder")).float().train()
-        unet = UNet2DConditionModel.from_pretrained(os.path.join(args.out, "unet")).float().train()
+    if args.resume:  # continue from the (EMA) weights of a previous run (--start, default --out), fresh optimiser
+        start = args.start or args.out
+        text = CLIPTextModel.from_pretrained(os.path.join(start, "text_encoder")).float().train()
+        unet = UNet2DConditionModel.from_pretrained(os.path.join(start, "unet")).float().train()
     ema_text, ema_unet = copy.deepcopy(text).eval(), copy.deepcopy(unet).eval()
     params = list(text.parameters()) + list(unet.parameters())
     ema_params = list(ema_text.parameters()) + list(ema_unet.parameters())
@@ -240,10 +292,12 @@ def phase_unet(args):
                 pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         if step % 25 == 0:
+            lend_threads(args)
             log(args.work, f"unet step {step} loss {avg:.4f} lr {lr:.2e} {step / (time.time() - t0):.2f} it/s "
                 f"{(time.time() - t0) / 60:.1f} min")
         if time.time() - last_save > args.save_every * 60:
             write_folder(args.out, ema_text, ema_unet, args.work)
+            write_folder(os.path.join(args.work, "raw"), text, unet, args.work)  # the weights without EMA
             log(args.work, f"checkpoint at step {step} -> {args.out}")
             last_save = time.time()
     write_folder(args.out, ema_text, ema_unet, args.work)
@@ -283,7 +337,7 @@ def phase_measure(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--phase", required=True, choices=("data", "vae", "unet", "measure"))
+    ap.add_argument("--phase", required=True, choices=("data", "vae", "decoder", "unet", "measure"))
     ap.add_argument("--work", default="/tmp/shapes-train")
     ap.add_argument("--out", default=os.path.join(REPO, "resources", "shapes"))
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -291,13 +345,14 @@ def main():
     ap.add_argument("--crop", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--save-every", type=float, default=5.0)
+    ap.add_argument("--start", help="unet --resume: the model folder to start from (default --out)")
     ap.add_argument("--resume", action="store_true",
                     help="vae: start from the weights in --work; unet: from the text encoder and UNet in --out")
     ap.add_argument("--threads", type=int, default=1)  # 1 beat 2 on the shared 2-core machine
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.work, exist_ok=True)
-    {"data": phase_data, "vae": phase_vae, "unet": phase_unet, "measure": phase_measure}[args.phase](args)
+    {"data": phase_data, "vae": phase_vae, "decoder": phase_decoder, "unet": phase_unet, "measure": phase_measure}[args.phase](args)
 
 
 if __name__ == "__main__":
