@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -26,6 +27,16 @@ ow_status ow_atomic_file_open(ow_atomic_file *f, const char *path, ow_error *err
         f->temp_path = NULL;
         ow_atomic_file_abort(f);
         return ow_error_set(err, OW_ERR_IO, "cannot create %s: %s (is the folder there and writable?)", path, strerror(e));
+    }
+    /* mkstemp makes the file 0600; give it the mode a plain fopen would (0666 less the umask),
+     * or users' pictures and embeddings end up unreadable to anyone else. */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) {
+        int e = errno;
+        close(fd);
+        ow_atomic_file_abort(f);
+        return ow_error_set(err, OW_ERR_IO, "cannot set the permissions of %s: %s", path, strerror(e));
     }
     f->stream = fdopen(fd, "wb");
     if (!f->stream) {

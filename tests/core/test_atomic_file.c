@@ -1,8 +1,10 @@
 /* test_atomic_file.c: an aborted write leaves the old file; a commit replaces it;
+ * the file gets the mode fopen would give (0666 less the umask), not mkstemp's 0600;
  * an unwritable folder gives a message, not a crash. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -43,8 +45,13 @@ int main(void) {
     CHECK(read_all(path, buf, sizeof buf) == 3 && strcmp(buf, "old") == 0, "abort keeps old content, got '%s'", buf);
     CHECK(count_entries(dir) == 1, "abort leaves no temp file (%d entries)", count_entries(dir));
 
+    mode_t old_mask = umask(022);
     CHECK(ow_atomic_write(path, "newer", 5, &err) == OW_OK, "second write: %s", err.message);
+    umask(old_mask);
     CHECK(read_all(path, buf, sizeof buf) == 5 && strcmp(buf, "newer") == 0, "commit replaced content");
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644, "mode as fopen gives under umask 022: %o (want 644)",
+          (unsigned)(st.st_mode & 0777));
 
     char missing[300];
     snprintf(missing, sizeof missing, "%s/no/such/folder/x.bin", dir);
