@@ -23,7 +23,7 @@ echo "installed: $oneword ($("$oneword" --version))"
 # (whose pictures are noise: it proves the engine runs, not that it draws).
 model=resources/shapes
 prompt="an orange circle on a purple background"
-demo=(--sampler euler --steps 20 --scale 5 --seed 1012 --n-samples 4 --width 64 --height 64)
+demo=(--sampler euler --steps 20 --scale 9 --seed 1012 --n-samples 4 --width 64 --height 64)
 if [ ! -f "$model/model_index.json" ]; then
     model=tests/golden/tiny/sd-tiny-a
     prompt="a photo of a cat"

@@ -28,7 +28,11 @@ int main(void) {
     for (size_t c = 0; c < count; c++) {
         json_object *tc = json_object_array_get_idx(cases, c);
         char model_path[512], golden_path[512], what[256];
-        snprintf(model_path, sizeof model_path, "%s/tests/golden/tiny/%s", OW_SOURCE_ROOT, json_str(tc, "model"));
+        json_object *dir = NULL; /* a model outside the tiny set, e.g. resources/shapes */
+        if (json_object_object_get_ex(tc, "model_dir", &dir))
+            snprintf(model_path, sizeof model_path, "%s/%s", OW_SOURCE_ROOT, json_object_get_string(dir));
+        else
+            snprintf(model_path, sizeof model_path, "%s/tests/golden/tiny/%s", OW_SOURCE_ROOT, json_str(tc, "model"));
         snprintf(golden_path, sizeof golden_path, "%s/tests/golden/e2e/%s", OW_SOURCE_ROOT, json_str(tc, "file"));
 
         ow_error err = {0};

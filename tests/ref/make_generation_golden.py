@@ -91,7 +91,13 @@ CASES = [
          prompt="a watercolor of a fox in the snow", negative=""),
     dict(model="sd-tiny-b", sampler="euler-a", eta=0.0, steps=10, scale=7.5, seed=5, n=1,
          prompt="a watercolor of a fox in the snow", negative=""),
+    # The bundled shapes model: real trained weights, f16 on disk, VAE f = 4.
+    dict(model="shapes", model_dir="resources/shapes", sampler="euler", eta=0.0, steps=20, scale=9.0, seed=1012,
+         n=2, prompt="an orange circle on a purple background", negative=""),
+    dict(model="shapes", model_dir="resources/shapes", sampler="dpm++2m-karras", eta=0.0, steps=15, scale=7.5,
+         seed=5, n=1, prompt="a green star above a yellow square on a black background", negative=""),
 ]
+TINY_LATENT = {"sd-tiny-a": (8, 8), "sd-tiny-b": (8, 12), "shapes": (16, 16)}
 
 
 def main():
@@ -99,7 +105,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = clip_tokenizer(tmp)
         for case in CASES:
-            folder = os.path.join(REPO, "tests", "golden", "tiny", case["model"])
+            folder = os.path.join(REPO, case.get("model_dir") or os.path.join("tests", "golden", "tiny", case["model"]))
             pipe = StableDiffusionPipeline.from_pretrained(folder, tokenizer=tokenizer, torch_dtype=torch.float32,
                                                            safety_checker=None, feature_extractor=None,
                                                            requires_safety_checker=False)
@@ -107,7 +113,7 @@ def main():
             pipe.set_progress_bar_config(disable=True)
             unet_cfg = pipe.unet.config
             factor = pipe.vae_scale_factor
-            h, w = (8, 8) if case["model"] == "sd-tiny-a" else (8, 12)
+            h, w = TINY_LATENT[case["model"]]
             height, width = h * factor, w * factor
             case.update(height=height, width=width)
 

@@ -19,6 +19,11 @@ The commands that made resources/shapes:
   python3 tests/ref/shapes/train.py --phase vae --minutes 9 --resume
   python3 tests/ref/shapes/train.py --phase unet --minutes 44
   python3 tests/ref/shapes/train.py --phase unet --minutes 11 --resume --lr 2e-4
+  # session 2 (the encoder kept, so the cached latents stay valid):
+  python3 tests/ref/shapes/train.py --phase decoder --minutes 25 --lr 5e-4
+  python3 tests/ref/shapes/train.py --phase unet --resume --start resources/shapes \
+      --out /tmp/shapes-run1 --minutes 110 --lr 5e-4 --save-every 10   # 2 threads after 48 min
+  then resources/shapes = text_encoder + unet of /tmp/shapes-run1, vae = <work>/decoder
   python3 tests/ref/shapes/train.py --phase measure          # steps/s of each part
 Work files go to --work (default /tmp/shapes-train); the model folder to --out.
 """
