@@ -10,7 +10,7 @@ what diffusers draws from the same folder?
    PNGs must agree within 1/255 per pixel.
 
 Run from the repository root after building (meson setup build/shapes && meson compile -C build/shapes):
-  python3 tests/ref/shapes/evaluate.py [--build build/shapes] [--sampler euler] [--steps 20] [--scale 5]
+  python3 tests/ref/shapes/evaluate.py [--build build/shapes] [--sampler euler] [--steps 20] [--scale 9]
 Exit status 0 when both targets and the cross-check hold.
 """
 import argparse
@@ -120,7 +120,7 @@ def main():
     ap.add_argument("--model", default=os.path.join(REPO, "resources", "shapes"))
     ap.add_argument("--sampler", default="euler")
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--scale", type=float, default=5.0)
+    ap.add_argument("--scale", type=float, default=9.0)
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--keep", help="keep the images in this folder")
     ap.add_argument("--no-diffusers", action="store_true")

@@ -23,7 +23,9 @@ The commands that made resources/shapes:
   python3 tests/ref/shapes/train.py --phase decoder --minutes 25 --lr 5e-4
   python3 tests/ref/shapes/train.py --phase unet --resume --start resources/shapes \
       --out /tmp/shapes-run1 --minutes 110 --lr 5e-4 --save-every 10   # 2 threads after 48 min
-  then resources/shapes = text_encoder + unet of /tmp/shapes-run1, vae = <work>/decoder
+  python3 tests/ref/shapes/train.py --phase unet --resume --start /tmp/shapes-run1 \
+      --out /tmp/shapes-run1b --minutes 20 --lr 1.5e-4 --threads 2
+  then resources/shapes = /tmp/shapes-run1b (its vae/ is <work>/decoder)
   python3 tests/ref/shapes/train.py --phase measure          # steps/s of each part
 Work files go to --work (default /tmp/shapes-train); the model folder to --out.
 """
@@ -232,7 +234,8 @@ def write_folder(out, text, unet, work):
     os.makedirs(out, exist_ok=True)
     save_half(text, os.path.join(out, "text_encoder"))
     save_half(unet, os.path.join(out, "unet"))
-    vae = AutoencoderKL.from_pretrained(os.path.join(work, "vae"))
+    decoder = os.path.join(work, "decoder")  # the sharpened decoder (--phase decoder), when there is one
+    vae = AutoencoderKL.from_pretrained(decoder if os.path.isdir(decoder) else os.path.join(work, "vae"))
     vae.save_pretrained(os.path.join(out, "vae"), safe_serialization=True)
     os.makedirs(os.path.join(out, "scheduler"), exist_ok=True)
     with open(os.path.join(out, "scheduler", "scheduler_config.json"), "w") as f:
