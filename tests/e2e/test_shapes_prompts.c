@@ -10,8 +10,7 @@
 #include "check.h"
 #include "judge.h"
 #include "oneword.h"
-
-#include <math.h>
+#include "png_write.h"
 
 enum { SHAPES_PROMPTS = 16, SHAPES_SIZE = 64 };
 /* With the committed weights the judge accepts 7 of the 16 and 0 as swapped. The margin of 2
@@ -33,12 +32,6 @@ static const char *article(const char *word) { return strchr("aeiou", word[0]) ?
 
 static void caption(char *out, size_t cap, const char *colour, const char *shape, const char *bg) {
     snprintf(out, cap, "%s %s %s on %s %s background", article(colour), colour, shape, article(bg), bg);
-}
-
-static uint8_t to_u8(float x) { /* as the CLI's PNG writer: numpy's round half to even */
-    if (!(x > 0.0f)) return 0;
-    if (x >= 1.0f) return 255;
-    return (uint8_t)nearbyintf(x * 255.0f);
 }
 
 int main(void) {
@@ -73,7 +66,7 @@ int main(void) {
             continue;
         }
         generated++;
-        for (int i = 0; i < SHAPES_SIZE * SHAPES_SIZE * 3; i++) rgb[i] = to_u8(image[i]);
+        for (int i = 0; i < SHAPES_SIZE * SHAPES_SIZE * 3; i++) rgb[i] = png_float_to_u8(image[i]); /* as the CLI writes PNGs */
         judge_result own, other;
         int ok = judge_caption_text(rgb, SHAPES_SIZE, SHAPES_SIZE, prompt, &own);
         int ok_swapped = judge_caption_text(rgb, SHAPES_SIZE, SHAPES_SIZE, swapped, &other);

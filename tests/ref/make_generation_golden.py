@@ -97,7 +97,8 @@ CASES = [
     dict(model="shapes", model_dir="resources/shapes", sampler="dpm++2m-karras", eta=0.0, steps=15, scale=7.5,
          seed=5, n=1, prompt="a green star above a yellow square on a black background", negative=""),
 ]
-TINY_LATENT = {"sd-tiny-a": (8, 8), "sd-tiny-b": (8, 12), "shapes": (16, 16)}
+LATENT_SIZE = {  # (h, w) of each model's latents
+    "sd-tiny-a": (8, 8), "sd-tiny-b": (8, 12), "shapes": (16, 16)}
 
 
 def main():
@@ -113,7 +114,7 @@ def main():
             pipe.set_progress_bar_config(disable=True)
             unet_cfg = pipe.unet.config
             factor = pipe.vae_scale_factor
-            h, w = TINY_LATENT[case["model"]]
+            h, w = LATENT_SIZE[case["model"]]
             height, width = h * factor, w * factor
             case.update(height=height, width=width)
 
