@@ -95,41 +95,76 @@ def lend_threads(args):
 
 
 def tokenizer():
+    """CLIP's tokenizer (the fast one: it gives the same ids as the slow one on this grammar, 30x sooner)."""
     sys.path.insert(0, os.path.join(REPO, "tests", "ref"))
     from make_generation_golden import clip_tokenizer
+    from transformers import CLIPTokenizerFast
     folder = "/tmp/shapes-tokenizer"
     os.makedirs(folder, exist_ok=True)
-    return clip_tokenizer(folder)
+    clip_tokenizer(folder)
+    return CLIPTokenizerFast(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"),
+                             model_max_length=77)
+
+
+def generate_chunk(task):
+    seed, count = task
+    items = dataset.generate(seed, count)
+    return np.stack([im for im, _, _ in items]), [c for _, c, _ in items]
 
 
 def phase_data(args):
+    """The data set: --count images from DATA_SEED (one stream; images 20000..23999 are held back
+    for checking the VAE), then --extra-chunks more streams of --chunk images from seeds
+    DATA_SEED + 1, + 2, ... drawn in parallel (more variety for a fast machine)."""
+    import multiprocessing
     t0 = time.time()
-    items = dataset.generate(DATA_SEED, DATA_COUNT)
-    images = np.stack([im for im, _, _ in items])
-    captions = [c for _, c, _ in items]
-    tok = tokenizer()
-    ids = tok(captions + [""], padding="max_length", max_length=77, truncation=True, return_tensors="np").input_ids
+    tasks = ([(DATA_SEED, args.count)] if args.count else []) + \
+        [(DATA_SEED + 1 + k, args.chunk) for k in range(args.extra_chunks)]
+    with multiprocessing.get_context("fork").Pool(min(len(tasks), os.cpu_count() or 1)) as pool:
+        parts = pool.map(generate_chunk, tasks)
+    images = np.concatenate([im for im, _ in parts])
+    captions = [c for _, caps in parts for c in caps]
+    ids = tokenizer()(captions + [""], padding="max_length", max_length=77, truncation=True,
+                      return_tensors="np").input_ids
     np.savez(os.path.join(args.work, "data.npz"), images=images, ids=ids[:-1].astype(np.int64),
-             empty=ids[-1].astype(np.int64))
+             empty=ids[-1].astype(np.int64), base_count=np.int64(args.count))
     with open(os.path.join(args.work, "captions.txt"), "w") as f:
         f.write("\n".join(captions) + "\n")
-    log(args.work, f"data: {len(items)} images, {len(set(captions))} distinct captions, {time.time() - t0:.0f} s")
+    log(args.work, f"data: {len(captions)} images, {len(set(captions))} distinct captions, {time.time() - t0:.0f} s")
+
+
+HELD_BACK = (20000, DATA_COUNT)  # images of the DATA_SEED stream that no phase trains on
 
 
 def load_data(work):
+    """-> uint8 images (N, 64, 64, 3), token ids (N, 77), the empty caption's ids (77,),
+    and the indices that training may use (all but the held-back ones)."""
     d = np.load(os.path.join(work, "data.npz"))
-    images = torch.from_numpy(d["images"]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    return images, torch.from_numpy(d["ids"]), torch.from_numpy(d["empty"])
+    base = int(d["base_count"]) if "base_count" in d else DATA_COUNT
+    n = len(d["ids"])
+    train = np.concatenate([np.arange(0, min(base, HELD_BACK[0])), np.arange(min(base, HELD_BACK[1]), n)])
+    return torch.from_numpy(d["images"]), torch.from_numpy(d["ids"]), torch.from_numpy(d["empty"]), \
+        torch.from_numpy(train)
+
+
+def to_float(images):
+    """uint8 (N, 64, 64, 3) -> float (N, 3, 64, 64) in [-1, 1], on the images' device."""
+    return images.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def save_half(module, folder):
-    m = copy.deepcopy(module).half()
+    m = copy.deepcopy(module).cpu().half()
     m.save_pretrained(folder, safe_serialization=True)
+
+
+def save_cpu(module, folder):
+    copy.deepcopy(module).cpu().save_pretrained(folder, safe_serialization=True)
 
 
 def phase_vae(args):
     from diffusers import AutoencoderKL
-    images, _, _ = load_data(args.work)
+    images, _, _, _ = load_data(args.work)
+    images = to_float(images[:4512])
     torch.manual_seed(1)
     vae = AutoencoderKL(**VAE).train()
     if args.resume:  # continue a previous run's weights (f16 on disk)
@@ -179,52 +214,55 @@ def phase_decoder(args):
     """Sharpens the VAE's decoder with the encoder frozen: the latent space (and so the UNet's
     training data) stays as it is, only the pixels made from it improve."""
     from diffusers import AutoencoderKL
-    images, _, _ = load_data(args.work)
+    dev = args.device
+    images, _, _, train = load_data(args.work)
+    images, train = images.to(dev), train.to(dev)
     src = os.path.join(args.work, "decoder" if args.resume else "vae")
-    vae = AutoencoderKL.from_pretrained(src).float()
+    vae = AutoencoderKL.from_pretrained(src).float().to(dev)
     vae.encoder.requires_grad_(False)
     vae.quant_conv.requires_grad_(False)
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    g = torch.Generator().manual_seed(6 if args.resume else 7)
+    g = torch.Generator(dev).manual_seed(6 if args.resume else 7)
     t0, last_save, step, avg = time.time(), time.time(), 0, None
     budget = args.minutes * 60
-    train_count = 20000  # images 20000.. are kept for checking
     while time.time() - t0 < budget:
         frac = (time.time() - t0) / budget
         for group in opt.param_groups:
             group["lr"] = args.lr * min(1.0, (step + 1) / 50) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95 + 0.05)
-        x = images[torch.randint(0, train_count, (args.batch,), generator=g)]
+        x = to_float(images[train[torch.randint(0, len(train), (args.batch,), generator=g, device=dev)]])
         with torch.no_grad():
             post = vae.encode(x).latent_dist
-            z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=g, device=dev)
         y = vae.decode(z).sample
         loss = (y - x).abs().mean() + ((y - x) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
-        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
+        avg = loss.detach() if avg is None else 0.98 * avg + 0.02 * loss.detach()  # no sync per step
         if step % 20 == 0:
+            avg = avg.item()
             log(args.work, f"decoder step {step} rec {avg:.4f} {step / (time.time() - t0):.2f} it/s")
-        if time.time() - last_save > 180:
-            vae.save_pretrained(os.path.join(args.work, "decoder"), safe_serialization=True)
+        if time.time() - last_save > args.save_every * 60:
+            save_cpu(vae, os.path.join(args.work, "decoder"))
             last_save = time.time()
-    vae.save_pretrained(os.path.join(args.work, "decoder"), safe_serialization=True)
+    avg = float(avg)
+    save_cpu(vae, os.path.join(args.work, "decoder"))
     log(args.work, f"decoder done: {step} steps, rec {avg:.4f}")
 
 
-def encode_latents(work):
+def encode_latents(work, images, path, dev):
+    """Latent means x scaling factor of uint8 images, with the VAE's (frozen) encoder; cached at path."""
     from diffusers import AutoencoderKL
-    images, _, _ = load_data(work)
-    images = images[:LATENT_COUNT]
-    vae = AutoencoderKL.from_pretrained(os.path.join(work, "vae")).float().eval()
+    vae = AutoencoderKL.from_pretrained(os.path.join(work, "vae")).float().eval().to(dev)
     out = []
     with torch.no_grad():
         for i in range(0, len(images), 256):
-            out.append(vae.encode(images[i:i + 256]).latent_dist.mean * vae.config.scaling_factor)
+            x = to_float(images[i:i + 256].to(dev))
+            out.append((vae.encode(x).latent_dist.mean * vae.config.scaling_factor).cpu())
     lat = torch.cat(out)
-    torch.save(lat, os.path.join(work, "latents.pt"))
+    torch.save(lat, path)
     log(work, f"latents: {tuple(lat.shape)}, std {lat.std().item():.3f}")
     return lat
 
@@ -247,10 +285,15 @@ def write_folder(out, text, unet, work):
 def phase_unet(args):
     from transformers import CLIPTextConfig, CLIPTextModel
     from diffusers import DDPMScheduler, UNet2DConditionModel
-    _, ids, empty = load_data(args.work)
-    ids = ids[:LATENT_COUNT]
-    lat_path = os.path.join(args.work, "latents.pt")
-    lat = torch.load(lat_path) if os.path.exists(lat_path) else encode_latents(args.work)
+    dev = args.device
+    images, ids, empty, train = load_data(args.work)
+    if args.latent_count:  # the first N images (sessions 1 and 2 trained on the first 12000)
+        train = train[:args.latent_count]
+    lat_path = os.path.join(args.work, "latents.pt" if args.latent_count == LATENT_COUNT else
+                            f"latents-{args.latent_count or 'all'}.pt")
+    lat = torch.load(lat_path) if os.path.exists(lat_path) else encode_latents(args.work, images[train], lat_path, dev)
+    del images
+    lat, ids, empty = lat.to(dev), ids[train].to(dev), empty.to(dev)
     torch.manual_seed(3)
     text = CLIPTextModel(CLIPTextConfig(**TEXT)).train()
     unet = UNet2DConditionModel(**UNET).train()
@@ -258,16 +301,17 @@ def phase_unet(args):
         start = args.start or args.out
         text = CLIPTextModel.from_pretrained(os.path.join(start, "text_encoder")).float().train()
         unet = UNet2DConditionModel.from_pretrained(os.path.join(start, "unet")).float().train()
+    text, unet = text.to(dev), unet.to(dev)
     ema_text, ema_unet = copy.deepcopy(text).eval(), copy.deepcopy(unet).eval()
     params = list(text.parameters()) + list(unet.parameters())
     ema_params = list(ema_text.parameters()) + list(ema_unet.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, **({"fused": True} if dev != "cpu" else {}))
     sched = DDPMScheduler(**{k: v for k, v in SCHEDULER.items() if not k.startswith("_") and k not in
                              ("skip_prk_steps", "set_alpha_to_one")})
-    acp = sched.alphas_cumprod
+    acp = sched.alphas_cumprod.to(dev)
     snr = acp / (1 - acp)
     weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 for epsilon prediction
-    g = torch.Generator().manual_seed(5 if args.resume else 4)  # fresh batches when resuming
+    g = torch.Generator(dev).manual_seed(5 if args.resume else 4)  # fresh batches when resuming
     t0, last_save, step, avg = time.time(), time.time(), 0, None
     budget = args.minutes * 60
     n = len(lat)
@@ -278,14 +322,14 @@ def phase_unet(args):
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.5 * (1 + math.cos(math.pi * min(1.0, frac))) * 0.9 + 0.1)
         for group in opt.param_groups:
             group["lr"] = lr
-        idx = torch.randint(0, n, (args.batch,), generator=g)
+        idx = torch.randint(0, n, (args.batch,), generator=g, device=dev)
         x0 = lat[idx]
-        tok = ids[idx].clone()
-        drop = torch.rand(args.batch, generator=g) < 0.1
-        tok[drop] = empty
-        t = torch.randint(0, 1000, (args.batch,), generator=g)
-        noise = torch.randn(x0.shape, generator=g)
-        xt = sched.add_noise(x0, noise, t)
+        drop = torch.rand(args.batch, generator=g, device=dev) < 0.1
+        tok = torch.where(drop[:, None], empty[None, :], ids[idx])  # (no data-dependent shapes: no GPU sync)
+        t = torch.randint(0, 1000, (args.batch,), generator=g, device=dev)
+        noise = torch.randn(x0.shape, generator=g, device=dev)
+        a = acp[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise  # = DDPMScheduler.add_noise
         ctx = text(tok).last_hidden_state
         pred = unet(xt, t, encoder_hidden_states=ctx).sample
         loss = (((pred - noise) ** 2).mean(dim=(1, 2, 3)) * weight[t]).mean()
@@ -294,12 +338,12 @@ def phase_unet(args):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        decay = min(0.999, (1 + step) / (10 + step))
+        decay = min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, p in zip(ema_params, params):
-                pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
-        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
+            torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1 - decay)
+        avg = loss.detach() if avg is None else 0.98 * avg + 0.02 * loss.detach()  # no sync per step
         if step % 25 == 0:
+            avg = avg.item()
             lend_threads(args)
             log(args.work, f"unet step {step} loss {avg:.4f} lr {lr:.2e} {step / (time.time() - t0):.2f} it/s "
                 f"{(time.time() - t0) / 60:.1f} min")
@@ -308,10 +352,11 @@ def phase_unet(args):
             write_folder(os.path.join(args.work, "raw"), text, unet, args.work)  # the weights without EMA
             log(args.work, f"checkpoint at step {step} -> {args.out}")
             last_save = time.time()
+    avg = float(avg)
     write_folder(args.out, ema_text, ema_unet, args.work)
     with open(os.path.join(args.work, "unet_done%s.json" % ("_resumed" if args.resume else "")), "w") as f:
         json.dump({"steps": step, "minutes": (time.time() - t0) / 60, "loss": avg, "batch": args.batch,
-                   "lr": args.lr}, f)
+                   "lr": args.lr, "latents": n, "device": dev}, f)
     log(args.work, f"unet done: {step} steps, loss {avg:.4f}, {(time.time() - t0) / 60:.1f} min -> {args.out}")
 
 
@@ -357,7 +402,17 @@ def main():
     ap.add_argument("--resume", action="store_true",
                     help="vae: start from the weights in --work; unet: from the text encoder and UNet in --out")
     ap.add_argument("--threads", type=int, default=1)  # 1 beat 2 on the shared 2-core machine
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="unet, decoder: where to train (default: the GPU when there is one)")
+    ap.add_argument("--ema", type=float, default=0.999, help="unet: EMA decay of the saved weights")
+    ap.add_argument("--latent-count", type=int, default=LATENT_COUNT,
+                    help="unet: train on the first N training images (0: all of them)")
+    ap.add_argument("--count", type=int, default=DATA_COUNT, help="data: images from DATA_SEED")
+    ap.add_argument("--extra-chunks", type=int, default=0, help="data: more streams, from seeds DATA_SEED + 1, ...")
+    ap.add_argument("--chunk", type=int, default=6000, help="data: images per extra stream")
     args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
     torch.set_num_threads(args.threads)
     os.makedirs(args.work, exist_ok=True)
     {"data": phase_data, "vae": phase_vae, "decoder": phase_decoder, "unet": phase_unet, "measure": phase_measure}[args.phase](args)
