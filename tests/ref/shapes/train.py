@@ -1,5 +1,5 @@
 """train.py: trains resources/shapes, a tiny Stable Diffusion 1.x model of our own, on the
-procedural shapes data set (dataset.py), on the CPU.
+procedural shapes data set (dataset.py), on the CPU or, when there is one, a GPU.
 
 Architecture and file layout are exactly SD 1.x (diffusers folder: CLIPTextModel with the
 real 49408-token CLIP vocabulary, UNet2DConditionModel with cross-attention, AutoencoderKL,
@@ -26,6 +26,13 @@ The commands that made resources/shapes:
   python3 tests/ref/shapes/train.py --phase unet --resume --start /tmp/shapes-run1 \
       --out /tmp/shapes-run1b --minutes 20 --lr 1.5e-4 --threads 2
   then resources/shapes = /tmp/shapes-run1b (its vae/ is <work>/decoder)
+  # session 3, on a lent H100 (two device calls, 10 minutes of training in all):
+  tests/ref/shapes/train-on-device.sh $OUT 490 16     # data: 16 x 6000 new images; A, B, D for 6.8 min
+  then, on the same machine, 3.1 more minutes of each from where it stopped:
+  train.py --phase unet --resume --latent-count 0 --start <A> --out <A> --batch 512 --lr 3e-4
+  train.py --phase unet --resume --latent-count 0 --start <B> --out <B> --batch 256 --lr 1.5e-4
+  train.py --phase decoder --resume --batch 256 --lr 2e-4
+  then resources/shapes = A's text encoder and UNet + D's decoder (see the model card)
   python3 tests/ref/shapes/train.py --phase measure          # steps/s of each part
 Work files go to --work (default /tmp/shapes-train); the model folder to --out.
 """
