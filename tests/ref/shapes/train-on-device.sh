@@ -7,7 +7,7 @@
 #   B: the same at batch 256, lr 3e-4 (the safer of two guesses: pick by evaluate.py)
 #   D: the VAE's decoder (encoder frozen: the latent space stays as it is), batch 256, lr 5e-4
 # and copies the weights (safetensors only; configs are resources/shapes') and the logs to OUTDIR
-# every minute and at the end, so a call cut short still returns its last checkpoint.
+# every 30 seconds and at the end, so a call cut short still returns its last checkpoint.
 #
 # Usage, from the repository root:  tests/ref/shapes/train-on-device.sh OUTDIR [SECONDS] [CHUNKS]
 # Then, here: put OUTDIR's A-* or B-* files into a copy of resources/shapes (see the model card)

@@ -46,7 +46,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dataset  # noqa: E402
@@ -159,13 +158,10 @@ def to_float(images):
     return images.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def save_half(module, folder):
-    m = copy.deepcopy(module).cpu().half()
-    m.save_pretrained(folder, safe_serialization=True)
-
-
-def save_cpu(module, folder):
-    copy.deepcopy(module).cpu().save_pretrained(folder, safe_serialization=True)
+def save_weights(module, folder, half):
+    """A copy on the CPU (f16 when half), so training goes on with the module as it is."""
+    m = copy.deepcopy(module).cpu()
+    (m.half() if half else m).save_pretrained(folder, safe_serialization=True)
 
 
 def phase_vae(args):
@@ -204,7 +200,7 @@ def phase_vae(args):
         if step % 20 == 0:
             log(args.work, f"vae step {step} rec {ema:.4f} kl {kl.item():.3f} {step / (time.time() - t0):.2f} it/s")
         if time.time() - last_save > 180:
-            save_half(vae, os.path.join(args.work, "vae"))
+            save_weights(vae, os.path.join(args.work, "vae"), half=True)
             last_save = time.time()
     vae.eval()
     with torch.no_grad():  # latent std -> scaling_factor (as SD's 0.18215)
@@ -212,7 +208,7 @@ def phase_vae(args):
         x = images[4000:4512]
         y = torch.cat([vae.decode(z[i:i + 128]).sample for i in range(0, 512, 128)])
     vae.register_to_config(scaling_factor=float(round(1.0 / z.std().item(), 5)))
-    save_half(vae, os.path.join(args.work, "vae"))
+    save_weights(vae, os.path.join(args.work, "vae"), half=True)
     log(args.work, f"vae done: {step} steps, held-out L1 {(y - x).abs().mean().item() * 127.5:.2f}/255, "
         f"max {(y - x).abs().max().item() * 127.5:.0f}/255, latent std {z.std().item():.3f} mean {z.mean().item():.3f}")
 
@@ -249,13 +245,12 @@ def phase_decoder(args):
         step += 1
         avg = loss.detach() if avg is None else 0.98 * avg + 0.02 * loss.detach()  # no sync per step
         if step % 20 == 0:
-            avg = avg.item()
-            log(args.work, f"decoder step {step} rec {avg:.4f} {step / (time.time() - t0):.2f} it/s")
+            log(args.work, f"decoder step {step} rec {avg.item():.4f} {step / (time.time() - t0):.2f} it/s")
         if time.time() - last_save > args.save_every * 60:
-            save_cpu(vae, os.path.join(args.work, "decoder"))
+            save_weights(vae, os.path.join(args.work, "decoder"), half=False)
             last_save = time.time()
     avg = float(avg)
-    save_cpu(vae, os.path.join(args.work, "decoder"))
+    save_weights(vae, os.path.join(args.work, "decoder"), half=False)
     log(args.work, f"decoder done: {step} steps, rec {avg:.4f}")
 
 
@@ -277,8 +272,8 @@ def encode_latents(work, images, path, dev):
 def write_folder(out, text, unet, work):
     from diffusers import AutoencoderKL
     os.makedirs(out, exist_ok=True)
-    save_half(text, os.path.join(out, "text_encoder"))
-    save_half(unet, os.path.join(out, "unet"))
+    save_weights(text, os.path.join(out, "text_encoder"), half=True)
+    save_weights(unet, os.path.join(out, "unet"), half=True)
     decoder = os.path.join(work, "decoder")  # the sharpened decoder (--phase decoder), when there is one
     vae = AutoencoderKL.from_pretrained(decoder if os.path.isdir(decoder) else os.path.join(work, "vae"))
     vae.save_pretrained(os.path.join(out, "vae"), safe_serialization=True)
@@ -350,9 +345,8 @@ def phase_unet(args):
             torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1 - decay)
         avg = loss.detach() if avg is None else 0.98 * avg + 0.02 * loss.detach()  # no sync per step
         if step % 25 == 0:
-            avg = avg.item()
             lend_threads(args)
-            log(args.work, f"unet step {step} loss {avg:.4f} lr {lr:.2e} {step / (time.time() - t0):.2f} it/s "
+            log(args.work, f"unet step {step} loss {avg.item():.4f} lr {lr:.2e} {step / (time.time() - t0):.2f} it/s "
                 f"{(time.time() - t0) / 60:.1f} min")
         if time.time() - last_save > args.save_every * 60:
             write_folder(args.out, ema_text, ema_unet, args.work)
