@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/text.h"
+
 const char *ow_status_name(ow_status status) {
     switch (status) {
     case OW_OK: return "ok";
@@ -20,12 +22,21 @@ const char *ow_status_name(ow_status status) {
     return "unknown status";
 }
 
+/* Messages often quote text from files (names, keys, tokens): whatever a file holds
+ * reaches the caller's terminal only as printable text (control characters and
+ * invalid UTF-8 escaped, see core/text.h). */
+static void store_escaped(ow_error *err, const char *raw) {
+    ow_text_escape(err->message, sizeof err->message, raw, strlen(raw));
+}
+
 ow_status ow_error_set(ow_error *err, ow_status status, const char *fmt, ...) {
     if (err) {
+        char raw[sizeof err->message];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        store_escaped(err, raw);
         err->status = status;
     }
     return status;
@@ -47,7 +58,7 @@ ow_status ow_error_prefix(ow_error *err, const char *fmt, ...) {
     if (rest > sizeof joined - used - 3) rest = sizeof joined - used - 3;
     memcpy(joined + used + 2, err->message, rest);
     joined[used + 2 + rest] = '\0';
-    memcpy(err->message, joined, sizeof err->message);
+    store_escaped(err, joined); /* the message part is escaped already; escaping is idempotent on printable text */
     return err->status;
 }
 

@@ -15,7 +15,35 @@
 struct ow_pickle {
     ow_pickle_value **values; /* every value built, freed with p */
     size_t count, cap;
+    /* What the machine may spend: every value, item slot, string, memo and stack slot
+     * is charged; the total stays below PICKLE_BUDGET_BASE + PICKLE_BUDGET_RATIO x the
+     * pickle bytes read so far, and below PICKLE_BUDGET_MAX. A real checkpoint spends a
+     * few tens of bytes per pickle byte; a crafted one that makes each opcode copy a
+     * large container stops at the budget instead of taking gigabytes and minutes. */
+    uint64_t spent;
+    uint64_t read;      /* pickle bytes of earlier runs + the current position */
+    uint64_t read_done; /* pickle bytes of finished runs */
+    int over_budget;
 };
+
+#define PICKLE_BUDGET_BASE ((uint64_t)32 << 20)
+#define PICKLE_BUDGET_RATIO 256
+#define PICKLE_BUDGET_MAX ((uint64_t)2 << 30)
+
+static uint64_t pickle_budget(const ow_pickle *p) {
+    uint64_t b = PICKLE_BUDGET_BASE + PICKLE_BUDGET_RATIO * p->read;
+    return b < PICKLE_BUDGET_MAX ? b : PICKLE_BUDGET_MAX;
+}
+
+/* Charges bytes to p's budget; 0 when it is exhausted (then every later charge fails too). */
+static int charge(ow_pickle *p, uint64_t bytes) {
+    if (p->over_budget) return 0;
+    p->spent += bytes;
+    if (p->spent > pickle_budget(p)) { p->over_budget = 1; return 0; }
+    return 1;
+}
+
+uint64_t ow_pickle_bytes_spent(const ow_pickle *p) { return p ? p->spent : 0; }
 
 /* ---- the allow-list ---- */
 
@@ -105,6 +133,7 @@ size_t ow_pickle_value_count(const ow_pickle *p) { return p->count; }
 ow_pickle_value *ow_pickle_value_at(ow_pickle *p, size_t i) { return i < p->count ? p->values[i] : NULL; }
 
 static ow_pickle_value *new_value(ow_pickle *p, ow_pickle_kind kind) {
+    if (!charge(p, sizeof(ow_pickle_value) + sizeof(ow_pickle_value *))) return NULL;
     if (p->count == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 256;
         void *grown = realloc(p->values, cap * sizeof *p->values);
@@ -119,9 +148,10 @@ static ow_pickle_value *new_value(ow_pickle *p, ow_pickle_kind kind) {
     return v;
 }
 
-static int add_item(ow_pickle_value *c, ow_pickle_value *item) {
+static int add_item(ow_pickle *p, ow_pickle_value *c, ow_pickle_value *item) {
     if (c->count == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4;
+        if (!charge(p, (cap - c->cap) * sizeof *c->items)) return -1;
         void *grown = realloc(c->items, cap * sizeof *c->items);
         if (!grown) return -1;
         c->items = grown;
@@ -132,7 +162,8 @@ static int add_item(ow_pickle_value *c, ow_pickle_value *item) {
     return 0;
 }
 
-static char *copy_bytes(const void *src, size_t n) {
+static char *copy_bytes(ow_pickle *p, const void *src, size_t n) {
+    if (!charge(p, (uint64_t)n + 1)) return NULL;
     char *s = malloc(n + 1);
     if (!s) return NULL;
     if (n) memcpy(s, src, n);
@@ -156,7 +187,17 @@ typedef struct machine {
 } machine;
 
 #define FAIL(status, ...) ow_error_set(m->err, status, __VA_ARGS__)
-#define OOM() ow_error_set(m->err, OW_ERR_OUT_OF_MEMORY, "out of memory reading a pickle")
+#define OOM() out_of_memory(m)
+
+/* An allocation failed: the budget (a hostile file) or the system (out of memory). */
+static ow_status out_of_memory(machine *m) {
+    if (m->p->over_budget)
+        return ow_error_set(m->err, OW_ERR_FORMAT,
+                            "pickle builds more than %" PRIu64 " MB of values from %" PRIu64
+                            " bytes (corrupt or hostile file; a checkpoint needs far less)",
+                            pickle_budget(m->p) >> 20, m->p->read);
+    return ow_error_set(m->err, OW_ERR_OUT_OF_MEMORY, "out of memory reading a pickle");
+}
 
 static ow_status need(machine *m, size_t n, const char *what) {
     if (n > m->len - m->pos)
@@ -181,6 +222,7 @@ static ow_status push(machine *m, ow_pickle_value *v) {
             return FAIL(OW_ERR_FORMAT, "pickle stack grows past %u entries (corrupt or hostile file)",
                         OW_PICKLE_MAX_STACK);
         size_t cap = m->stack_cap ? m->stack_cap * 2 : 64;
+        if (!charge(m->p, (cap - m->stack_cap) * sizeof *m->stack)) return OOM();
         void *grown = realloc(m->stack, cap * sizeof *m->stack);
         if (!grown) return OOM();
         m->stack = grown;
@@ -217,6 +259,7 @@ static ow_status memo_put(machine *m, uint64_t index, ow_pickle_value *v) {
     if (index >= m->memo_cap) {
         size_t cap = m->memo_cap ? m->memo_cap : 64;
         while (cap <= index) cap *= 2;
+        if (!charge(m->p, (cap - m->memo_cap) * sizeof *m->memo)) return OOM();
         void *grown = realloc(m->memo, cap * sizeof *m->memo);
         if (!grown) return OOM();
         memset((ow_pickle_value **)grown + m->memo_cap, 0, (cap - m->memo_cap) * sizeof *m->memo);
@@ -239,7 +282,7 @@ static ow_pickle_value *tuple_of(machine *m, ow_pickle_value **items, size_t n) 
     ow_pickle_value *t = new_value(m->p, OW_PICKLE_TUPLE);
     if (!t) return NULL;
     for (size_t i = 0; i < n; i++)
-        if (add_item(t, items[i]) != 0) return NULL;
+        if (add_item(m->p, t, items[i]) != 0) return NULL;
     return t;
 }
 
@@ -247,7 +290,7 @@ static ow_status push_string(machine *m, ow_pickle_kind kind, uint64_t n, const 
     ow_status s = need(m, n, what);
     if (s != OW_OK) return s;
     ow_pickle_value *v = new_value(m->p, kind);
-    if (!v || !(v->str = copy_bytes(m->data + m->pos, (size_t)n))) return OOM();
+    if (!v || !(v->str = copy_bytes(m->p, m->data + m->pos, (size_t)n))) return OOM();
     v->len = (size_t)n;
     m->pos += (size_t)n;
     return push(m, v);
@@ -268,7 +311,7 @@ static ow_status push_long(machine *m, uint64_t n) {
     }
     if (n > 4096) return FAIL(OW_ERR_UNSUPPORTED, "pickle integer of %" PRIu64 " bytes is too long", n);
     ow_pickle_value *v = new_value(m->p, OW_PICKLE_BIGINT);
-    if (!v || !(v->str = copy_bytes(b, (size_t)n))) return OOM();
+    if (!v || !(v->str = copy_bytes(m->p, b, (size_t)n))) return OOM();
     v->len = (size_t)n;
     return push(m, v);
 }
@@ -284,7 +327,7 @@ static ow_status push_global(machine *m, const char *module, size_t mlen, const 
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
         if (strcmp(allowed[i].name, full) != 0) continue;
         ow_pickle_value *v = new_value(m->p, OW_PICKLE_GLOBAL);
-        if (!v || !(v->str = copy_bytes(full, strlen(full)))) return OOM();
+        if (!v || !(v->str = copy_bytes(m->p, full, strlen(full)))) return OOM();
         v->len = strlen(full);
         v->global_id = allowed[i].id;
         v->dtype = allowed[i].dtype;
@@ -388,7 +431,7 @@ static ow_status call_global(machine *m, ow_pickle_value *fn, ow_pickle_value *a
             for (size_t i = 0; i < a[0]->count; i++) {
                 ow_pickle_value *pair = a[0]->items[i];
                 if (!is_sequence(pair) || pair->count != 2) return FAIL(OW_ERR_FORMAT, "OrderedDict item is not a pair");
-                if (add_item(d, pair->items[0]) || add_item(d, pair->items[1])) return OOM();
+                if (add_item(m->p, d, pair->items[0]) || add_item(m->p, d, pair->items[1])) return OOM();
             }
         } else if (n != 0) {
             return FAIL(OW_ERR_FORMAT, "OrderedDict called with %zu arguments", n);
@@ -403,7 +446,7 @@ static ow_status call_global(machine *m, ow_pickle_value *fn, ow_pickle_value *a
         if (!s) return OOM();
         if (n == 1 && (is_sequence(a[0]) || a[0]->kind == OW_PICKLE_SET)) {
             for (size_t i = 0; i < a[0]->count; i++)
-                if (add_item(s, a[0]->items[i])) return OOM();
+                if (add_item(m->p, s, a[0]->items[i])) return OOM();
         } else if (n != 0) {
             return FAIL(OW_ERR_FORMAT, "set called with unexpected arguments");
         }
@@ -415,7 +458,7 @@ static ow_status call_global(machine *m, ow_pickle_value *fn, ow_pickle_value *a
         if (n != 2 || a[0]->kind != OW_PICKLE_STRING || !(string_is(a[1], "latin1") || string_is(a[1], "latin-1")))
             return FAIL(OW_ERR_FORMAT, "_codecs.encode is only accepted as (str, 'latin1')");
         ow_pickle_value *b = new_value(m->p, OW_PICKLE_BYTES);
-        if (!b || !(b->str = malloc(a[0]->len + 1))) return OOM();
+        if (!b || !charge(m->p, (uint64_t)a[0]->len + 1) || !(b->str = malloc(a[0]->len + 1))) return OOM();
         const unsigned char *s = (const unsigned char *)a[0]->str;
         size_t k = 0;
         for (size_t i = 0; i < a[0]->len; i++) { /* UTF-8 code points < 256 -> one byte */
@@ -438,7 +481,7 @@ static ow_status call_global(machine *m, ow_pickle_value *fn, ow_pickle_value *a
         return *out ? OW_OK : OOM();
     case G_OPAQUE: {
         ow_pickle_value *o = new_value(m->p, OW_PICKLE_OBJECT);
-        if (!o || !(o->str = copy_bytes(fn->str, fn->len))) return OOM();
+        if (!o || !(o->str = copy_bytes(m->p, fn->str, fn->len))) return OOM();
         o->len = fn->len;
         o->global_id = fn->global_id;
         *out = o;
@@ -481,8 +524,8 @@ static ow_status persistent_load(machine *m, ow_pickle_value *pid, ow_pickle_val
         klen = (size_t)snprintf(keybuf, sizeof keybuf, "%" PRId64, key->i);
         k = keybuf;
     }
-    s->storage.key = copy_bytes(k, klen);
-    s->storage.location = copy_bytes(location->str, location->len);
+    s->storage.key = copy_bytes(m->p, k, klen);
+    s->storage.location = copy_bytes(m->p, location->str, location->len);
     if (!s->storage.key || !s->storage.location) return OOM();
     s->storage.dtype = type->dtype;
     s->storage.numel = numel->i;
@@ -496,7 +539,7 @@ static ow_status persistent_load(machine *m, ow_pickle_value *pid, ow_pickle_val
         if (__builtin_add_overflow(view->items[1]->i, view->items[2]->i, &end) || end > numel->i)
             return FAIL(OW_ERR_FORMAT, "storage view runs past its storage");
         s->storage.root_key = s->storage.key;
-        s->storage.key = copy_bytes(view->items[0]->str, view->items[0]->len);
+        s->storage.key = copy_bytes(m->p, view->items[0]->str, view->items[0]->len);
         if (!s->storage.key) return OOM();
         s->storage.view_offset = view->items[1]->i;
         s->storage.numel = view->items[2]->i;
@@ -515,7 +558,7 @@ static ow_status build_module(machine *m, ow_pickle_value *obj, ow_pickle_value 
     obj->i = 1;
     obj->count *= 2;
     for (size_t i = 0; i < 2 * state->count; i++)
-        if (add_item(obj, state->items[i])) { obj->count /= 2; return OOM(); }
+        if (add_item(m->p, obj, state->items[i])) { obj->count /= 2; return OOM(); }
     obj->count /= 2;
     if (obj->depth > OW_PICKLE_MAX_DEPTH)
         return FAIL(OW_ERR_FORMAT, "pickle nests containers more than %d levels deep", OW_PICKLE_MAX_DEPTH);
@@ -538,6 +581,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
     for (;;) {
         if (m->pos >= m->len) { s = FAIL(OW_ERR_FORMAT, "pickle ends at offset %zu without STOP (truncated file)", m->pos); break; }
         size_t at = m->pos;
+        p->read = p->read_done + m->pos + 1;
         int op = m->data[m->pos++];
         ow_pickle_value *v = NULL, *w = NULL, *x = NULL;
         size_t first = 0;
@@ -557,6 +601,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
             if (m->nmarks) { s = FAIL(OW_ERR_FORMAT, "pickle stops with an open MARK"); break; }
             *root = v;
             if (used) *used = m->pos;
+            p->read_done += m->pos;
             goto done;
         }
         case '}': s = push(m, new_value(p, OW_PICKLE_DICT)); break;
@@ -651,7 +696,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
             if ((s = pop_mark(m, &first, op == 't' ? "TUPLE" : "LIST")) != OW_OK) break;
             v = new_value(p, op == 't' ? OW_PICKLE_TUPLE : OW_PICKLE_LIST);
             for (size_t i = first; v && i < m->sp; i++)
-                if (add_item(v, m->stack[i])) v = NULL;
+                if (add_item(m->p, v, m->stack[i])) v = NULL;
             m->sp = first;
             s = push(m, v);
             break;
@@ -660,7 +705,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
             if ((m->sp - first) % 2) { s = FAIL(OW_ERR_FORMAT, "pickle DICT has an odd number of items"); break; }
             v = new_value(p, OW_PICKLE_DICT);
             for (size_t i = first; v && i < m->sp; i++)
-                if (add_item(v, m->stack[i])) v = NULL;
+                if (add_item(m->p, v, m->stack[i])) v = NULL;
             if (v) v->count /= 2;
             m->sp = first;
             s = push(m, v);
@@ -671,7 +716,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
                 break;
             if (v->kind != OW_PICKLE_DICT || v->global_id == G_MODULE) { s = FAIL(OW_ERR_FORMAT, "pickle SETITEM on a %s", v->global_id == G_MODULE ? v->str : ow_pickle_kind_name(v->kind)); break; }
             v->count *= 2;
-            if (add_item(v, x) || add_item(v, w)) s = OOM();
+            if (add_item(m->p, v, x) || add_item(m->p, v, w)) s = OOM();
             v->count /= 2;
             if (s == OW_OK && v->depth > OW_PICKLE_MAX_DEPTH) s = FAIL(OW_ERR_FORMAT, "pickle nests containers more than %d levels deep", OW_PICKLE_MAX_DEPTH);
             break;
@@ -682,7 +727,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
             if (v->kind != OW_PICKLE_DICT || v->global_id == G_MODULE || (m->sp - first) % 2) { s = FAIL(OW_ERR_FORMAT, "pickle SETITEMS on a %s or with an odd item count", v->global_id == G_MODULE ? v->str : ow_pickle_kind_name(v->kind)); break; }
             v->count *= 2;
             for (size_t i = first; i < m->sp && s == OW_OK; i++)
-                if (add_item(v, m->stack[i])) s = OOM();
+                if (add_item(m->p, v, m->stack[i])) s = OOM();
             v->count /= 2;
             m->sp = first;
             if (s == OW_OK && v->depth > OW_PICKLE_MAX_DEPTH) s = FAIL(OW_ERR_FORMAT, "pickle nests containers more than %d levels deep", OW_PICKLE_MAX_DEPTH);
@@ -690,7 +735,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
         case 'a': /* APPEND */
             if ((s = pop(m, &w, "APPEND")) != OW_OK || (s = top(m, &v, "APPEND")) != OW_OK) break;
             if (v->kind != OW_PICKLE_LIST) { s = FAIL(OW_ERR_FORMAT, "pickle APPEND to a %s", ow_pickle_kind_name(v->kind)); break; }
-            if (add_item(v, w)) s = OOM();
+            if (add_item(m->p, v, w)) s = OOM();
             else if (v->depth > OW_PICKLE_MAX_DEPTH) s = FAIL(OW_ERR_FORMAT, "pickle nests containers more than %d levels deep (corrupt or hostile file)", OW_PICKLE_MAX_DEPTH);
             break;
         case 'e': case 0x90: /* APPENDS, ADDITEMS */
@@ -699,7 +744,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
             v = m->stack[first - 1];
             if (v->kind != (op == 'e' ? OW_PICKLE_LIST : OW_PICKLE_SET)) { s = FAIL(OW_ERR_FORMAT, "pickle APPENDS to a %s", ow_pickle_kind_name(v->kind)); break; }
             for (size_t i = first; i < m->sp && s == OW_OK; i++)
-                if (add_item(v, m->stack[i])) s = OOM();
+                if (add_item(m->p, v, m->stack[i])) s = OOM();
             m->sp = first;
             if (s == OW_OK && v->depth > OW_PICKLE_MAX_DEPTH) s = FAIL(OW_ERR_FORMAT, "pickle nests containers more than %d levels deep", OW_PICKLE_MAX_DEPTH);
             break;
@@ -707,7 +752,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
             if ((s = pop_mark(m, &first, "FROZENSET")) != OW_OK) break;
             v = new_value(p, OW_PICKLE_SET);
             for (size_t i = first; v && i < m->sp; i++)
-                if (add_item(v, m->stack[i])) v = NULL;
+                if (add_item(m->p, v, m->stack[i])) v = NULL;
             m->sp = first;
             s = push(m, v);
             break;
@@ -749,7 +794,7 @@ ow_status ow_pickle_run(ow_pickle *p, const unsigned char *data, size_t len, con
                     break;
                 }
                 v = new_value(p, OW_PICKLE_DICT);
-                if (!v || !(v->str = copy_bytes(x->str, x->len))) { s = OOM(); break; }
+                if (!v || !(v->str = copy_bytes(m->p, x->str, x->len))) { s = OOM(); break; }
                 v->len = x->len;
                 v->global_id = G_MODULE;
             } else if (x->global_id == G_ORDERED_DICT) v = new_value(p, OW_PICKLE_DICT);

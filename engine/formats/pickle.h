@@ -53,6 +53,10 @@ typedef struct ow_pickle_value ow_pickle_value;
 #define OW_PICKLE_MAX_MEMO (1u << 22)  /* memo index */
 
 ow_pickle *ow_pickle_new(void);
+/* Bytes charged so far to p's allocation budget (values, items, strings, memo, stack):
+ * at most 32 MiB + 256 x the pickle bytes read, and 2 GiB in all; past it a run fails
+ * with OW_ERR_FORMAT. */
+uint64_t ow_pickle_bytes_spent(const ow_pickle *p);
 void ow_pickle_free(ow_pickle *p);
 
 /* Runs one pickle starting at data (len bytes available) until STOP; the result

@@ -14,8 +14,10 @@ typedef struct ow_pickle_storage {
      * elements into the storage named root_key. root_key is NULL when not a view. */
     char *root_key;
     int64_t view_offset;
-    /* Filled by the file reader. */
-    const unsigned char *bytes; /* numel * element size bytes, or NULL if not loaded */
+    /* Filled by the file reader: the bytes that exist for this storage in the file
+     * (numel * element size once bound; every tensor view is checked against nbytes). */
+    const unsigned char *bytes; /* NULL if not loaded */
+    size_t nbytes;
 } ow_pickle_storage;
 
 typedef struct ow_pickle_tensor_view {

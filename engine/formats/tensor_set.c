@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/checked.h"
 #include "core/error.h"
+#include "core/file.h"
 
 static ow_status grow(void **items, size_t *cap, size_t need, size_t item_size, ow_error *err) {
     if (need <= *cap) return OW_OK;
@@ -24,11 +26,35 @@ static ow_status grow(void **items, size_t *cap, size_t need, size_t item_size, 
     return OW_OK;
 }
 
+/* Whether [data, data + nbytes) lies inside the mapping or one owned buffer. */
+static int bytes_are_held(const ow_tensor_set *set, const unsigned char *data, size_t nbytes) {
+    uintptr_t begin = (uintptr_t)data;
+    if (begin + nbytes < begin) return 0;
+    uintptr_t end = begin + nbytes;
+    if (set->map && begin >= (uintptr_t)set->map && end <= (uintptr_t)set->map + set->map_size) return 1;
+    for (size_t i = set->owned_count; i-- > 0;) { /* the newest buffer is the likeliest */
+        uintptr_t b = (uintptr_t)set->owned[i].data;
+        if (begin >= b && end <= b + set->owned[i].size) return 1;
+    }
+    return 0;
+}
+
 ow_status ow_tensor_set_add(ow_tensor_set *set, const char *name, ow_dtype dtype, int ndim,
                             const int64_t *shape, const unsigned char *data, size_t nbytes, ow_error *err) {
     if (ndim < 0 || ndim > OW_TENSOR_MAX_DIMS)
         return ow_error_set(err, OW_ERR_FORMAT, "tensor '%s' has %d dimensions (at most %d supported)", name, ndim,
                             OW_TENSOR_MAX_DIMS);
+    size_t shape_bytes;
+    if (!ow_shape_nbytes(shape, ndim, ow_dtype_size(dtype), &shape_bytes))
+        return ow_error_set(err, OW_ERR_FORMAT, "tensor '%s': its shape overflows or has a negative dimension", name);
+    int shape_only = !set->map && !data && nbytes == 0; /* an in-memory set listing shapes */
+    if (!shape_only && shape_bytes != nbytes)
+        return ow_error_set(err, OW_ERR_FORMAT, "tensor '%s': %zu bytes do not hold its shape (%zu bytes of %s)", name,
+                            nbytes, shape_bytes, ow_dtype_name(dtype));
+    if (nbytes && !bytes_are_held(set, data, nbytes))
+        return ow_error_set(err, OW_ERR_FORMAT,
+                            "tensor '%s' (%zu bytes) points outside the bytes the file holds (corrupt or hostile file)",
+                            name, nbytes);
     void *items = set->entries;
     ow_status s = grow(&items, &set->cap, set->count + 1, sizeof *set->entries, err);
     set->entries = items;
@@ -63,12 +89,14 @@ ow_status ow_tensor_set_add_metadata(ow_tensor_set *set, const char *key, const 
     return OW_OK;
 }
 
-ow_status ow_tensor_set_own(ow_tensor_set *set, void *buffer, ow_error *err) {
+ow_status ow_tensor_set_own(ow_tensor_set *set, void *buffer, size_t size, ow_error *err) {
     void *items = set->owned;
     ow_status s = grow(&items, &set->owned_cap, set->owned_count + 1, sizeof *set->owned, err);
     set->owned = items;
     if (s != OW_OK) { free(buffer); return s; }
-    set->owned[set->owned_count++] = buffer;
+    set->owned[set->owned_count].data = buffer;
+    set->owned[set->owned_count].size = size;
+    set->owned_count++;
     return OW_OK;
 }
 
@@ -114,7 +142,7 @@ void ow_tensor_set_free(ow_tensor_set *set) {
     free(set->by_name);
     for (size_t i = 0; i < set->meta_count * 2; i++) free(set->meta[i]);
     free(set->meta);
-    for (size_t i = 0; i < set->owned_count; i++) free(set->owned[i]);
+    for (size_t i = 0; i < set->owned_count; i++) free(set->owned[i].data);
     free(set->owned);
     ow_pickle_free(set->pickle);
     if (set->map) munmap((void *)set->map, set->map_size);
@@ -170,9 +198,8 @@ void ow_tensor_set_release(const ow_tensor_set *set, const ow_tensor_entry *e) {
 }
 
 int64_t ow_tensor_entry_numel(const ow_tensor_entry *e) {
-    int64_t n = 1;
-    for (int i = 0; i < e->ndim; i++) n *= e->shape[i];
-    return n;
+    int64_t n;
+    return ow_shape_numel(e->shape, e->ndim, &n) ? n : -1;
 }
 
 ow_status ow_tensor_entry_to_f32(const ow_tensor_entry *e, float *dst, ow_error *err) {
@@ -180,7 +207,8 @@ ow_status ow_tensor_entry_to_f32(const ow_tensor_entry *e, float *dst, ow_error 
         return ow_error_set(err, OW_ERR_UNSUPPORTED, "tensor '%s' has dtype %s, not a float type", e->name,
                             ow_dtype_name(e->dtype));
     int64_t n = ow_tensor_entry_numel(e);
-    if (n < 0 || (size_t)n * ow_dtype_size(e->dtype) != e->nbytes)
+    size_t need;
+    if (n < 0 || !ow_checked_mul_size((size_t)n, ow_dtype_size(e->dtype), &need) || need != e->nbytes || (n && !e->data))
         return ow_error_set(err, OW_ERR_FORMAT, "tensor '%s': %zu bytes do not hold %lld %s elements", e->name,
                             e->nbytes, (long long)n, ow_dtype_name(e->dtype));
     ow_convert_to_f32(e->dtype, e->data, dst, (size_t)n);
@@ -197,24 +225,16 @@ static int looks_like_safetensors(const unsigned char *p, size_t size) {
 
 ow_status ow_tensor_set_open(ow_tensor_set **out, const char *path, ow_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ow_error_set(err, OW_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
+    int fd;
+    uint64_t file_size;
+    ow_status opened = ow_file_open_regular(path, "checkpoint", &fd, &file_size, err);
+    if (opened != OW_OK) return opened;
+    if (file_size < 8) {
         close(fd);
-        return ow_error_set(err, OW_ERR_IO, "cannot read '%s': %s", path, strerror(e));
+        return ow_error_set(err, OW_ERR_FORMAT, "not a checkpoint: '%s' is only %llu bytes long", path,
+                            (unsigned long long)file_size);
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return ow_error_set(err, OW_ERR_IO, "'%s' is not a regular file", path);
-    }
-    if (st.st_size < 8) {
-        close(fd);
-        return ow_error_set(err, OW_ERR_FORMAT, "not a checkpoint: '%s' is only %lld bytes long", path,
-                            (long long)st.st_size);
-    }
-    size_t size = (size_t)st.st_size;
+    size_t size = (size_t)file_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int map_errno = errno;
     close(fd);

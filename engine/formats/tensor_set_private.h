@@ -16,20 +16,25 @@ struct ow_tensor_set {
     const unsigned char *map; /* read-only mapping of the whole file (or NULL) */
     size_t map_size;
 
-    void **owned;             /* buffers freed with the set (materialised tensors) */
+    struct ow_owned_buffer { void *data; size_t size; } *owned; /* freed with the set (materialised tensors) */
     size_t owned_count, owned_cap;
 
     ow_pickle *pickle;                 /* torch files: every parsed value (owned) */
     const ow_pickle_value *pickle_root; /* the object torch.save was given */
 };
 
-/* Appends an entry; name is copied. data must stay valid as long as the set. */
+/* Appends an entry; name is copied. data must stay valid as long as the set.
+ * The one check every container passes through: the shape's bytes (overflow-
+ * checked elements x element size) must equal nbytes, and [data, data + nbytes)
+ * must lie inside the file's mapping or inside one buffer handed to the set, so
+ * no reader can produce an entry that reads memory the file does not hold.
+ * (A set without a mapping, built in memory, may list shapes without data.) */
 ow_status ow_tensor_set_add(ow_tensor_set *set, const char *name, ow_dtype dtype, int ndim,
                             const int64_t *shape, const unsigned char *data, size_t nbytes, ow_error *err);
 /* Appends a metadata pair (both copied). */
 ow_status ow_tensor_set_add_metadata(ow_tensor_set *set, const char *key, const char *value, ow_error *err);
-/* Hands a malloc'd buffer to the set (freed with it). On failure the buffer is freed. */
-ow_status ow_tensor_set_own(ow_tensor_set *set, void *buffer, ow_error *err);
+/* Hands a malloc'd buffer of size bytes to the set (freed with it). On failure the buffer is freed. */
+ow_status ow_tensor_set_own(ow_tensor_set *set, void *buffer, size_t size, ow_error *err);
 /* Builds the name index; fails when two entries share a name. */
 ow_status ow_tensor_set_finish(ow_tensor_set *set, ow_error *err);
 

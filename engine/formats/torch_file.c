@@ -20,7 +20,9 @@
 
 #include <zip.h>
 
+#include "core/checked.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "formats/pickle_private.h"
 #include "formats/tensor_set_private.h"
 
@@ -62,6 +64,27 @@ static int key_is_safe(const char *key) {
 
 /* ---- tensors ---- */
 
+/* The tensor's view (offset, size, stride in elements) checked in bytes against the
+ * bytes its storage really holds, whatever the pickle declared: *last_byte is one
+ * past the last byte the view reads. Every container binds st->nbytes the same way. */
+static ow_status view_fits_storage(const ow_pickle_tensor_view *tv, const ow_pickle_storage *st, size_t elem,
+                                   ow_error *err) {
+    int64_t last = tv->offset, end_byte;
+    for (int d = 0; d < tv->ndim; d++) {
+        int64_t step;
+        if (tv->size[d] < 0 || tv->stride[d] < 0 || tv->offset < 0 ||
+            !ow_checked_mul_i64(tv->size[d] - 1, tv->stride[d], &step) || !ow_checked_add_i64(last, step, &last))
+            return ow_error_set(err, OW_ERR_FORMAT, "tensor size and stride overflow (corrupt file)");
+    }
+    if (!ow_checked_add_i64(last, 1, &end_byte) || !ow_checked_mul_i64(end_byte, (int64_t)elem, &end_byte) ||
+        (uint64_t)end_byte > st->nbytes)
+        return ow_error_set(err, OW_ERR_FORMAT,
+                            "tensor reads up to element %" PRId64 " of %s storage '%s', which holds %zu bytes "
+                            "(corrupt or hostile file)",
+                            last, ow_dtype_name(st->dtype), st->key, st->nbytes);
+    return OW_OK;
+}
+
 static ow_status resolve_tensor(ow_tensor_set *set, ow_pickle_value *t, ow_error *err) {
     ow_pickle_tensor_view *tv = &t->tensor;
     if (tv->resolved) return OW_OK;
@@ -69,32 +92,29 @@ static ow_status resolve_tensor(ow_tensor_set *set, ow_pickle_value *t, ow_error
     if (!st->bytes && st->numel > 0)
         return ow_error_set(err, OW_ERR_FORMAT, "storage '%s' has no data in the file", st->key);
     size_t elem = ow_dtype_size(st->dtype);
-    uint64_t numel = 1;
-    for (int d = 0; d < tv->ndim; d++) {
-        if (tv->size[d] && numel > UINT64_MAX / (uint64_t)tv->size[d])
-            return ow_error_set(err, OW_ERR_FORMAT, "tensor shape overflows");
-        numel *= (uint64_t)tv->size[d];
-    }
-    if (numel > UINT64_MAX / elem) return ow_error_set(err, OW_ERR_FORMAT, "tensor shape overflows");
-    uint64_t nbytes = numel * elem;
+    size_t nbytes;
+    if (!ow_shape_nbytes(tv->size, tv->ndim, elem, &nbytes))
+        return ow_error_set(err, OW_ERR_FORMAT, "tensor shape overflows");
+    uint64_t numel = nbytes / elem;
     ow_tensor_entry *e = &tv->entry;
     e->name = "";
     e->dtype = st->dtype;
     e->ndim = tv->ndim;
     for (int d = 0; d < tv->ndim; d++) e->shape[d] = tv->size[d];
-    e->nbytes = (size_t)nbytes;
+    e->nbytes = nbytes;
     if (numel == 0) {
         e->data = NULL;
         tv->resolved = 1;
         return OW_OK;
     }
+    ow_status fits = view_fits_storage(tv, st, elem, err);
+    if (fits != OW_OK) return fits;
     int contiguous = 1;
     int64_t expect = 1;
     for (int d = tv->ndim - 1; d >= 0; d--) {
         if (tv->size[d] != 1 && tv->stride[d] != expect) contiguous = 0;
         expect *= tv->size[d];
     }
-    /* rebuild_tensor checked offset + sum((size-1)*stride) < numel of the storage. */
     if (contiguous) {
         e->data = st->bytes + (size_t)tv->offset * elem;
         tv->resolved = 1;
@@ -108,18 +128,20 @@ static ow_status resolve_tensor(ow_tensor_set *set, ow_pickle_value *t, ow_error
     unsigned char *buf = malloc((size_t)nbytes);
     if (!buf) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory copying a %" PRIu64 "-byte tensor", nbytes);
     int64_t index[OW_TENSOR_MAX_DIMS] = {0};
-    int64_t src = tv->offset;
+    /* Unsigned: an intermediate step past a size-1 dimension may leave the range and come
+     * back (wrapping is defined); every index visited is within the checked view. */
+    uint64_t src = (uint64_t)tv->offset;
     for (uint64_t k = 0; k < numel; k++) {
         memcpy(buf + k * elem, st->bytes + (size_t)src * elem, elem);
         for (int d = tv->ndim - 1; d >= 0; d--) { /* odometer over the index */
             index[d]++;
-            src += tv->stride[d];
+            src += (uint64_t)tv->stride[d];
             if (index[d] < tv->size[d]) break;
-            src -= tv->stride[d] * tv->size[d];
+            src -= (uint64_t)tv->stride[d] * (uint64_t)tv->size[d];
             index[d] = 0;
         }
     }
-    ow_status s = ow_tensor_set_own(set, buf, err);
+    ow_status s = ow_tensor_set_own(set, buf, (size_t)nbytes, err);
     if (s != OW_OK) return s;
     e->data = buf;
     tv->resolved = 1;
@@ -169,6 +191,8 @@ static ow_status walk_child(walker *w, ow_pickle_value *key, size_t index, ow_pi
         part = key->str;
         n = key->len;
         if (strlen(key->str) != n) return ow_error_set(w->err, OW_ERR_FORMAT, "a dict key holding tensors contains a NUL byte");
+        if (!ow_utf8_valid(key->str, n))
+            return ow_error_set(w->err, OW_ERR_FORMAT, "a dict key holding tensors is not valid UTF-8 ('%s')", key->str);
     } else if (key->kind == OW_PICKLE_INT) {
         n = (size_t)snprintf(buf, sizeof buf, "%" PRId64, key->i);
     } else if (key->kind == OW_PICKLE_BOOL) {
@@ -303,7 +327,7 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
         return ow_error_set(err, OW_ERR_FORMAT, "%s declares %" PRIu64 " bytes (corrupt archive)", name, size);
     unsigned char *pkl = NULL;
     if ((s = zip_read_member(z, index, size, name, &pkl, err)) != OW_OK) return s;
-    if ((s = ow_tensor_set_own(set, pkl, err)) != OW_OK) return s;
+    if ((s = ow_tensor_set_own(set, pkl, (size_t)size, err)) != OW_OK) return s;
     set->pickle = ow_pickle_new();
     if (!set->pickle) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     size_t used;
@@ -317,13 +341,21 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
         ow_pickle_storage *st = &storages[i]->storage;
         if (st->root_key) { s = ow_error_set(err, OW_ERR_FORMAT, "storage views are not used in zip checkpoints"); break; }
         if (!key_is_safe(st->key)) { s = ow_error_set(err, OW_ERR_FORMAT, "storage key '%.40s' is not a plain name", st->key); break; }
-        uint64_t need = (uint64_t)st->numel * ow_dtype_size(st->dtype);
-        if (st->numel > INT64_MAX / 8) { s = ow_error_set(err, OW_ERR_FORMAT, "storage '%s' is absurdly large", st->key); break; }
+        uint64_t need;
+        if (st->numel < 0 || !ow_checked_mul_u64((uint64_t)st->numel, ow_dtype_size(st->dtype), &need) || need > SIZE_MAX) {
+            s = ow_error_set(err, OW_ERR_FORMAT, "storage '%s' is absurdly large", st->key);
+            break;
+        }
         if (i > 0 && strcmp(storages[i - 1]->storage.key, st->key) == 0) {
+            /* torch.save writes one persistent id per storage; the same key again must be the same storage. */
             ow_pickle_storage *prev = &storages[i - 1]->storage;
-            if (prev->numel * (int64_t)ow_dtype_size(prev->dtype) != (int64_t)need)
-                s = ow_error_set(err, OW_ERR_FORMAT, "storage '%s' is declared with two different sizes", st->key);
+            if (prev->numel != st->numel || prev->dtype != st->dtype) {
+                s = ow_error_set(err, OW_ERR_FORMAT, "storage '%s' is declared twice, as %" PRId64 " %s and as %" PRId64 " %s elements (corrupt or hostile file)",
+                                 st->key, prev->numel, ow_dtype_name(prev->dtype), st->numel, ow_dtype_name(st->dtype));
+                break;
+            }
             st->bytes = prev->bytes;
+            st->nbytes = prev->nbytes;
             continue;
         }
         snprintf(name, sizeof name, "%s/data/%s", root, st->key);
@@ -335,8 +367,9 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
         }
         unsigned char *bytes = NULL;
         if ((s = zip_read_member(z, index, size, name, &bytes, err)) != OW_OK) break;
-        if ((s = ow_tensor_set_own(set, bytes, err)) != OW_OK) break;
+        if ((s = ow_tensor_set_own(set, bytes, (size_t)size, err)) != OW_OK) break;
         st->bytes = bytes;
+        st->nbytes = (size_t)size;
     }
     free(storages);
     if (s != OW_OK) return s;
@@ -433,8 +466,14 @@ static ow_status legacy_read(ow_tensor_set *set, ow_error *err) {
             break;
         }
         for (ow_pickle_value **h = hit; h < storages + n && strcmp((*h)->storage.key, kstr) == 0; h++) {
-            if ((*h)->storage.numel != first->numel || (*h)->storage.root_key) { s = ow_error_set(err, OW_ERR_FORMAT, "storage '%s' is declared twice differently", kstr); break; }
-            (*h)->storage.bytes = data + pos;
+            ow_pickle_storage *same = &(*h)->storage;
+            if (same->numel != first->numel || same->dtype != first->dtype || same->root_key) {
+                s = ow_error_set(err, OW_ERR_FORMAT, "storage '%s' is declared twice differently (%" PRId64 " %s and %" PRId64 " %s elements; corrupt or hostile file)",
+                                 kstr, first->numel, ow_dtype_name(first->dtype), same->numel, ow_dtype_name(same->dtype));
+                break;
+            }
+            same->bytes = data + pos;
+            same->nbytes = (size_t)(count * elem);
         }
         pos += (size_t)(count * elem);
     }
@@ -446,9 +485,19 @@ static ow_status legacy_read(ow_tensor_set *set, ow_error *err) {
         probe.storage.key = st->root_key;
         ow_pickle_value **hit = bsearch(&pp, storages, n, sizeof *storages, compare_storage_key);
         if (!hit || (*hit)->storage.root_key || !(*hit)->storage.bytes) { s = ow_error_set(err, OW_ERR_FORMAT, "storage view '%s' has no root storage", st->key); break; }
-        /* persistent_load checked view_offset + numel <= the root's numel as declared in the view itself. */
-        if (st->view_offset + st->numel > (*hit)->storage.numel || (*hit)->storage.dtype != st->dtype) { s = ow_error_set(err, OW_ERR_FORMAT, "storage view '%s' does not fit its root", st->key); break; }
-        st->bytes = (*hit)->storage.bytes + (size_t)st->view_offset * ow_dtype_size(st->dtype);
+        /* In bytes, against the bytes the root really holds (not the size the view declares for it). */
+        const ow_pickle_storage *root_st = &(*hit)->storage;
+        size_t elem = ow_dtype_size(st->dtype);
+        uint64_t begin, span, end;
+        if (root_st->dtype != st->dtype || st->view_offset < 0 || st->numel < 0 ||
+            !ow_checked_mul_u64((uint64_t)st->view_offset, elem, &begin) ||
+            !ow_checked_mul_u64((uint64_t)st->numel, elem, &span) || !ow_checked_add_u64(begin, span, &end) ||
+            end > root_st->nbytes) {
+            s = ow_error_set(err, OW_ERR_FORMAT, "storage view '%s' does not fit its root", st->key);
+            break;
+        }
+        st->bytes = root_st->bytes + begin;
+        st->nbytes = (size_t)span;
     }
     free(storages);
     if (s != OW_OK) return s;

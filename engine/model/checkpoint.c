@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "model/checkpoint_keys.h"
+#include "model/model_config.h"
 
 #define CK_PATH_MAX 4096
 #define CK_PARTS 3
@@ -62,9 +63,12 @@ static int is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Present and not a folder. Anything but a regular file (a FIFO, a device) counts as
+ * present, so that opening it gives a clear error (core/file.h) instead of the part
+ * being silently taken as missing. */
 static int is_file(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
 /* out = a/b; 0 when it does not fit (paths are limited at open, so it always does). */
@@ -485,9 +489,9 @@ static ow_status find_weights_file(const char *dir, int index, char *out, size_t
 }
 
 static ow_status check_model_index(const char *path, ow_error *err) {
-    json_object *root = json_object_from_file(path);
-    if (!root) return ow_error_set(err, OW_ERR_FORMAT, "'%s' is not valid JSON", path);
-    ow_status s = OW_OK;
+    json_object *root;
+    ow_status s = ow_config_read_file(path, &root, err);
+    if (s != OW_OK) return s;
     json_object *v = NULL;
     const char *cls = json_object_object_get_ex(root, "_class_name", &v) && json_object_is_type(v, json_type_string)
                           ? json_object_get_string(v)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 #define CLIP_CONFIG_MAX_BYTES (1 << 20)
 
@@ -26,15 +27,17 @@ void ow_clip_text_config_default(ow_clip_text_config *c) {
 }
 
 ow_status ow_clip_text_config_check(const ow_clip_text_config *c, ow_error *err) {
-    struct { const char *name; int value; } ints[] = {
-        {"vocab_size", c->vocab_size}, {"hidden_size", c->hidden_size},
-        {"intermediate_size", c->intermediate_size}, {"num_attention_heads", c->num_attention_heads},
-        {"num_hidden_layers", c->num_hidden_layers}, {"max_position_embeddings", c->max_position_embeddings},
+    /* Upper bounds far above any CLIP (49408 / 768-1280 / 3072-5120 / 12-20 heads / 12-32 layers / 77)
+     * and low enough that parameter counts and activation sizes cannot overflow. */
+    struct { const char *name; int value, max; } ints[] = {
+        {"vocab_size", c->vocab_size, 1 << 22}, {"hidden_size", c->hidden_size, 1 << 16},
+        {"intermediate_size", c->intermediate_size, 1 << 18}, {"num_attention_heads", c->num_attention_heads, 1 << 12},
+        {"num_hidden_layers", c->num_hidden_layers, 1 << 10}, {"max_position_embeddings", c->max_position_embeddings, 1 << 16},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        if (ints[i].value <= 0 || ints[i].value > (1 << 24))
-            return ow_error_set(err, OW_ERR_FORMAT, "text encoder config: %s is %d; it must be a positive size",
-                                ints[i].name, ints[i].value);
+        if (ints[i].value <= 0 || ints[i].value > ints[i].max)
+            return ow_error_set(err, OW_ERR_FORMAT, "text encoder config: %s is %d; it must be a size from 1 to %d",
+                                ints[i].name, ints[i].value, ints[i].max);
     if (c->hidden_size % c->num_attention_heads != 0)
         return ow_error_set(err, OW_ERR_FORMAT,
                             "text encoder config: hidden_size %d is not a multiple of num_attention_heads %d",
@@ -125,20 +128,11 @@ ow_status ow_clip_text_config_parse(ow_clip_text_config *c, const char *json_tex
 }
 
 ow_status ow_clip_text_config_load(ow_clip_text_config *c, const char *path, ow_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ow_error_set(err, OW_ERR_IO, "cannot open text encoder config '%s': %s", path, strerror(errno));
-    char *text = malloc(CLIP_CONFIG_MAX_BYTES + 1);
-    if (!text) { fclose(f); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", path); }
-    size_t n = fread(text, 1, CLIP_CONFIG_MAX_BYTES + 1, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed || n > CLIP_CONFIG_MAX_BYTES) {
-        free(text);
-        return ow_error_set(err, failed ? OW_ERR_IO : OW_ERR_FORMAT, "'%s': %s", path,
-                            failed ? "read error" : "larger than 1 MiB: not a text encoder config");
-    }
-    text[n] = '\0';
-    ow_status s = ow_clip_text_config_parse(c, text, err);
+    char *text;
+    size_t n;
+    ow_status s = ow_file_read_all(path, "text encoder config", CLIP_CONFIG_MAX_BYTES, &text, &n, err);
+    if (s != OW_OK) return s;
+    s = ow_clip_text_config_parse(c, text, err);
     free(text);
     if (s != OW_OK) return ow_error_prefix(err, "%s", path);
     return OW_OK;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 #define CONFIG_MAX_BYTES (4 << 20)
 
@@ -29,21 +30,15 @@ ow_status ow_config_parse_text(const char *text, json_object **out, ow_error *er
 
 ow_status ow_config_read_file(const char *path, json_object **out, ow_error *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ow_error_set(err, OW_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    char *text = malloc(CONFIG_MAX_BYTES + 1);
-    if (!text) { fclose(f); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", path); }
-    size_t n = fread(text, 1, CONFIG_MAX_BYTES + 1, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) { free(text); return ow_error_set(err, OW_ERR_IO, "cannot read '%s'", path); }
-    if (n > CONFIG_MAX_BYTES) {
+    char *text;
+    size_t n;
+    ow_status s = ow_file_read_all(path, "model config", CONFIG_MAX_BYTES, &text, &n, err);
+    if (s != OW_OK) return s;
+    if (strlen(text) != n) {
         free(text);
-        return ow_error_set(err, OW_ERR_FORMAT, "'%s' is larger than %d bytes: not a model config", path,
-                            CONFIG_MAX_BYTES);
+        return ow_error_set(err, OW_ERR_FORMAT, "'%s' contains a NUL byte: not a model config", path);
     }
-    text[n] = '\0';
-    ow_status s = ow_config_parse_text(text, out, err);
+    s = ow_config_parse_text(text, out, err);
     free(text);
     if (s != OW_OK) return ow_error_prefix(err, "%s", path);
     return OW_OK;
@@ -56,16 +51,22 @@ json_object *ow_config_get(json_object *config, const char *key) {
     return v;
 }
 
+/* Config integers are channel counts, layer counts, sizes and timestep counts: none
+ * of a real model is near this, and products of two or three of them (shapes,
+ * parameter counts) must not overflow, so larger magnitudes are refused here, once
+ * for every config value (e.g. 4 * block_out_channels[0] for the time embedding). */
+#define CONFIG_INT_MAX (1 << 24)
+
 static int json_as_int(json_object *v, int *out) {
     if (json_object_is_type(v, json_type_int)) {
         int64_t i = json_object_get_int64(v);
-        if (i < -2147483647 || i > 2147483647) return -1;
+        if (i < -CONFIG_INT_MAX || i > CONFIG_INT_MAX) return -1;
         *out = (int)i;
         return 0;
     }
     if (json_object_is_type(v, json_type_double)) {
         double d = json_object_get_double(v);
-        if (d != floor(d) || fabs(d) > 2147483647.0) return -1;
+        if (d != floor(d) || !(fabs(d) <= CONFIG_INT_MAX)) return -1;
         *out = (int)d;
         return 0;
     }
@@ -80,7 +81,7 @@ static ow_status wrong_type(const char *what, const char *key, json_object *v, c
 ow_status ow_config_int(json_object *config, const char *what, const char *key, int *out, ow_error *err) {
     json_object *v = ow_config_get(config, key);
     if (!v) return OW_OK;
-    if (json_as_int(v, out) != 0) return wrong_type(what, key, v, "an integer", err);
+    if (json_as_int(v, out) != 0) return wrong_type(what, key, v, "an integer of magnitude at most 2^24", err);
     return OW_OK;
 }
 

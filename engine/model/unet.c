@@ -219,8 +219,18 @@ ow_status ow_unet_config_validate(const ow_unet_config *cfg, ow_error *err) {
                             "groups %d, padding %d, eps %g)",
                             WHAT, cfg->in_channels, cfg->out_channels, cfg->cross_attention_dim, cfg->time_embed_dim,
                             cfg->norm_num_groups, cfg->downsample_padding, cfg->norm_eps);
+    /* Far above SD (320..1280 channels, 768/1024 context): keeps every shape product in range. */
+    const int max_size = 1 << 16;
+    if (cfg->in_channels > max_size || cfg->out_channels > max_size || cfg->cross_attention_dim > max_size ||
+        cfg->time_embed_dim > max_size || cfg->norm_num_groups > max_size)
+        return ow_error_set(err, OW_ERR_FORMAT,
+                            "%s: a size is larger than %d (in %d, out %d, cross_attention_dim %d, time embedding %d, groups %d)",
+                            WHAT, max_size, cfg->in_channels, cfg->out_channels, cfg->cross_attention_dim,
+                            cfg->time_embed_dim, cfg->norm_num_groups);
     for (int i = 0; i < n; i++) {
         int c = cfg->block_out_channels[i];
+        if (c > max_size)
+            return ow_error_set(err, OW_ERR_FORMAT, "%s: block_out_channels[%d] = %d is larger than %d", WHAT, i, c, max_size);
         if (c < 1 || c % cfg->norm_num_groups != 0)
             return ow_error_set(err, OW_ERR_FORMAT, "%s: block_out_channels[%d] = %d is not a positive multiple of norm_num_groups %d",
                                 WHAT, i, c, cfg->norm_num_groups);

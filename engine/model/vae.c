@@ -118,10 +118,16 @@ ow_status ow_vae_config_validate(const ow_vae_config *cfg, ow_error *err) {
                             "%s: a size is not positive (in %d, out %d, latent %d, layers %d, groups %d, scaling %g)", WHAT,
                             cfg->in_channels, cfg->out_channels, cfg->latent_channels, cfg->layers_per_block,
                             cfg->norm_num_groups, cfg->scaling_factor);
+    const int max_size = 1 << 16; /* far above SD's 128..512: keeps every shape product in range */
+    if (cfg->in_channels > max_size || cfg->out_channels > max_size || cfg->latent_channels > max_size ||
+        cfg->norm_num_groups > max_size)
+        return ow_error_set(err, OW_ERR_FORMAT, "%s: a size is larger than %d (in %d, out %d, latent %d, groups %d)", WHAT,
+                            max_size, cfg->in_channels, cfg->out_channels, cfg->latent_channels, cfg->norm_num_groups);
     for (int i = 0; i < cfg->num_blocks; i++)
-        if (cfg->block_out_channels[i] < 1 || cfg->block_out_channels[i] % cfg->norm_num_groups != 0)
+        if (cfg->block_out_channels[i] < 1 || cfg->block_out_channels[i] > max_size ||
+            cfg->block_out_channels[i] % cfg->norm_num_groups != 0)
             return ow_error_set(err, OW_ERR_FORMAT,
-                                "%s: block_out_channels[%d] = %d is not a positive multiple of norm_num_groups %d", WHAT, i,
+                                "%s: block_out_channels[%d] = %d is not a positive multiple of norm_num_groups %d (at most 65536)", WHAT, i,
                                 cfg->block_out_channels[i], cfg->norm_num_groups);
     return OW_OK;
 }

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 /* torch.linspace and the float32 tensor ops below must be evaluated exactly as
  * written (see torch_linspace_f32): no contraction of a*b+c into an FMA except
@@ -179,38 +180,12 @@ ow_status ow_schedule_config_parse(ow_schedule_config *c, const char *json_text,
 
 ow_status ow_schedule_config_load(ow_schedule_config *c, const char *path, ow_error *err) {
     ow_schedule_config_default(c);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ow_error_set(err, OW_ERR_IO, "cannot open scheduler config %s: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t size = 0, cap = 0;
-    ow_status st = OW_OK;
-    for (;;) {
-        if (size + 4096 + 1 > cap) {
-            if (cap >= (size_t)1 << 24) {
-                st = ow_error_set(err, OW_ERR_FORMAT, "scheduler config %s is larger than 16 MiB", path);
-                break;
-            }
-            cap = cap ? cap * 2 : 8192;
-            char *grown = realloc(text, cap);
-            if (!grown) {
-                st = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
-                break;
-            }
-            text = grown;
-        }
-        size_t got = fread(text + size, 1, cap - size - 1, f);
-        size += got;
-        if (got == 0) {
-            if (ferror(f)) st = ow_error_set(err, OW_ERR_IO, "cannot read scheduler config %s", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (st == OW_OK) {
-        text[size] = '\0';
-        st = ow_schedule_config_parse(c, text, err);
-        if (st != OW_OK) ow_error_prefix(err, "%s", path);
-    }
+    char *text;
+    size_t size;
+    ow_status st = ow_file_read_all(path, "scheduler config", (uint64_t)1 << 24, &text, &size, err);
+    if (st != OW_OK) return st;
+    st = ow_schedule_config_parse(c, text, err);
+    if (st != OW_OK) ow_error_prefix(err, "%s", path);
     free(text);
     return st;
 }

@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "tokenizer/clip_text.h"
 #include "tokenizer/unicode_tables.h"
 
@@ -154,12 +156,19 @@ static void merge_insert(ow_tokenizer *t, int32_t left, int32_t right, int32_t r
 /* ---- loading ---- */
 
 static ow_status read_gzip(const char *path, char **data_out, size_t *len_out, ow_error *err) {
+    int fd;
+    ow_error open_err = {0};
+    ow_status opened = ow_file_open_regular(path, "the CLIP vocabulary", &fd, NULL, &open_err);
+    if (opened != OW_OK)
+        return ow_error_set(err, opened, "%s (it ships as resources/clip/bpe_simple_vocab_16e6.txt.gz; check the path)",
+                            open_err.message);
     errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return ow_error_set(err, OW_ERR_IO, "cannot open the CLIP vocabulary '%s': %s (it ships as "
-                            "resources/clip/bpe_simple_vocab_16e6.txt.gz; check the path)",
-                            path, errno ? strerror(errno) : "out of memory");
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return ow_error_set(err, OW_ERR_IO, "cannot read the CLIP vocabulary '%s': %s", path,
+                            errno ? strerror(errno) : "out of memory");
+    }
     size_t cap = 4 << 20, len = 0;
     char *data = malloc(cap);
     if (!data) { gzclose(f); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "no memory to read '%s'", path); }
