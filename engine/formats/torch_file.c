@@ -278,12 +278,37 @@ static ow_status zip_read_member(zip_t *z, zip_uint64_t index, uint64_t expected
     return OW_OK;
 }
 
-static ow_status zip_find(zip_t *z, const char *name, zip_uint64_t *index, uint64_t *size, ow_error *err) {
+/* torch.save stores members uncompressed; an archive re-zipped with compression may
+ * inflate, in all, to INFLATE_RATIO x its own size plus INFLATE_SLACK, no more (a
+ * 1 MB deflate bomb would otherwise become a 1 GB "storage"). */
+#define INFLATE_RATIO 16
+#define INFLATE_SLACK ((uint64_t)64 << 20)
+
+typedef struct zip_budget {
+    uint64_t file_size;    /* the archive's bytes */
+    uint64_t inflate_left; /* what compressed members may still inflate to */
+} zip_budget;
+
+/* Finds a member: a stored one must lie within the file; a compressed one is charged to the budget. */
+static ow_status zip_find(zip_t *z, const char *name, zip_uint64_t *index, uint64_t *size, zip_budget *budget,
+                          ow_error *err) {
     zip_int64_t i = zip_name_locate(z, name, 0);
     if (i < 0) return ow_error_set(err, OW_ERR_FORMAT, "archive member '%s' is missing", name);
     zip_stat_t st;
     zip_stat_init(&st);
     if (zip_stat_index(z, (zip_uint64_t)i, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE)) return zip_error(z, name, err);
+    int stored = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method == ZIP_CM_STORE;
+    if (stored && st.size > budget->file_size)
+        return ow_error_set(err, OW_ERR_FORMAT, "archive member '%s' declares %" PRIu64 " bytes in a %" PRIu64 "-byte file",
+                            name, (uint64_t)st.size, budget->file_size);
+    if (!stored) {
+        if (st.size > budget->inflate_left)
+            return ow_error_set(err, OW_ERR_FORMAT,
+                                "archive member '%s' inflates to %" PRIu64 " bytes, more than this archive can hold "
+                                "(%d x its size; a zip bomb?); torch.save stores members uncompressed: re-save the file",
+                                name, (uint64_t)st.size, INFLATE_RATIO);
+        budget->inflate_left -= st.size;
+    }
     *index = (zip_uint64_t)i;
     *size = st.size;
     return OW_OK;
@@ -309,9 +334,10 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
     char name[640];
     zip_uint64_t index;
     uint64_t size;
+    zip_budget budget = {set->map_size, INFLATE_SLACK + (uint64_t)set->map_size * INFLATE_RATIO};
     snprintf(name, sizeof name, "%s/byteorder", root);
     if (zip_name_locate(z, name, 0) >= 0) {
-        ow_status s = zip_find(z, name, &index, &size, err);
+        ow_status s = zip_find(z, name, &index, &size, &budget, err);
         if (s != OW_OK) return s;
         unsigned char *order = NULL;
         if (size > 16) return ow_error_set(err, OW_ERR_FORMAT, "%s is %" PRIu64 " bytes long", name, size);
@@ -321,9 +347,9 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
         if (!little) return ow_error_set(err, OW_ERR_UNSUPPORTED, "the checkpoint was saved on a big-endian machine");
     }
     snprintf(name, sizeof name, "%s/data.pkl", root);
-    ow_status s = zip_find(z, name, &index, &size, err);
+    ow_status s = zip_find(z, name, &index, &size, &budget, err);
     if (s != OW_OK) return s;
-    if (size > (uint64_t)set->map_size * 1024 + 4096 || size > ((uint64_t)1 << 32))
+    if (size > ((uint64_t)1 << 32))
         return ow_error_set(err, OW_ERR_FORMAT, "%s declares %" PRIu64 " bytes (corrupt archive)", name, size);
     unsigned char *pkl = NULL;
     if ((s = zip_read_member(z, index, size, name, &pkl, err)) != OW_OK) return s;
@@ -359,7 +385,7 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
             continue;
         }
         snprintf(name, sizeof name, "%s/data/%s", root, st->key);
-        if ((s = zip_find(z, name, &index, &size, err)) != OW_OK) break;
+        if ((s = zip_find(z, name, &index, &size, &budget, err)) != OW_OK) break;
         if (size != need) {
             s = ow_error_set(err, OW_ERR_FORMAT, "%s holds %" PRIu64 " bytes but the pickle declares %" PRId64 " %s elements (%" PRIu64 " bytes)",
                              name, size, st->numel, ow_dtype_name(st->dtype), need);

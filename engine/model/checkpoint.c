@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "model/checkpoint_keys.h"
 #include "model/model_config.h"
 
@@ -757,10 +758,16 @@ ow_status ow_checkpoint_describe(const ow_checkpoint *ck, char **text, ow_error 
             else if (!example) example = name;
         }
         appendf(buf, cap, "ignored: %zu tensors (%zu model_ema.* copies", ignored, ema);
-        if (example) appendf(buf, cap, "; other, e.g. '%s'", example);
+        if (example) {
+            char shown[256]; /* a name from the file: printable only */
+            ow_text_escape(shown, sizeof shown, example, strlen(example));
+            appendf(buf, cap, "; other, e.g. '%s'", shown);
+        }
         appendf(buf, cap, ")\n");
     }
-    appendf(buf, cap, "scheduler: %s\n", ck->has_scheduler ? ck->scheduler : "none (SD 1.x training schedule)");
+    char scheduler[256];
+    ow_text_escape(scheduler, sizeof scheduler, ck->scheduler, strlen(ck->scheduler));
+    appendf(buf, cap, "scheduler: %s\n", ck->has_scheduler ? scheduler : "none (SD 1.x training schedule)");
     *text = buf;
     return OW_OK;
 }

@@ -4,6 +4,7 @@
  *   - memory disclosure: a legacy storage key declared twice with another element
  *     type (the second view would read 4x the bytes the file holds); the same in a
  *     zip archive; tensor entries pointing outside the file's bytes;
+ *   - a deflated 128 MiB storage in a 130 KB zip (torch never compresses);
  *   - resource bounds: a 37 KB pickle whose every call copies a 16,000-item list
  *     stops at its allocation budget instead of building hundreds of MB;
  *   - hangs: a FIFO in place of a checkpoint, a config.json, a scheduler config or
@@ -157,6 +158,31 @@ static void zip_key_declared_twice(void) {
     zip_file_add(z, "archive/version", zip_source_buffer(z, "3\n", 2, 0), 0);
     CHECK(zip_close(z) == 0, "writing %s", path);
     expect_refused("zip key declared as f32 and f16", path, OW_ERR_FORMAT, "declared twice");
+    free(obj.d);
+}
+
+/* A deflated storage member: 128 MiB of zeros in a ~130 KB archive. */
+static void zip_bomb(void) {
+    const int64_t numel = (int64_t)1 << 25;
+    int64_t size[1] = {numel}, stride[1] = {1};
+    buf obj = {0};
+    proto(&obj); op(&obj, '}'); op(&obj, '(');
+    str(&obj, "t"); tensor(&obj, "FloatStorage", "0", numel, 1, size, stride);
+    op(&obj, 'u'); op(&obj, '.');
+    char path[512];
+    snprintf(path, sizeof path, "%s/bomb_zip.pt", tmpdir);
+    int zerr = 0;
+    zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+    void *zeros = calloc((size_t)numel, 4);
+    zip_file_add(z, "archive/data.pkl", zip_source_buffer(z, obj.d, obj.n, 0), 0);
+    zip_int64_t i = zip_file_add(z, "archive/data/0", zip_source_buffer(z, zeros, (size_t)numel * 4, 0), 0);
+    zip_set_file_compression(z, (zip_uint64_t)i, ZIP_CM_DEFLATE, 9);
+    CHECK(zip_close(z) == 0, "writing %s", path);
+    struct stat st;
+    stat(path, &st);
+    printf("     zip bomb: %lld bytes on disk for a %lld-byte storage\n", (long long)st.st_size, (long long)numel * 4);
+    expect_refused("deflated 128 MiB storage in a small archive", path, OW_ERR_FORMAT, "zip bomb");
+    free(zeros);
     free(obj.d);
 }
 
@@ -431,6 +457,7 @@ int main(void) {
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     legacy_key_declared_twice();
     zip_key_declared_twice();
+    zip_bomb();
     entries_outside_the_file();
     pickle_budget();
     fifos();
