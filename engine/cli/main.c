@@ -1,6 +1,7 @@
 /* main.c: the `oneword` command. Parses a sub-command's options and calls the
  * engine; thin on purpose: every capability lives in the engine library so the
  * GIMP plug-in gets it too. Images are written here (libpng). */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -15,6 +16,19 @@
 #include "oneword.h"
 #include "png_write.h"
 
+/* The ranges generate accepts, stated by the usage text: what A1111 offers and a
+ * margin, never values that can only give a broken image (--scale 1e38 overflows
+ * float and made a black one). */
+#define SCALE_MAX 100     /* A1111's UI offers 1..30, its API anything */
+#define STEPS_MAX 1000    /* the 1000-step training schedule */
+#define IMAGE_SIDE_MIN 8
+#define IMAGE_SIDE_MAX 8192
+#define N_SAMPLES_MAX 64
+#define N_ITER_MAX 10000
+#define THREADS_MAX 1024
+#define CLIP_SKIP_MAX 12  /* CLIP ViT-L/14 has 12 layers; the model may have fewer */
+#define OUTDIR_MAX 4000   /* leaves room for "/samples/NNNNN.png" in a 4096-byte path */
+
 static void usage(FILE *to) {
     fprintf(to,
             "usage: oneword COMMAND [OPTIONS]\n"
@@ -26,11 +40,22 @@ static void usage(FILE *to) {
             "              [--sampler ddim|plms|euler|euler-a|dpm++2m-karras] [--eta 0]\n"
             "              [--seed N] [--n-samples 4] [--n-iter 1] [--width 512] [--height 512]\n"
             "              [--clip-skip 1] [--threads N] [--embedding FILE]... [--embedding-dir DIR]...\n"
+            "            accepted: --steps 1..%d, --scale 0..%d (1 or less: no classifier-free\n"
+            "              guidance), --eta 0..1 (DDIM), --seed 0..%" PRIu64 " (batch k of\n"
+            "              --n-iter uses seed + k, which must stay in that range), --n-samples 1..%d,\n"
+            "              --n-iter 1..%d, --width/--height %d..%d in multiples of 8,\n"
+            "              --clip-skip 1..%d (at most the text encoder's layers), --threads 0..%d (0: all)\n"
             "  inspect   oneword inspect MODEL: detected configuration and parameter counts\n"
             "            oneword inspect EMBEDDING [--json]: format, tokens, vectors, dim, dtype, step, model\n"
             "  convert   oneword convert IN OUT [--layout a1111|diffusers]: embedding to .pt/.bin/.safetensors/.json\n"
             "  merge     oneword merge A B ... -o OUT [--rename FILE:OLD=NEW]...: embeddings into one file\n"
-            "  version   print the version\n");
+            "            (oneword merge --help: how --rename picks the file)\n"
+            "  version   print the version\n"
+            "\n"
+            "Text that comes from files (names, tokens, messages) is printed with control\n"
+            "characters escaped (\\x1b, \\n, ...), so a file cannot drive the terminal.\n",
+            STEPS_MAX, SCALE_MAX, UINT64_MAX, N_SAMPLES_MAX, N_ITER_MAX, IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, CLIP_SKIP_MAX,
+            THREADS_MAX);
 }
 
 /* ---- small helpers ---- */
@@ -47,15 +72,29 @@ static int parse_int(const char *text, const char *option, long min, long max, i
     return 0;
 }
 
-static int parse_float(const char *text, const char *option, float *out) {
+/* A finite number in [min, max] (NaN and infinities fail the comparison). */
+static int parse_float(const char *text, const char *option, float min, float max, float *out) {
     char *end;
     errno = 0;
     float v = strtof(text, &end);
-    if (errno || *end || end == text || v != v) {
-        cli_fail("%s must be a number, got '%s'", option, text);
+    if (errno || *end || end == text || !(v >= min && v <= max)) {
+        cli_fail("%s must be a number from %g to %g, got '%s'", option, (double)min, (double)max, text);
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+/* A whole number in [0, 2^64 - 1]: digits only (strtoull would accept " -1" as 2^64 - 1). */
+static int parse_seed(const char *text, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = isdigit((unsigned char)text[0]) ? strtoull(text, &end, 10) : 0;
+    if (!isdigit((unsigned char)text[0]) || errno || *end) {
+        cli_fail("--seed must be a whole number from 0 to %" PRIu64 ", got '%s'", UINT64_MAX, text);
+        return -1;
+    }
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -154,25 +193,17 @@ static int generate_main(int argc, char **argv) {
         case OPT_MODEL: model_path = optarg; break;
         case OPT_PROMPT: params.prompt = optarg; have_prompt = 1; break;
         case OPT_NEGATIVE: params.negative_prompt = optarg; break;
-        case OPT_STEPS: if (parse_int(optarg, "--steps", 1, 1000, &params.steps)) return 2; break;
-        case OPT_SCALE: if (parse_float(optarg, "--scale", &params.guidance_scale)) return 2; break;
+        case OPT_STEPS: if (parse_int(optarg, "--steps", 1, STEPS_MAX, &params.steps)) return 2; break;
+        case OPT_SCALE: if (parse_float(optarg, "--scale", 0.0f, (float)SCALE_MAX, &params.guidance_scale)) return 2; break;
         case OPT_SAMPLER: params.sampler = optarg; break;
-        case OPT_ETA: if (parse_float(optarg, "--eta", &params.eta)) return 2; break;
-        case OPT_SEED: {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (errno || *end || end == optarg || optarg[0] == '-')
-                return cli_fail("--seed must be a whole number from 0 to 18446744073709551615, got '%s'", optarg), 2;
-            params.seed = (uint64_t)v;
-            break;
-        }
-        case OPT_N_SAMPLES: if (parse_int(optarg, "--n-samples", 1, 64, &params.n_images)) return 2; break;
-        case OPT_N_ITER: if (parse_int(optarg, "--n-iter", 1, 10000, &n_iter)) return 2; break;
-        case OPT_WIDTH: if (parse_int(optarg, "--width", 8, 8192, &params.width)) return 2; break;
-        case OPT_HEIGHT: if (parse_int(optarg, "--height", 8, 8192, &params.height)) return 2; break;
-        case OPT_THREADS: if (parse_int(optarg, "--threads", 0, 1024, &model_options.threads)) return 2; break;
-        case OPT_CLIP_SKIP: if (parse_int(optarg, "--clip-skip", 1, 12, &params.clip_skip)) return 2; break;
+        case OPT_ETA: if (parse_float(optarg, "--eta", 0.0f, 1.0f, &params.eta)) return 2; break;
+        case OPT_SEED: if (parse_seed(optarg, &params.seed)) return 2; break;
+        case OPT_N_SAMPLES: if (parse_int(optarg, "--n-samples", 1, N_SAMPLES_MAX, &params.n_images)) return 2; break;
+        case OPT_N_ITER: if (parse_int(optarg, "--n-iter", 1, N_ITER_MAX, &n_iter)) return 2; break;
+        case OPT_WIDTH: if (parse_int(optarg, "--width", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.width)) return 2; break;
+        case OPT_HEIGHT: if (parse_int(optarg, "--height", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.height)) return 2; break;
+        case OPT_THREADS: if (parse_int(optarg, "--threads", 0, THREADS_MAX, &model_options.threads)) return 2; break;
+        case OPT_CLIP_SKIP: if (parse_int(optarg, "--clip-skip", 1, CLIP_SKIP_MAX, &params.clip_skip)) return 2; break;
         case OPT_OUTDIR: outdir = optarg; break;
         case OPT_EMBEDDING:
             if (n_embedding_files == 256) return cli_fail("at most 256 --embedding files (use --embedding-dir)"), 2;
@@ -190,8 +221,16 @@ static int generate_main(int argc, char **argv) {
     if (!model_path) return cli_fail("--model PATH is required (a diffusers folder or a .safetensors/.ckpt file)"), 2;
     if (!have_prompt) return cli_fail("--prompt TEXT is required (it may be empty: --prompt \"\")"), 2;
     if (!outdir) return cli_fail("--outdir DIR is required"), 2;
+    if (!*outdir) return cli_fail("--outdir is empty: name a folder (--outdir . for the current one)"), 2;
+    if (strlen(outdir) > OUTDIR_MAX)
+        return cli_fail("--outdir is %zu bytes long; at most %d are accepted", strlen(outdir), OUTDIR_MAX), 2;
     if (params.width % 8 || params.height % 8)
         return cli_fail("--width and --height must be multiples of 8, got %dx%d", params.width, params.height), 2;
+    /* Batch k uses seed + k: the last one must not wrap around to seed 0. */
+    if (params.seed > UINT64_MAX - (uint64_t)(n_iter - 1))
+        return cli_fail("--seed %" PRIu64 " with --n-iter %d: batch k uses seed + k, which would pass the largest "
+                        "seed %" PRIu64 "; use a --seed of at most %" PRIu64,
+                        params.seed, n_iter, UINT64_MAX, UINT64_MAX - (uint64_t)(n_iter - 1)), 2;
 
     char samples_dir[4096];
     snprintf(samples_dir, sizeof samples_dir, "%s/samples", outdir);
@@ -279,7 +318,7 @@ static int inspect_main(int argc, char **argv) {
     ow_error err = {0};
     char *text = NULL;
     if (ow_model_inspect(argv[1], &text, &err) != OW_OK) return cli_fail("cannot read '%s': %s", argv[1], err.message);
-    fputs(text, stdout);
+    cli_print_lines(stdout, text); /* tensor names in it come from the file */
     free(text);
     return 0;
 }
@@ -301,6 +340,5 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "convert") == 0) return embedding_convert_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "merge") == 0) return embedding_merge_main(argc - 1, argv + 1);
-    fprintf(stderr, "oneword: unknown command '%s' (run 'oneword --help' for the list)\n", argv[1]);
-    return 2;
+    return cli_fail("unknown command '%s' (run 'oneword --help' for the list)", argv[1]), 2;
 }

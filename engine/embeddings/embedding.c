@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "embeddings/embedding_private.h"
 
 ow_status ow_emb_strdup(char **out, const char *s, ow_error *err) {
@@ -345,16 +346,28 @@ static ow_status describe_json(const ow_embedding *emb, const char *path, char *
     return *text ? OW_OK : ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
 }
 
+/* Text from the file (or a path), escaped for display into a buffer of the describe
+ * (one per field of a line), so a name cannot clear the screen or fake a line. */
+typedef struct shown_text {
+    char text[4 * OW_EMB_MAX_TOKEN_LEN + 64];
+} shown_text;
+
+static const char *shown(shown_text *out, const char *s) {
+    ow_text_escape(out->text, sizeof out->text, s, strlen(s));
+    return out->text;
+}
+
 ow_status ow_embedding_describe(const ow_embedding *emb, const char *path, int json, char **text, ow_error *err) {
     *text = NULL;
-    if (json) return describe_json(emb, path, text, err);
+    if (json) return describe_json(emb, path, text, err); /* json-c escapes control characters */
     text_buf b = {0};
+    shown_text a, c;
     int total = 0;
     for (size_t i = 0; i < emb->count; i++) total += emb->tokens[i].n;
-    if (path) tb_printf(&b, "file:       %s\n", path);
+    if (path) tb_printf(&b, "file:       %s\n", shown(&a, path));
     tb_printf(&b, "kind:       textual-inversion embedding\n");
     tb_printf(&b, "format:     %s\n", ow_embedding_format(emb));
-    tb_printf(&b, "name:       %s\n", emb->name ? emb->name : "(none)");
+    tb_printf(&b, "name:       %s\n", emb->name ? shown(&a, emb->name) : "(none)");
     tb_printf(&b, "tokens:     %zu\n", emb->count);
     tb_printf(&b, "vectors:    %d\n", total);
     if (emb->dim_g)
@@ -368,13 +381,13 @@ ow_status ow_embedding_describe(const ow_embedding *emb, const char *path, int j
     if (emb->dim_g)
         tb_printf(&b, "            (oneword reads it but generates with SD 1.x models only so far)\n");
     if (emb->checkpoint && emb->checkpoint_name)
-        tb_printf(&b, "checkpoint: %s (%s)\n", emb->checkpoint, emb->checkpoint_name);
+        tb_printf(&b, "checkpoint: %s (%s)\n", shown(&a, emb->checkpoint), shown(&c, emb->checkpoint_name));
     else if (emb->checkpoint || emb->checkpoint_name)
-        tb_printf(&b, "checkpoint: %s\n", emb->checkpoint ? emb->checkpoint : emb->checkpoint_name);
+        tb_printf(&b, "checkpoint: %s\n", shown(&a, emb->checkpoint ? emb->checkpoint : emb->checkpoint_name));
     for (size_t i = 0; i < emb->count; i++) {
         const ow_emb_token *t = &emb->tokens[i];
-        tb_printf(&b, "  %-24s %3d vector%s x %d  %s%s%s\n", t->token, t->n, t->n == 1 ? " " : "s", emb->dim,
-                  ow_dtype_name(t->dtype), t->source ? "  from " : "", t->source ? t->source : "");
+        tb_printf(&b, "  %-24s %3d vector%s x %d  %s%s%s\n", shown(&a, t->token), t->n, t->n == 1 ? " " : "s",
+                  emb->dim, ow_dtype_name(t->dtype), t->source ? "  from " : "", t->source ? shown(&c, t->source) : "");
     }
     if (b.failed || !b.data) {
         free(b.data);

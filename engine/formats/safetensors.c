@@ -340,14 +340,15 @@ ow_status ow_safetensors_write(const char *path, const ow_tensor_entry *entries,
     ow_atomic_file f;
     s = ow_atomic_file_open(&f, path, err);
     if (s != OW_OK) goto done;
-    int ok = fwrite(header, 1, 8 + padded, f.stream) == 8 + padded;
+    /* ow_atomic_file_write reports the system's reason (no space left, file too large). */
+    int ok = ow_atomic_file_write(&f, header, 8 + padded, err) == OW_OK;
     for (size_t k = 0; k < count && ok; k++) {
         const ow_tensor_entry *e = &entries[slots[k].index];
-        if (e->nbytes) ok = fwrite(e->data, 1, e->nbytes, f.stream) == e->nbytes;
+        if (e->nbytes) ok = ow_atomic_file_write(&f, e->data, e->nbytes, err) == OW_OK;
     }
     if (!ok) {
         ow_atomic_file_abort(&f);
-        s = ow_error_set(err, OW_ERR_IO, "writing '%s' failed (disk full?)", path);
+        s = OW_ERR_IO;
         goto done;
     }
     s = ow_atomic_file_commit(&f, err);

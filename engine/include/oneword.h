@@ -77,7 +77,7 @@ typedef struct ow_generate_params {
     const char *prompt;          /* may be empty */
     const char *negative_prompt; /* NULL or "" : the empty prompt, as diffusers */
     int steps;                   /* 50 */
-    float guidance_scale;        /* 7.5; <= 1 disables classifier-free guidance */
+    float guidance_scale;        /* 7.5; 0 to 100; <= 1 disables classifier-free guidance */
     const char *sampler;         /* "ddim" | "plms" | "euler" | "euler-a" | "dpm++2m-karras" */
     float eta;                   /* DDIM eta, 0 */
     uint64_t seed;               /* torch.manual_seed(seed) on a CPU generator */

@@ -59,8 +59,11 @@ static ow_status check_params(const ow_model *m, const ow_generate_params *p, ow
                             m->text_encoder->config.num_hidden_layers, p->clip_skip);
     if (!(p->eta >= 0.0f && p->eta <= 1.0f))
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "eta must be from 0 to 1, got %g", (double)p->eta);
-    if (!isfinite(p->guidance_scale))
-        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the guidance scale must be a finite number");
+    /* A1111 offers 1..30; 100 still gives an image, far beyond it the prediction is all
+     * guidance and a finite but absurd scale (1e38) silently gave a black picture. */
+    if (!(p->guidance_scale >= 0.0f && p->guidance_scale <= 100.0f))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the guidance scale must be from 0 to 100, got %g",
+                            (double)p->guidance_scale);
     return OW_OK;
 }
 
