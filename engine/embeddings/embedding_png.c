@@ -14,8 +14,19 @@
  *
  * The chunk reader walks the raw chunk list itself (no image decoding): every
  * length is checked against the bytes left, CRCs are verified, tEXt, zTXt and
- * iTXt chunks are understood, and decompressed text is bounded. */
+ * iTXt chunks are understood.
+ *
+ * What a PNG can make us spend is bounded before it is spent: a compressed text
+ * is inflated once into a small window to learn its size and refused beyond the
+ * cap (the base64 of the largest JSON an embedding can need) before a buffer is
+ * allocated; the JSON is measured before json-c parses it (ow_emb_parse_json);
+ * the image is decoded only up to MAX_PIXELS, checked from IHDR before any row is
+ * allocated, and libpng skips text and unknown chunks (it would inflate every
+ * zTXt) with its chunk limits lowered. There is no inflate-ratio check: an
+ * embedding of zeros compresses as well as a bomb, the absolute caps bound both. */
+#include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,56 +34,97 @@
 #include <png.h>
 #include <zlib.h>
 
+#include "core/checked.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "embeddings/embedding_png.h"
 #include "embeddings/embedding_private.h"
 
 #define KEYWORD "sd-ti-embedding"
-#define MAX_TEXT ((size_t)128 << 20) /* decompressed text chunk bound */
-#define MAX_PIXELS ((size_t)64 << 20)  /* decoded image bound for the pixel variant */
+/* Inflated text chunk bound: the base64 of OW_EMB_JSON_MAX_TEXT (4 characters per 3 bytes)
+ * and 1 MiB for line breaks (A1111 writes none). */
+#define MAX_TEXT ((OW_EMB_JSON_MAX_TEXT / 3 + 1) * 4 + ((size_t)1 << 20))
+/* The pixel variant: A1111 puts a preview image (the training size, 512 to 1024 a side)
+ * between two blocks of data columns ((h, n / (3 h)) for n compressed bytes, ~1 MB at
+ * most), so a legitimate image has a few Mpx; 16 Mpx is a 48 MiB RGB decode. */
+#define MAX_PIXELS ((size_t)16 << 20)
+#define MAX_SIDE 65536u
 
 static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* zlib-inflates src into a malloc'd buffer of at most MAX_TEXT bytes. */
-static ow_status inflate_text(const unsigned char *src, size_t len, char **out, size_t *out_len, ow_error *err) {
-    /* (Bytes after the end of the zlib stream are ignored, as Python's zlib.decompress does.) */
+enum { INFLATED, INFLATE_CORRUPT, INFLATE_TOO_LARGE };
+
+/* Runs zlib over src: with dst NULL only counts the output (through a small window), else
+ * writes it to dst (room for max + 1 bytes). Stops as soon as more than max bytes came out.
+ * Bytes after the end of the stream are ignored, as Python's zlib.decompress does. */
+static int inflate_stream(const unsigned char *src, size_t len, unsigned char *dst, size_t max, size_t *produced) {
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (inflateInit(&z) != Z_OK) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "cannot start zlib");
-    size_t cap = len * 4 + 1024, used = 0;
-    if (cap > MAX_TEXT) cap = MAX_TEXT;
-    char *buf = malloc(cap + 1);
-    if (!buf) { inflateEnd(&z); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory"); }
+    *produced = 0;
+    if (len > UINT32_MAX || inflateInit(&z) != Z_OK) return INFLATE_CORRUPT;
+    unsigned char window[16384];
     z.next_in = (unsigned char *)(uintptr_t)src;
     z.avail_in = (uInt)len;
+    size_t total = 0;
     int rc = Z_OK;
-    while (rc != Z_STREAM_END) {
-        if (used == cap) {
-            if (cap >= MAX_TEXT) { rc = Z_MEM_ERROR; break; }
-            size_t grown_cap = cap * 2 > MAX_TEXT ? MAX_TEXT : cap * 2;
-            char *grown = realloc(buf, grown_cap + 1);
-            if (!grown) { rc = Z_MEM_ERROR; break; }
-            buf = grown;
-            cap = grown_cap;
-        }
-        z.next_out = (unsigned char *)buf + used;
-        z.avail_out = (uInt)(cap - used);
+    while (total <= max) {
+        size_t room = dst ? max + 1 - total : sizeof window;
+        z.next_out = dst ? dst + total : window;
+        z.avail_out = (uInt)room;
         rc = inflate(&z, Z_NO_FLUSH);
-        used = cap - z.avail_out;
-        if (rc != Z_OK && rc != Z_STREAM_END) break;
-        if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) { rc = Z_DATA_ERROR; break; } /* truncated stream */
+        total += room - z.avail_out;
+        if (rc != Z_OK) break;
+        if (z.avail_in == 0 && z.avail_out != 0) { rc = Z_DATA_ERROR; break; } /* truncated stream */
     }
     inflateEnd(&z);
-    if (rc != Z_STREAM_END) {
-        free(buf);
-        return ow_error_set(err, OW_ERR_FORMAT, "the compressed '" KEYWORD "' text is corrupt or larger than %zu MiB",
-                            MAX_TEXT >> 20);
+    *produced = total;
+    if (total > max) return INFLATE_TOO_LARGE;
+    return rc == Z_STREAM_END ? INFLATED : INFLATE_CORRUPT;
+}
+
+/* zlib-inflates src into a malloc'd, NUL-terminated buffer of at most max bytes; the size is
+ * learned first, so a stream that inflates beyond max costs no memory. what names it. */
+static ow_status inflate_text(const unsigned char *src, size_t len, size_t max, const char *what, char **out,
+                              size_t *out_len, int *too_large, ow_error *err) {
+    *out = NULL;
+    *out_len = 0;
+    *too_large = 0;
+    size_t size = 0;
+    int r = inflate_stream(src, len, NULL, max, &size);
+    if (r == INFLATE_TOO_LARGE) {
+        *too_large = 1;
+        return ow_error_set(err, OW_ERR_FORMAT,
+                            "the %s inflates to more than %zu MiB, more than an embedding can need "
+                            "(%zu compressed bytes; refused before decoding it)", what, max >> 20, len);
     }
-    buf[used] = 0;
+    if (r != INFLATED) return ow_error_set(err, OW_ERR_FORMAT, "the %s is not a valid zlib stream (corrupt)", what);
+    char *buf = malloc(size + 1);
+    if (!buf) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory inflating the %s (%zu bytes)", what, size);
+    size_t again = 0;
+    if (inflate_stream(src, len, (unsigned char *)buf, size, &again) != INFLATED || again != size) {
+        free(buf);
+        return ow_error_set(err, OW_ERR_FORMAT, "the %s is not a valid zlib stream (corrupt)", what);
+    }
+    buf[size] = 0;
     *out = buf;
-    *out_len = used;
+    *out_len = size;
+    return OW_OK;
+}
+
+/* A copy of the uncompressed text p[0..m) of a chunk, bounded like inflated text. */
+static ow_status copy_text(const unsigned char *p, size_t m, const char *keyword, char **text, size_t *text_len,
+                           ow_error *err) {
+    if (m > MAX_TEXT)
+        return ow_error_set(err, OW_ERR_FORMAT, "the '%s' text is %zu bytes, more than the %zu MiB an embedding can need",
+                            keyword, m, MAX_TEXT >> 20);
+    char *copy = malloc(m + 1);
+    if (!copy) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(copy, p, m);
+    copy[m] = 0;
+    *text = copy;
+    *text_len = m;
     return OW_OK;
 }
 
@@ -95,9 +147,12 @@ ow_status ow_png_find_text(const unsigned char *data, size_t len, const char *ke
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
         crc = be32(body + n); /* let the fuzzer reach the chunk contents */
 #endif
-        if (crc != be32(body + n))
-            return ow_error_set(err, OW_ERR_FORMAT, "the PNG chunk '%c%c%c%c' at byte %zu fails its CRC check (corrupt file)",
-                                type[0] & 0x7f, type[1] & 0x7f, type[2] & 0x7f, type[3] & 0x7f, pos);
+        if (crc != be32(body + n)) {
+            char shown[32];
+            ow_text_escape(shown, sizeof shown, (const char *)type, 4);
+            return ow_error_set(err, OW_ERR_FORMAT, "the PNG chunk '%s' at byte %zu fails its CRC check (corrupt file)",
+                                shown, pos);
+        }
         if (!seen_ihdr && memcmp(type, "IHDR", 4) != 0)
             return ow_error_set(err, OW_ERR_FORMAT, "the PNG does not start with an IHDR chunk");
         seen_ihdr = 1;
@@ -108,19 +163,13 @@ ow_status ow_png_find_text(const unsigned char *data, size_t len, const char *ke
         if (!(is_text || is_ztxt || is_itxt)) continue;
         if (n < keyword_len + 1 || memcmp(body, keyword, keyword_len) != 0 || body[keyword_len] != 0) continue;
         const unsigned char *p = body + keyword_len + 1, *end = body + n;
-        if (is_text) {
-            size_t m = (size_t)(end - p);
-            char *copy = malloc(m + 1);
-            if (!copy) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
-            memcpy(copy, p, m);
-            copy[m] = 0;
-            *text = copy;
-            *text_len = m;
-            return OW_OK;
-        }
+        char what[160];
+        snprintf(what, sizeof what, "compressed '%s' text", keyword);
+        int too_large;
+        if (is_text) return copy_text(p, (size_t)(end - p), keyword, text, text_len, err);
         if (is_ztxt) {
             if (p >= end || *p != 0) return ow_error_set(err, OW_ERR_FORMAT, "zTXt chunk with an unknown compression method");
-            return inflate_text(p + 1, (size_t)(end - p - 1), text, text_len, err);
+            return inflate_text(p + 1, (size_t)(end - p - 1), MAX_TEXT, what, text, text_len, &too_large, err);
         }
         /* iTXt: compression flag, method, language\0, translated keyword\0, text */
         if (end - p < 2) return ow_error_set(err, OW_ERR_FORMAT, "truncated iTXt chunk");
@@ -133,16 +182,9 @@ ow_status ow_png_find_text(const unsigned char *data, size_t len, const char *ke
         }
         if (compressed) {
             if (method != 0) return ow_error_set(err, OW_ERR_FORMAT, "iTXt chunk with an unknown compression method");
-            return inflate_text(p, (size_t)(end - p), text, text_len, err);
+            return inflate_text(p, (size_t)(end - p), MAX_TEXT, what, text, text_len, &too_large, err);
         }
-        size_t m = (size_t)(end - p);
-        char *copy = malloc(m + 1);
-        if (!copy) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
-        memcpy(copy, p, m);
-        copy[m] = 0;
-        *text = copy;
-        *text_len = m;
-        return OW_OK;
+        return copy_text(p, (size_t)(end - p), keyword, text, text_len, err);
     }
     return ow_error_set(err, OW_ERR_NOT_FOUND, "no '%s' text chunk", keyword);
 }
@@ -192,64 +234,124 @@ ow_status ow_base64_decode(const char *text, size_t len, unsigned char **out, si
 /* The A1111 dict from JSON text (shared by the text-chunk and pixel variants). */
 static ow_status from_json_text(ow_embedding *emb, const char *json, size_t json_len, const char *where, const char *stem,
                                 ow_error *err) {
-    json_tokener *tok = json_tokener_new_ex(32);
-    if (!tok) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
-    json_object *root = json_len <= INT32_MAX ? json_tokener_parse_ex(tok, json, (int)json_len) : NULL;
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (root && (size_t)json_tokener_get_parse_end(tok) != json_len) {
-        json_object_put(root);
-        root = NULL;
-    }
-    json_tokener_free(tok);
-    if (!root)
-        return ow_error_set(err, OW_ERR_FORMAT, "the %s does not hold valid JSON (%s)", where,
-                            jerr == json_tokener_success    ? "extra data after the object"
-                            : jerr == json_tokener_continue ? "it ends too early"
-                                                            : json_tokener_error_desc(jerr));
-    ow_status s = ow_emb_from_a1111_json(emb, root, stem, err);
+    json_object *root = NULL;
+    ow_status s = ow_emb_parse_json(json, json_len, where, &root, err);
+    if (s != OW_OK) return s;
+    s = ow_emb_from_a1111_json(emb, root, stem, err);
     json_object_put(root);
     return s;
 }
 
-/* A1111's scrambling: a fresh generator per block, value % 255, low nibble used. */
-static void unscramble(unsigned char *block, size_t n) {
-    uint32_t seed = 0;
-    for (size_t i = 0; i < n; i++) {
-        seed = 1664525u * seed + 1013904223u;
-        block[i] ^= (unsigned char)((seed % 255u) & 0x0f);
+/* ---- the pixel variant ---- */
+
+/* libpng reads from memory; its errors come back here as a message and a longjmp. */
+typedef struct {
+    const unsigned char *data;
+    size_t len, pos;
+    char message[200];
+} png_source;
+
+static void png_read_memory(png_structp png, png_bytep out, size_t n) {
+    png_source *src = png_get_io_ptr(png);
+    if (n > src->len - src->pos) png_error(png, "the file is truncated");
+    memcpy(out, src->data + src->pos, n);
+    src->pos += n;
+}
+
+static void png_on_error(png_structp png, png_const_charp message) {
+    png_source *src = png_get_error_ptr(png);
+    snprintf(src->message, sizeof src->message, "%s", message);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp message) {
+    (void)png;
+    (void)message;
+}
+
+/* Decodes a PNG to 8-bit RGB ((h, w, 3), malloc'd) as PIL's convert('RGB') does: palette and
+ * gray expanded, 16-bit samples cut to their high byte, alpha dropped, no gamma. The size is
+ * checked from IHDR before any row is allocated; libpng discards text, colour-profile and
+ * unknown chunks unread (it would inflate each zTXt up to its 8 MB chunk limit, hundreds of
+ * them) and its own limits are lowered to what an embedding image needs. */
+static ow_status decode_rgb(const unsigned char *data, size_t len, unsigned char **rgb_out, size_t *w_out,
+                            size_t *h_out, ow_error *err) {
+    *rgb_out = NULL;
+    png_source src = {data, len, 0, "corrupt image data"};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     }
+    unsigned char *volatile rgb = NULL;
+    png_bytep *volatile rows = NULL;
+    volatile int too_large = 0;
+    volatile png_uint_32 w = 0, h = 0;
+    if (setjmp(png_jmpbuf(png))) {
+        free(rgb);
+        free(rows);
+        png_destroy_read_struct(&png, &info, NULL);
+        if (too_large)
+            return ow_error_set(err, OW_ERR_FORMAT,
+                                "the PNG is %ux%u pixels, more than the %zu Mpx an embedding image can have (refused "
+                                "before decoding it)", (unsigned)w, (unsigned)h, MAX_PIXELS >> 20);
+        return ow_error_set(err, OW_ERR_FORMAT, "the PNG cannot be decoded: %s", src.message);
+    }
+    png_set_read_fn(png, &src, png_read_memory);
+    png_set_user_limits(png, MAX_SIDE, MAX_SIDE);
+    png_set_chunk_cache_max(png, 64);
+    png_set_chunk_malloc_max(png, (png_alloc_size_t)1 << 20);
+    static const png_byte skipped[] = "tEXt\0zTXt\0iTXt\0iCCP\0sPLT\0eXIf\0";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, skipped, (int)(sizeof skipped / 5));
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE); /* let the fuzzer reach the pixels */
+#endif
+    png_read_info(png, info);
+    w = png_get_image_width(png, info);
+    h = png_get_image_height(png, info);
+    size_t pixels, bytes, row_pointers;
+    if (!ow_checked_mul_size(w, h, &pixels) || pixels > MAX_PIXELS || !ow_checked_mul_size(pixels, 3, &bytes) ||
+        !ow_checked_mul_size(h, sizeof(png_bytep), &row_pointers)) {
+        too_large = 1;
+        png_longjmp(png, 1);
+    }
+    png_set_expand(png);
+    png_set_strip_16(png);
+    png_set_strip_alpha(png);
+    png_set_gray_to_rgb(png);
+    (void)png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_rowbytes(png, info) != (size_t)w * 3) png_error(png, "unexpected row size after conversion to RGB");
+    rgb = malloc(bytes);
+    rows = malloc(row_pointers);
+    if (!rgb || !rows) png_error(png, "out of memory");
+    for (size_t y = 0; y < h; y++) rows[y] = rgb + y * (size_t)w * 3;
+    png_read_image(png, rows);
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    *rgb_out = rgb;
+    *w_out = w;
+    *h_out = h;
+    return OW_OK;
 }
 
 /* The pixel variant: NOT_FOUND when the image carries no such data. */
 static ow_status read_pixels(ow_embedding *emb, const unsigned char *data, size_t len, const char *stem, ow_error *err) {
-    png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, len))
-        return ow_error_set(err, OW_ERR_FORMAT, "the PNG cannot be decoded: %s", image.message);
-    const size_t w = image.width, h = image.height;
-    if (w == 0 || h == 0 || w > 65536 || h > 65536 || w * h > MAX_PIXELS) {
-        png_image_free(&image);
-        return ow_error_set(err, OW_ERR_FORMAT, "the PNG is %zux%zu pixels: too large to hold an embedding", w, h);
+    unsigned char *rgb = NULL;
+    size_t w = 0, h = 0;
+    ow_status s = decode_rgb(data, len, &rgb, &w, &h, err);
+    if (s != OW_OK) return s;
+    if (w == 0 || h == 0) {
+        free(rgb);
+        return ow_error_set(err, OW_ERR_NOT_FOUND, "no embedding data in the pixels");
     }
-    image.format = PNG_FORMAT_RGBA; /* alpha dropped below, as PIL's convert('RGB') */
-    unsigned char *rgba = malloc(w * h * 4);
-    if (!rgba) {
-        png_image_free(&image);
-        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory decoding a %zux%zu PNG", w, h);
-    }
-    if (!png_image_finish_read(&image, NULL, rgba, 0, NULL)) {
-        free(rgba);
-        ow_status s = ow_error_set(err, OW_ERR_FORMAT, "the PNG cannot be decoded: %s", image.message);
-        png_image_free(&image);
-        return s;
-    }
-    png_image_free(&image);
     /* Crop to the box of pixels whose three channels are all non-zero (whole image if none). */
     size_t x0 = w, x1 = 0, y0 = h, y1 = 0;
     for (size_t y = 0; y < h; y++)
         for (size_t x = 0; x < w; x++) {
-            const unsigned char *p = rgba + (y * w + x) * 4;
+            const unsigned char *p = rgb + (y * w + x) * 3;
             if (p[0] && p[1] && p[2]) {
                 if (x < x0) x0 = x;
                 if (x + 1 > x1) x1 = x + 1;
@@ -264,7 +366,7 @@ static ow_status read_pixels(ow_embedding *emb, const unsigned char *data, size_
     for (size_t x = 0; x < cw; x++) {
         int zero = 1;
         for (size_t y = 0; y < ch && zero; y++) {
-            const unsigned char *p = rgba + ((y0 + y) * w + x0 + x) * 4;
+            const unsigned char *p = rgb + ((y0 + y) * w + x0 + x) * 3;
             zero = !((p[0] | p[1] | p[2]) & 0x0f);
         }
         if (zero) {
@@ -275,34 +377,37 @@ static ow_status read_pixels(ow_embedding *emb, const unsigned char *data, size_
     }
     const size_t lw = first_black, uw = black >= 2 ? cw - last_black - 1 : 0;
     if (black < 2 || lw == 0 || lw != uw) {
-        free(rgba);
+        free(rgb);
         return ow_error_set(err, OW_ERR_NOT_FOUND, "no embedding data in the pixels");
     }
-    const size_t n = ch * lw * 3;
-    unsigned char *lower = malloc(n), *upper = malloc(n);
-    if (!lower || !upper) {
-        free(rgba);
-        free(lower);
-        free(upper);
+    /* Both blocks are scrambled with the same key sequence (a fresh generator each, value % 255,
+     * low nibble), so each byte is joined as it is unscrambled: (upper ^ key) << 4 | (lower ^ key). */
+    const size_t n = ch * lw * 3; /* < w * h * 3: no overflow */
+    unsigned char *joined = malloc(n);
+    if (!joined) {
+        free(rgb);
         return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     }
+    uint32_t seed = 0;
     for (size_t y = 0; y < ch; y++)
         for (size_t x = 0; x < lw; x++)
             for (size_t c = 0; c < 3; c++) {
-                size_t i = (y * lw + x) * 3 + c;
-                lower[i] = rgba[((y0 + y) * w + x0 + x) * 4 + c] & 0x0f;
-                upper[i] = rgba[((y0 + y) * w + x0 + last_black + 1 + x) * 4 + c] & 0x0f;
+                seed = 1664525u * seed + 1013904223u;
+                const unsigned key = (seed % 255u) & 0x0f;
+                const unsigned lower = rgb[((y0 + y) * w + x0 + x) * 3 + c] & 0x0f;
+                const unsigned upper = rgb[((y0 + y) * w + x0 + last_black + 1 + x) * 3 + c] & 0x0f;
+                joined[(y * lw + x) * 3 + c] = (unsigned char)((upper ^ key) << 4 | (lower ^ key));
             }
-    free(rgba);
-    unscramble(lower, n);
-    unscramble(upper, n);
-    for (size_t i = 0; i < n; i++) lower[i] = (unsigned char)(upper[i] << 4 | lower[i]);
-    free(upper);
+    free(rgb);
     char *json = NULL;
     size_t json_len = 0;
-    ow_status s = inflate_text(lower, n, &json, &json_len, err);
-    free(lower);
-    if (s != OW_OK) return ow_error_set(err, OW_ERR_NOT_FOUND, "no embedding data in the pixels");
+    int too_large = 0;
+    s = inflate_text(joined, n, OW_EMB_JSON_MAX_TEXT, "data hidden in the PNG's pixels", &json, &json_len, &too_large,
+                     err);
+    free(joined);
+    if (s != OW_OK && !too_large && s != OW_ERR_OUT_OF_MEMORY)
+        return ow_error_set(err, OW_ERR_NOT_FOUND, "no embedding data in the pixels");
+    if (s != OW_OK) return s;
     s = from_json_text(emb, json, json_len, "data hidden in the PNG's pixels", stem, err);
     free(json);
     return s;

@@ -5,7 +5,11 @@
  * i.e. the restricted pickle machine: nothing in them can run code. Their object
  * tree decides the layout (string_to_param, emb_params, clip_l/clip_g, or a
  * token -> tensor dict). .safetensors files decide from tensor names and the
- * "__metadata__" map. PNG and JSON files have their own readers. */
+ * "__metadata__" map. PNG and JSON files have their own readers.
+ *
+ * Only a regular file is opened (a FIFO or device in its place is an error, not a
+ * wait), PNG and JSON files are read whole up to a cap, and every token, name and
+ * checkpoint name is checked as text (ow_emb_check_file_text) before it is kept. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +17,36 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/checked.h"
 #include "core/error.h"
+#include "core/file.h"
+#include "core/text.h"
 #include "embeddings/embedding_private.h"
 #include "formats/pickle.h"
 #include "formats/tensor_set.h"
 
-#define MAX_SIDE_FILE ((size_t)256 << 20) /* PNG / JSON embeddings are read whole up to this size */
+/* A PNG embedding is read whole: its text chunk inflates to at most ~44 MiB (the base64 of
+ * OW_EMB_JSON_MAX_TEXT) and the pixel variant decodes at most 16 Mpx, so a PNG larger than
+ * this is not an embedding. A .json embedding is JSON text, capped as such. */
+#define MAX_PNG_FILE ((uint64_t)64 << 20)
+
+/* ---- text from files ---- */
+
+ow_status ow_emb_check_file_text(const char *text, size_t len, const char *what, int is_token, ow_error *err) {
+    char shown[160];
+    size_t shown_len = ow_text_escape(shown, sizeof shown, text, len);
+    const char *more = shown_len + 7 >= sizeof shown ? "..." : ""; /* (an escape or a character is at most 6 bytes) */
+    if (memchr(text, 0, len))
+        return ow_error_set(err, OW_ERR_FORMAT, "the %s '%s%s' contains a NUL byte", what, shown, more);
+    if (!ow_utf8_valid(text, len))
+        return ow_error_set(err, OW_ERR_FORMAT, "the %s '%s%s' is not valid UTF-8", what, shown, more);
+    if (is_token && ow_text_needs_escape(text, len))
+        return ow_error_set(err, OW_ERR_FORMAT, "the %s '%s%s' contains a control character", what, shown, more);
+    if (is_token && len > OW_EMB_MAX_TOKEN_LEN)
+        return ow_error_set(err, OW_ERR_FORMAT, "the %s '%s%s' is %zu bytes long; at most %d are accepted", what, shown,
+                            more, len, OW_EMB_MAX_TOKEN_LEN);
+    return OW_OK;
+}
 
 /* Vectors of one tensor entry: (H) is one vector, (n, H) n vectors. */
 static ow_status rows_from_entry(const ow_tensor_entry *e, const char *what, int *n_out, int *dim_out, float **rows_out,
@@ -35,9 +63,12 @@ static ow_status rows_from_entry(const ow_tensor_entry *e, const char *what, int
     if (n < 1 || n > OW_EMB_MAX_VECTORS || dim < 1 || dim > OW_EMB_MAX_DIM)
         return ow_error_set(err, OW_ERR_FORMAT, "%s has shape (%" PRId64 ", %" PRId64 "): 1 to %d vectors of width 1 to %d are accepted",
                             what, n, dim, OW_EMB_MAX_VECTORS, OW_EMB_MAX_DIM);
-    if (e->nbytes != (size_t)(n * dim) * ow_dtype_size(e->dtype) || !e->data)
+    const int64_t shape[2] = {n, dim};
+    size_t nbytes, f32_bytes;
+    if (!ow_shape_nbytes(shape, 2, ow_dtype_size(e->dtype), &nbytes) || !ow_shape_nbytes(shape, 2, sizeof(float), &f32_bytes) ||
+        e->nbytes != nbytes || !e->data)
         return ow_error_set(err, OW_ERR_FORMAT, "%s: its data size does not match its shape", what);
-    float *rows = malloc((size_t)(n * dim) * sizeof *rows);
+    float *rows = malloc(f32_bytes);
     if (!rows) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     ow_status s = ow_tensor_entry_to_f32(e, rows, err);
     if (s != OW_OK) { free(rows); return s; }
@@ -47,12 +78,16 @@ static ow_status rows_from_entry(const ow_tensor_entry *e, const char *what, int
     return OW_OK;
 }
 
-static ow_status add_entry(ow_embedding *emb, const char *token, const ow_tensor_entry *e, int64_t clip_id, ow_error *err) {
+/* token: token_len bytes from the file, checked here before anything else uses it. */
+static ow_status add_entry(ow_embedding *emb, const char *token, size_t token_len, const ow_tensor_entry *e,
+                           int64_t clip_id, ow_error *err) {
+    ow_status s = ow_emb_check_file_text(token, token_len, "token", 1, err);
+    if (s != OW_OK) return s;
     int n = 0, dim = 0;
     float *rows = NULL;
     char what[600];
-    snprintf(what, sizeof what, "the vectors of '%.500s'", token);
-    ow_status s = rows_from_entry(e, what, &n, &dim, &rows, err);
+    snprintf(what, sizeof what, "the vectors of '%s'", token); /* checked: at most OW_EMB_MAX_TOKEN_LEN bytes */
+    s = rows_from_entry(e, what, &n, &dim, &rows, err);
     if (s != OW_OK) return s;
     return ow_emb_append(emb, token, n, dim, rows, 0, NULL, e->dtype, clip_id, err);
 }
@@ -62,7 +97,8 @@ static ow_status add_sdxl(ow_embedding *emb, const char *token, const ow_tensor_
                           ow_error *err) {
     int nl = 0, dl = 0, ng = 0, dg = 0;
     float *rl = NULL, *rg = NULL;
-    ow_status s = rows_from_entry(l, "clip_l", &nl, &dl, &rl, err);
+    ow_status s = ow_emb_check_file_text(token, strlen(token), "token", 1, err);
+    if (s == OW_OK) s = rows_from_entry(l, "clip_l", &nl, &dl, &rl, err);
     if (s == OW_OK) s = rows_from_entry(g, "clip_g", &ng, &dg, &rg, err);
     if (s == OW_OK && nl != ng)
         s = ow_error_set(err, OW_ERR_FORMAT, "SDXL embedding: clip_l has %d vectors but clip_g has %d", nl, ng);
@@ -80,9 +116,16 @@ static int is_vector_entry(const ow_tensor_entry *e) {
 
 /* ---- torch files: the object tree ---- */
 
-static const char *tree_string(const ow_pickle_value *dict, const char *key) {
+/* The string value of key in dict, checked as text from the file; *out NULL when absent or not a string. */
+static ow_status tree_text(const ow_pickle_value *dict, const char *key, const char **out, ow_error *err) {
     const ow_pickle_value *v = ow_pickle_dict_get(dict, key);
-    return v && ow_pickle_kind_of(v) == OW_PICKLE_STRING ? ow_pickle_string(v, NULL) : NULL;
+    *out = NULL;
+    if (!v || ow_pickle_kind_of(v) != OW_PICKLE_STRING) return OW_OK;
+    size_t len = 0;
+    const char *text = ow_pickle_string(v, &len);
+    ow_status s = ow_emb_check_file_text(text, len, key, 0, err);
+    if (s == OW_OK) *out = text;
+    return s;
 }
 
 /* A string_to_token value: a 0-dim integer tensor (reference repo) or an int. */
@@ -98,9 +141,13 @@ static int64_t token_id_of(const ow_pickle_value *v) {
 }
 
 static ow_status read_metadata_tree(ow_embedding *emb, const ow_pickle_value *root, ow_error *err) {
-    ow_status s = ow_emb_strdup(&emb->name, tree_string(root, "name"), err);
-    if (s == OW_OK) s = ow_emb_strdup(&emb->checkpoint, tree_string(root, "sd_checkpoint"), err);
-    if (s == OW_OK) s = ow_emb_strdup(&emb->checkpoint_name, tree_string(root, "sd_checkpoint_name"), err);
+    const char *name, *checkpoint, *checkpoint_name;
+    ow_status s = tree_text(root, "name", &name, err);
+    if (s == OW_OK) s = tree_text(root, "sd_checkpoint", &checkpoint, err);
+    if (s == OW_OK) s = tree_text(root, "sd_checkpoint_name", &checkpoint_name, err);
+    if (s == OW_OK) s = ow_emb_strdup(&emb->name, name, err);
+    if (s == OW_OK) s = ow_emb_strdup(&emb->checkpoint, checkpoint, err);
+    if (s == OW_OK) s = ow_emb_strdup(&emb->checkpoint_name, checkpoint_name, err);
     const ow_pickle_value *step = ow_pickle_dict_get(root, "step");
     if (step && ow_pickle_kind_of(step) == OW_PICKLE_INT && ow_pickle_int(step) >= 0) emb->step = ow_pickle_int(step);
     return s;
@@ -111,7 +158,7 @@ static ow_status read_torch_tree(ow_embedding *emb, const ow_pickle_value *root,
     char format[64];
     if (ow_pickle_tensor(root)) { /* torch.save(tensor): diffusers accepts it with an explicit token */
         snprintf(format, sizeof format, "bare tensor %s", ext);
-        ow_status s = add_entry(emb, stem, ow_pickle_tensor(root), -1, err);
+        ow_status s = add_entry(emb, stem, strlen(stem), ow_pickle_tensor(root), -1, err);
         return s == OW_OK ? ow_emb_strdup(&emb->format, format, err) : s;
     }
     if (ow_pickle_kind_of(root) != OW_PICKLE_DICT)
@@ -154,18 +201,21 @@ static ow_status read_torch_tree(ow_embedding *emb, const ow_pickle_value *root,
             if (ow_pickle_kind_of(key) != OW_PICKLE_STRING)
                 return ow_error_set(err, OW_ERR_FORMAT, "string_to_param has a %s key; placeholders are strings",
                                     ow_pickle_kind_name(ow_pickle_kind_of(key)));
-            const char *placeholder = ow_pickle_string(key, NULL);
+            size_t placeholder_len = 0;
+            const char *placeholder = ow_pickle_string(key, &placeholder_len);
+            if ((s = ow_emb_check_file_text(placeholder, placeholder_len, "string_to_param key", 1, err)) != OW_OK) return s;
             const ow_pickle_value *value = keys ? ow_pickle_dict_get(params, placeholder) : ow_pickle_dict_value(params, i);
             if (!value)
-                return ow_error_set(err, OW_ERR_FORMAT, "string_to_param (a %s) lists '%.200s' but holds no parameter for it",
+                return ow_error_set(err, OW_ERR_FORMAT, "string_to_param (a %s) lists '%s' but holds no parameter for it",
                                     module, placeholder);
             const ow_tensor_entry *e = ow_pickle_tensor(value);
             if (!e)
-                return ow_error_set(err, OW_ERR_FORMAT, "string_to_param['%.200s'] is a %s, not a tensor", placeholder,
+                return ow_error_set(err, OW_ERR_FORMAT, "string_to_param['%s'] is a %s, not a tensor", placeholder,
                                     ow_pickle_kind_name(ow_pickle_kind_of(value)));
             /* One placeholder in a file with a name: A1111 / diffusers use the name as the token. */
             const char *token = n == 1 && emb->name && emb->name[0] ? emb->name : placeholder;
-            s = add_entry(emb, token, e, token_id_of(ow_pickle_dict_get(ids, placeholder)), err);
+            s = add_entry(emb, token, token == placeholder ? placeholder_len : strlen(token), e,
+                          token_id_of(ow_pickle_dict_get(ids, placeholder)), err);
         }
         int a1111 = emb->name || emb->step >= 0 || ow_pickle_dict_get(root, "name") || ow_pickle_dict_get(root, "step");
         snprintf(format, sizeof format, "%s %s (string_to_param%s)", a1111 ? "A1111" : "reference", ext,
@@ -173,7 +223,8 @@ static ow_status read_torch_tree(ow_embedding *emb, const ow_pickle_value *root,
     } else if (emb_params) {
         const ow_tensor_entry *e = ow_pickle_tensor(emb_params);
         if (!e) return ow_error_set(err, OW_ERR_FORMAT, "emb_params is not a tensor");
-        s = add_entry(emb, emb->name && emb->name[0] ? emb->name : stem, e, -1, err);
+        const char *token = emb->name && emb->name[0] ? emb->name : stem;
+        s = add_entry(emb, token, strlen(token), e, -1, err);
         snprintf(format, sizeof format, "emb_params %s", ext);
     } else if (clip_l && clip_g) {
         if (!ow_pickle_tensor(clip_l) || !ow_pickle_tensor(clip_g))
@@ -186,10 +237,10 @@ static ow_status read_torch_tree(ow_embedding *emb, const ow_pickle_value *root,
         if (n == 0 || n > OW_EMB_MAX_TOKENS)
             return ow_error_set(err, OW_ERR_NOT_FOUND, "the file holds no embedding (no string_to_param, emb_params, "
                                                        "clip_l/clip_g or token -> vector entries)");
-        int first_dim = -1;
+        int64_t first_dim = -1;
         for (size_t i = 0; i < n; i++) {
             const ow_tensor_entry *e = ow_pickle_tensor(ow_pickle_dict_value(root, i));
-            int dim = is_vector_entry(e) ? (int)e->shape[e->ndim - 1] : -1;
+            int64_t dim = is_vector_entry(e) ? e->shape[e->ndim - 1] : -1;
             if (ow_pickle_kind_of(ow_pickle_dict_key(root, i)) != OW_PICKLE_STRING || dim < 0 ||
                 (first_dim >= 0 && dim != first_dim))
                 return ow_error_set(err, OW_ERR_NOT_FOUND,
@@ -197,9 +248,11 @@ static ow_status read_torch_tree(ow_embedding *emb, const ow_pickle_value *root,
                                     "and not a dict of token -> vectors of one width): is it a model checkpoint?");
             first_dim = dim;
         }
-        for (size_t i = 0; i < n && s == OW_OK; i++)
-            s = add_entry(emb, ow_pickle_string(ow_pickle_dict_key(root, i), NULL),
-                          ow_pickle_tensor(ow_pickle_dict_value(root, i)), -1, err);
+        for (size_t i = 0; i < n && s == OW_OK; i++) {
+            size_t key_len = 0;
+            const char *key = ow_pickle_string(ow_pickle_dict_key(root, i), &key_len);
+            s = add_entry(emb, key, key_len, ow_pickle_tensor(ow_pickle_dict_value(root, i)), -1, err);
+        }
         snprintf(format, sizeof format, "diffusers %s (token -> vectors)", ext);
     }
     return s == OW_OK ? ow_emb_strdup(&emb->format, format, err) : s;
@@ -207,11 +260,23 @@ static ow_status read_torch_tree(ow_embedding *emb, const ow_pickle_value *root,
 
 /* ---- safetensors ---- */
 
+/* A "__metadata__" value checked as text from the file. (The safetensors reader keeps C
+ * strings: a \u0000 in the header would end one early; that reader refuses it.) */
+static ow_status metadata_text(const ow_tensor_set *set, const char *key, const char **out, ow_error *err) {
+    *out = ow_tensor_set_metadata(set, key);
+    ow_status s = *out ? ow_emb_check_file_text(*out, strlen(*out), key, 0, err) : OW_OK;
+    if (s != OW_OK) *out = NULL;
+    return s;
+}
+
 static ow_status read_safetensors(ow_embedding *emb, const ow_tensor_set *set, const char *stem, ow_error *err) {
-    const char *name = ow_tensor_set_metadata(set, "name");
-    ow_status s = ow_emb_strdup(&emb->name, name, err);
-    if (s == OW_OK) s = ow_emb_strdup(&emb->checkpoint, ow_tensor_set_metadata(set, "sd_checkpoint"), err);
-    if (s == OW_OK) s = ow_emb_strdup(&emb->checkpoint_name, ow_tensor_set_metadata(set, "sd_checkpoint_name"), err);
+    const char *name, *checkpoint, *checkpoint_name;
+    ow_status s = metadata_text(set, "name", &name, err);
+    if (s == OW_OK) s = metadata_text(set, "sd_checkpoint", &checkpoint, err);
+    if (s == OW_OK) s = metadata_text(set, "sd_checkpoint_name", &checkpoint_name, err);
+    if (s == OW_OK) s = ow_emb_strdup(&emb->name, name, err);
+    if (s == OW_OK) s = ow_emb_strdup(&emb->checkpoint, checkpoint, err);
+    if (s == OW_OK) s = ow_emb_strdup(&emb->checkpoint_name, checkpoint_name, err);
     if (s != OW_OK) return s;
     const char *step = ow_tensor_set_metadata(set, "step");
     if (step) {
@@ -224,7 +289,7 @@ static ow_status read_safetensors(ow_embedding *emb, const ow_tensor_set *set, c
     const ow_tensor_entry *l = ow_tensor_set_find(set, "clip_l"), *g = ow_tensor_set_find(set, "clip_g");
     const char *format;
     if (emb_params) {
-        s = add_entry(emb, token, emb_params, -1, err);
+        s = add_entry(emb, token, strlen(token), emb_params, -1, err);
         format = "A1111 .safetensors (emb_params)";
     } else if (l && g) {
         s = add_sdxl(emb, token, l, g, err);
@@ -243,35 +308,11 @@ static ow_status read_safetensors(ow_embedding *emb, const ow_tensor_set *set, c
         /* Keep the file's order (the set's entries are in file order). */
         for (size_t i = 0; i < n && s == OW_OK; i++) {
             const ow_tensor_entry *e = ow_tensor_set_entry(set, i);
-            s = add_entry(emb, e->name, e, -1, err);
+            s = add_entry(emb, e->name, strlen(e->name), e, -1, err);
         }
         format = "diffusers .safetensors (token -> vectors)";
     }
     return s == OW_OK ? ow_emb_strdup(&emb->format, format, err) : s;
-}
-
-/* ---- whole small files (PNG, JSON) ---- */
-
-static ow_status read_whole(const char *path, unsigned char **out, size_t *len, ow_error *err) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ow_error_set(err, OW_ERR_IO, "cannot open '%s'", path);
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > MAX_SIDE_FILE) {
-        fclose(f);
-        return ow_error_set(err, OW_ERR_FORMAT, "'%s' is larger than %zu MiB: too big for an embedding", path,
-                            MAX_SIDE_FILE >> 20);
-    }
-    size_t size = (size_t)st.st_size;
-    unsigned char *data = malloc(size + 1);
-    if (!data) { fclose(f); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory"); }
-    size_t got = fread(data, 1, size, f);
-    fclose(f);
-    if (got != size) { free(data); return ow_error_set(err, OW_ERR_IO, "cannot read '%s'", path); }
-    data[size] = 0;
-    *out = data;
-    *len = size;
-    return OW_OK;
 }
 
 static const char *extension_of(const char *path) {
@@ -283,32 +324,34 @@ static const char *extension_of(const char *path) {
 
 ow_status ow_embedding_load(ow_embedding **out, const char *path, ow_error *err) {
     *out = NULL;
-    struct stat st;
-    if (stat(path, &st) != 0) return ow_error_set(err, OW_ERR_IO, "cannot open '%s': no such file", path);
-    if (S_ISDIR(st.st_mode)) return ow_error_set(err, OW_ERR_NOT_FOUND, "'%s' is a folder, not an embedding file", path);
+    /* Only a regular file: opened without blocking, so a FIFO in its place is an error, not a wait. */
+    FILE *f = NULL;
+    ow_status s = ow_file_fopen_regular(path, "embedding file", &f, NULL, err);
+    if (s != OW_OK) {
+        struct stat st; /* (stat never blocks) */
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return ow_error_set(err, OW_ERR_NOT_FOUND, "'%s' is a folder, not an embedding file", path);
+        return s;
+    }
+    unsigned char head[8] = {0};
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
     ow_embedding *emb = NULL;
-    ow_status s = ow_embedding_create(&emb, err);
+    s = ow_embedding_create(&emb, err);
     if (s != OW_OK) return s;
     char *stem = ow_emb_file_stem(path);
     if (!stem) { ow_embedding_free(emb); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory"); }
     const char *ext = extension_of(path);
 
-    unsigned char head[8] = {0};
-    FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
-    if (f) fclose(f);
-    if (!f) s = ow_error_set(err, OW_ERR_IO, "cannot open '%s'", path);
-    else if (got == 8 && memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0) {
-        unsigned char *data = NULL;
+    int png = got == 8 && memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0;
+    if (png || strcasecmp(ext, ".json") == 0) {
+        char *data = NULL;
         size_t len = 0;
-        s = read_whole(path, &data, &len, err);
-        if (s == OW_OK) s = ow_emb_read_png(emb, data, len, stem, err);
-        free(data);
-    } else if (strcasecmp(ext, ".json") == 0) {
-        unsigned char *data = NULL;
-        size_t len = 0;
-        s = read_whole(path, &data, &len, err);
-        if (s == OW_OK) s = ow_emb_read_json_text(emb, (const char *)data, len, stem, err);
+        s = ow_file_read_all(path, png ? "PNG embedding" : "JSON embedding", png ? MAX_PNG_FILE : OW_EMB_JSON_MAX_TEXT,
+                             &data, &len, err);
+        if (s == OW_OK)
+            s = png ? ow_emb_read_png(emb, (const unsigned char *)data, len, stem, err)
+                    : ow_emb_read_json_text(emb, data, len, stem, err);
         free(data);
     } else {
         ow_tensor_set *set = NULL;

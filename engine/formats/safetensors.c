@@ -13,6 +13,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "formats/safetensors.h"
 #include "formats/tensor_set_private.h"
 
@@ -132,6 +133,25 @@ static ow_status read_tensor(ow_tensor_set *set, const char *name, json_object *
     return ow_tensor_set_add(set, name, dtype, (int)ndim, shape, data + begin, (size_t)nbytes, err);
 }
 
+/* Whether the JSON text writes a NUL character as the escape \u0000 (json-c keeps
+ * names as C strings, so such a name would be cut silently). */
+static int has_escaped_nul(const char *text, size_t len) {
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\') continue;
+        if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0) return 1;
+        i++; /* the escaped character */
+    }
+    return 0;
+}
+
+/* A name or metadata text from the header: escapes such as \ud800 decode to bytes that
+ * are not UTF-8 even though the raw text is; refuse them as other tools would. */
+static ow_status check_text(const char *what, const char *s, ow_error *err) {
+    if (!ow_utf8_valid(s, strlen(s)))
+        return ow_error_set(err, OW_ERR_FORMAT, "safetensors header: %s '%s' is not valid UTF-8", what, s);
+    return OW_OK;
+}
+
 static ow_status read_metadata(ow_tensor_set *set, json_object *meta, ow_error *err) {
     if (json_object_is_type(meta, json_type_null)) return OW_OK;
     if (!json_object_is_type(meta, json_type_object))
@@ -139,7 +159,9 @@ static ow_status read_metadata(ow_tensor_set *set, json_object *meta, ow_error *
     json_object_object_foreach(meta, key, value) {
         if (!json_object_is_type(value, json_type_string))
             return ow_error_set(err, OW_ERR_FORMAT, "\"__metadata__\" value for '%s' is not a string", key);
-        ow_status s = ow_tensor_set_add_metadata(set, key, json_object_get_string(value), err);
+        ow_status s = check_text("metadata key", key, err);
+        if (s == OW_OK) s = check_text("metadata value", json_object_get_string(value), err);
+        if (s == OW_OK) s = ow_tensor_set_add_metadata(set, key, json_object_get_string(value), err);
         if (s != OW_OK) return s;
     }
     return OW_OK;
@@ -163,8 +185,8 @@ ow_status ow_safetensors_read(ow_tensor_set *set, ow_error *err) {
     size_t text_len = (size_t)header_len;
     if (text_len < 2 || text[0] != '{')
         return ow_error_set(err, OW_ERR_FORMAT, "safetensors header does not start with a JSON object");
-    if (memchr(text, '\0', text_len))
-        return ow_error_set(err, OW_ERR_FORMAT, "safetensors header contains a NUL byte: corrupt file");
+    if (memchr(text, '\0', text_len) || has_escaped_nul(text, text_len))
+        return ow_error_set(err, OW_ERR_FORMAT, "safetensors header contains a NUL character: corrupt file");
 
     json_tokener *tok = json_tokener_new_ex(SAFETENSORS_JSON_DEPTH);
     if (!tok) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory parsing the safetensors header");
@@ -209,7 +231,7 @@ ow_status ow_safetensors_read(ow_tensor_set *set, ow_error *err) {
     ow_status s = OW_OK;
     json_object_object_foreach(root, key, value) {
         if (strcmp(key, "__metadata__") == 0) s = read_metadata(set, value, err);
-        else {
+        else if ((s = check_text("tensor name", key, err)) == OW_OK) {
             s = read_tensor(set, key, value, data, data_size, &ranges[nranges], err);
             ranges[nranges].name = set->count ? set->entries[set->count - 1].name : "";
             if (s == OW_OK) nranges++;

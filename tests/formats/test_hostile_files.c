@@ -426,6 +426,22 @@ static void text_from_files(void) {
     ow_tensor_set_free(set);
     free(f.d);
 
+    /* safetensors names: the escape \u0000 would be cut silently at json-c's C strings, and a
+     * UTF-8-encoded surrogate (ED A0 80) passes json-c's validation but is not UTF-8; both refused. */
+    static const char *const escaped[2][2] = {
+        {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "NUL character"},
+        {"{\"\xed\xa0\x80x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "not valid UTF-8"},
+    };
+    for (int k = 0; k < 2; k++) {
+        buf g0 = {0};
+        u64le(&g0, strlen(escaped[k][0]));
+        put(&g0, escaped[k][0], strlen(escaped[k][0]));
+        for (int i = 0; i < 4; i++) op(&g0, 0);
+        expect_refused(k ? "safetensors name with a surrogate" : "safetensors name a\\u0000b",
+                       write_temp("escaped_name.safetensors", g0.d, g0.n), OW_ERR_FORMAT, escaped[k][1]);
+        free(g0.d);
+    }
+
     /* A dict key naming a tensor that is not UTF-8. */
     int64_t size[1] = {1}, stride[1] = {1};
     buf obj = {0};
