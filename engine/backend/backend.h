@@ -92,6 +92,62 @@ struct ow_backend {
     void (*conv2d_pad4)(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
                         int B, int C, int H, int W, int O, int kh, int kw, int stride,
                         int pad_top, int pad_bottom, int pad_left, int pad_right);
+
+    /* ---- training: gradients with respect to inputs only ------------------------
+     * Textual inversion never differentiates a weight: no op here computes or
+     * allocates a weight gradient. Each backward overwrites its outputs (dx = ...),
+     * except embedding_backward, which accumulates into the rows it owns; model code
+     * sums the branches of a residual with add(). The *_train forwards are the
+     * inference ops that also write what their backward needs (statistics, the
+     * attention log-sum-exp); their outputs are identical to the inference ops'. */
+
+    /* dx (M, K) = dy (M, N) · w (N, K)   (backward of linear; the bias has no input gradient). */
+    void (*linear_backward)(ow_backend *b, float *dx, const float *dy, const float *w, int M, int N, int K);
+    /* dx (B, C, H, W) from dy (B, O, Ho, Wo) of conv2d_pad4 with the same arguments
+     * (a transposed convolution; stride 2 and asymmetric pads included). */
+    void (*conv2d_backward)(ow_backend *b, float *dx, const float *dy, const float *w,
+                            int B, int C, int H, int W, int O, int kh, int kw, int stride,
+                            int pad_top, int pad_bottom, int pad_left, int pad_right);
+    /* attention, also writing lse (B, heads, Tq): log(sum_j exp(s_ij)) of each query row's
+     * scaled (and masked) scores, what the backward needs to recompute the probabilities. */
+    void (*attention_train)(ow_backend *b, float *out, float *lse, const float *q, const float *k, const float *v,
+                            int B, int Tq, int Tk, int heads, int D, float scale, int causal);
+    /* dq (B, Tq, heads*D), dk, dv (B, Tk, heads*D) from dout (B, Tq, heads*D), flash-style:
+     * the probabilities are recomputed in tiles from q, k and lse; no Tq x Tk matrix is
+     * ever held. out is attention_train's output (for the row terms sum(dout * out)).
+     * dq, dk or dv may be NULL when that gradient is not needed. */
+    void (*attention_backward)(ow_backend *b, float *dq, float *dk, float *dv, const float *dout,
+                               const float *q, const float *k, const float *v, const float *out, const float *lse,
+                               int B, int Tq, int Tk, int heads, int D, float scale, int causal);
+    /* group_norm, also writing mean and rstd (B, groups). */
+    void (*group_norm_train)(ow_backend *b, float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                             const float *beta, int B, int C, int HW, int groups, float eps, int fuse_silu);
+    /* dx (B, C, HW) from dy of group_norm(x) (with the fused SiLU when fuse_silu). */
+    void (*group_norm_backward)(ow_backend *b, float *dx, const float *dy, const float *x, const float *gamma,
+                                const float *beta, const float *mean, const float *rstd,
+                                int B, int C, int HW, int groups, int fuse_silu);
+    /* layer_norm, also writing mean and rstd (M). */
+    void (*layer_norm_train)(ow_backend *b, float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                             const float *beta, int M, int N, float eps);
+    /* dx (M, N) from dy of layer_norm(x). */
+    void (*layer_norm_backward)(ow_backend *b, float *dx, const float *dy, const float *x, const float *gamma,
+                                const float *mean, const float *rstd, int M, int N);
+    /* dx = dy * f'(x) for the element-wise activations (n elements; dx may alias dy). */
+    void (*silu_backward)(ow_backend *b, float *dx, const float *dy, const float *x, size_t n);
+    void (*gelu_backward)(ow_backend *b, float *dx, const float *dy, const float *x, size_t n);
+    void (*quick_gelu_backward)(ow_backend *b, float *dx, const float *dy, const float *x, size_t n);
+    /* dx (M, 2N) from dy (M, N) of geglu(x). */
+    void (*geglu_backward)(ow_backend *b, float *dx, const float *dy, const float *x, int M, int N);
+    /* dx (B, C, H, W) = the sum over each 2x2 block of dy (B, C, 2H, 2W). */
+    void (*upsample_nearest2x_backward)(ow_backend *b, float *dx, const float *dy, int B, int C, int H, int W);
+    /* da (B, Ca, HW) and db (B, Cb, HW) from dy (B, Ca+Cb, HW); either may be NULL. */
+    void (*concat_channels_backward)(ow_backend *b, float *da, float *db, const float *dy, int B, int Ca, int Cb,
+                                     int HW);
+    /* Scatter-add into the trained rows only: for every t with first_row <= ids[t] <
+     * first_row + n_rows, drows[ids[t] - first_row] (n_rows, D) += dy[t] (T, D); other
+     * positions (frozen vocabulary rows) are skipped. ids are host memory. */
+    void (*embedding_backward)(ow_backend *b, float *drows, const float *dy, const int32_t *ids, int T, int D,
+                               int first_row, int n_rows);
 };
 
 /* The CPU backend (always available). threads <= 0 means all cores. */

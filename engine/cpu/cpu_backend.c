@@ -122,6 +122,21 @@ ow_status ow_cpu_backend_create(ow_backend **out, int threads, ow_error *err) {
     b->embedding = ow_cpu_embedding;
     b->destroy = cpu_destroy;
     b->conv2d_pad4 = ow_cpu_conv2d_pad4;
+    b->linear_backward = ow_cpu_linear_backward;
+    b->conv2d_backward = ow_cpu_conv2d_backward;
+    b->attention_train = ow_cpu_attention_train;
+    b->attention_backward = ow_cpu_attention_backward;
+    b->group_norm_train = ow_cpu_group_norm_train;
+    b->group_norm_backward = ow_cpu_group_norm_backward;
+    b->layer_norm_train = ow_cpu_layer_norm_train;
+    b->layer_norm_backward = ow_cpu_layer_norm_backward;
+    b->silu_backward = ow_cpu_silu_backward;
+    b->gelu_backward = ow_cpu_gelu_backward;
+    b->quick_gelu_backward = ow_cpu_quick_gelu_backward;
+    b->geglu_backward = ow_cpu_geglu_backward;
+    b->upsample_nearest2x_backward = ow_cpu_upsample_nearest2x_backward;
+    b->concat_channels_backward = ow_cpu_concat_channels_backward;
+    b->embedding_backward = ow_cpu_embedding_backward;
     *out = b;
     return OW_OK;
 }

@@ -86,4 +86,37 @@ void ow_cpu_concat_channels(ow_backend *b, float *out, const float *a, const flo
                             int B, int Ca, int Cb, int HW);
 void ow_cpu_embedding(ow_backend *b, float *out, const float *table, const int32_t *ids, int T, int D);
 
+/* ---- backward passes (inputs only; see backend.h) ---- */
+/* cpu_gemm_backward.c */
+void ow_cpu_linear_backward(ow_backend *b, float *dx, const float *dy, const float *w, int M, int N, int K);
+void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const float *w, int B, int C, int H, int W,
+                            int O, int kh, int kw, int stride, int pad_top, int pad_bottom, int pad_left, int pad_right);
+/* cpu_attention_backward.c */
+void ow_cpu_attention_train(ow_backend *b, float *out, float *lse, const float *q, const float *k, const float *v,
+                            int B, int Tq, int Tk, int heads, int D, float scale, int causal);
+void ow_cpu_attention_backward(ow_backend *b, float *dq, float *dk, float *dv, const float *dout, const float *q,
+                               const float *k, const float *v, const float *out, const float *lse, int B, int Tq, int Tk,
+                               int heads, int D, float scale, int causal);
+/* cpu_norm_backward.c */
+void ow_cpu_group_norm_train(ow_backend *b, float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                             const float *beta, int B, int C, int HW, int groups, float eps, int fuse_silu);
+void ow_cpu_group_norm_backward(ow_backend *b, float *dx, const float *dy, const float *x, const float *gamma,
+                                const float *beta, const float *mean, const float *rstd, int B, int C, int HW, int groups,
+                                int fuse_silu);
+void ow_cpu_layer_norm_train(ow_backend *b, float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                             const float *beta, int M, int N, float eps);
+void ow_cpu_layer_norm_backward(ow_backend *b, float *dx, const float *dy, const float *x, const float *gamma,
+                                const float *mean, const float *rstd, int M, int N);
+/* cpu_elementwise_backward.c */
+void ow_cpu_silu_backward(ow_backend *b, float *dx, const float *dy, const float *x, size_t n);
+void ow_cpu_gelu_backward(ow_backend *b, float *dx, const float *dy, const float *x, size_t n);
+void ow_cpu_quick_gelu_backward(ow_backend *b, float *dx, const float *dy, const float *x, size_t n);
+void ow_cpu_geglu_backward(ow_backend *b, float *dx, const float *dy, const float *x, int M, int N);
+/* cpu_shape_backward.c */
+void ow_cpu_upsample_nearest2x_backward(ow_backend *b, float *dx, const float *dy, int B, int C, int H, int W);
+void ow_cpu_concat_channels_backward(ow_backend *b, float *da, float *db, const float *dy, int B, int Ca, int Cb,
+                                     int HW);
+void ow_cpu_embedding_backward(ow_backend *b, float *drows, const float *dy, const int32_t *ids, int T, int D,
+                               int first_row, int n_rows);
+
 #endif

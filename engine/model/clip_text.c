@@ -333,13 +333,13 @@ static void clip_layer_forward(const ow_clip_text *enc, ow_backend *b, const ow_
 }
 
 /* x (B*T, H) = token embeddings (vocabulary or extra rows) + position embeddings. */
-static ow_status embed(const ow_clip_text *enc, ow_backend *b, const int32_t *ids, int B, int T,
-                       const ow_clip_text_extra *extra, float *x, ow_error *err) {
+ow_status ow_clip_text_embed(const ow_clip_text *enc, ow_backend *b, const int32_t *ids, int B, int T,
+                             const ow_clip_text_extra *extra, float *x, ow_error *err) {
     const ow_clip_text_config *c = &enc->config;
     const int H = c->hidden_size, V = c->vocab_size;
     const int n_extra = extra && extra->rows ? extra->count : 0;
     const size_t n = (size_t)B * T;
-    int32_t *table_ids = malloc(n * sizeof *table_ids);
+    int32_t *table_ids = calloc(n ? n : 1, sizeof *table_ids);
     if (!table_ids) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "text encoder: out of memory");
     int any_extra = 0;
     for (size_t i = 0; i < n; i++) {
@@ -366,8 +366,8 @@ static ow_status embed(const ow_clip_text *enc, ow_backend *b, const int32_t *id
     return OW_OK;
 }
 
-ow_status ow_clip_text_forward(const ow_clip_text *enc, ow_backend *b, const int32_t *ids, int B, int T,
-                               int clip_skip, const ow_clip_text_extra *extra, float *out, ow_error *err) {
+ow_status ow_clip_text_check_args(const ow_clip_text *enc, int B, int T, int clip_skip, const ow_clip_text_extra *extra,
+                                  ow_error *err) {
     const ow_clip_text_config *c = &enc->config;
     if (B <= 0 || T <= 0 || T > c->max_position_embeddings)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
@@ -380,6 +380,14 @@ ow_status ow_clip_text_forward(const ow_clip_text *enc, ow_backend *b, const int
     if (extra && extra->count > 0 && !extra->rows)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "text encoder: %d extra rows announced without data",
                             extra->count);
+    return OW_OK;
+}
+
+ow_status ow_clip_text_forward(const ow_clip_text *enc, ow_backend *b, const int32_t *ids, int B, int T,
+                               int clip_skip, const ow_clip_text_extra *extra, float *out, ow_error *err) {
+    const ow_clip_text_config *c = &enc->config;
+    ow_status checked = ow_clip_text_check_args(enc, B, T, clip_skip, extra, err);
+    if (checked != OW_OK) return checked;
     const size_t M = (size_t)B * T, H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
     clip_scratch s = {0};
     s.x = b->alloc(b, M * H);
@@ -393,7 +401,7 @@ ow_status ow_clip_text_forward(const ow_clip_text *enc, ow_backend *b, const int
         scratch_free(b, &s);
         return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "text encoder: out of memory for %zu tokens", M);
     }
-    ow_status st = embed(enc, b, ids, B, T, extra, s.x, err);
+    ow_status st = ow_clip_text_embed(enc, b, ids, B, T, extra, s.x, err);
     if (st != OW_OK) {
         scratch_free(b, &s);
         return st;

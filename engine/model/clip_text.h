@@ -100,6 +100,14 @@ typedef struct ow_clip_text_extra {
 ow_status ow_clip_text_forward(const ow_clip_text *enc, ow_backend *backend, const int32_t *ids, int B, int T,
                                int clip_skip, const ow_clip_text_extra *extra, float *out, ow_error *err);
 
+/* What ow_clip_text_forward checks of its arguments (shared with the training pass). */
+ow_status ow_clip_text_check_args(const ow_clip_text *enc, int B, int T, int clip_skip, const ow_clip_text_extra *extra,
+                                  ow_error *err);
+/* x (B*T, H) = token embeddings (vocabulary or extra rows) + position embeddings;
+ * refuses ids outside [0, vocab_size + extra->count). */
+ow_status ow_clip_text_embed(const ow_clip_text *enc, ow_backend *backend, const int32_t *ids, int B, int T,
+                             const ow_clip_text_extra *extra, float *x, ow_error *err);
+
 /* Number of parameters (for `oneword inspect`). */
 int64_t ow_clip_text_param_count(const ow_clip_text_config *config);
 

@@ -1,0 +1,341 @@
+/* blocks_train.c: input (and context) gradients of the UNet blocks: ResnetBlock2D,
+ * BasicTransformerBlock inside Transformer2DModel, Downsample2D, Upsample2D and
+ * plain convolutions. Each recomputes its forward from the saved block input (see
+ * blocks_train.h) and walks it back; the forward arithmetic mirrors blocks.c. */
+#include "model/blocks_train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+#define ALLOC_OR_FAIL(var, count)                                   \
+    float *var = ow_run_alloc(run, (size_t)(count));                \
+    if (!var) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY
+
+/* ---------------------------------------------------------------- resnet */
+
+ow_status ow_resnet_backward(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
+                             int temb_rows, const float *dout, int B, int H, int W, float **dx_out) {
+    ow_backend *b = run->backend;
+    const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W, G = r->groups;
+    const int with_temb = r->temb_channels > 0 && temb_silu;
+    *dx_out = NULL;
+
+    /* Recompute h = conv1(silu(norm1(x))) + time term, and norm2's statistics. */
+    float *bias1 = NULL;
+    if (with_temb && temb_rows == 1) {
+        bias1 = ow_run_alloc(run, (size_t)Cout);
+        if (!bias1) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY;
+        b->linear(b, bias1, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, 1, Cout,
+                  r->temb_channels);
+        b->add(b, bias1, bias1, r->conv1.bias.data, (size_t)Cout);
+    }
+    ALLOC_OR_FAIL(mean1, (size_t)B * G);
+    ALLOC_OR_FAIL(rstd1, (size_t)B * G);
+    ALLOC_OR_FAIL(normed, (size_t)B * Cin * HW);
+    b->group_norm_train(b, normed, mean1, rstd1, x, r->norm1.weight.data, r->norm1.bias.data, B, Cin, HW, G, r->eps, 1);
+    ALLOC_OR_FAIL(h, (size_t)B * Cout * HW);
+    b->conv2d(b, h, normed, r->conv1.weight.data, bias1 ? bias1 : r->conv1.bias.data, B, Cin, H, W, Cout, 3, 3, 1, 1);
+    ow_run_free(run, normed);
+    ow_run_free(run, bias1);
+    if (with_temb && temb_rows != 1) {
+        ALLOC_OR_FAIL(t, (size_t)B * Cout);
+        b->linear(b, t, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, B, Cout,
+                  r->temb_channels);
+        b->add_channel_bias(b, h, h, t, B, Cout, HW);
+        ow_run_free(run, t);
+    }
+    ALLOC_OR_FAIL(mean2, (size_t)B * G);
+    ALLOC_OR_FAIL(rstd2, (size_t)B * G);
+    ALLOC_OR_FAIL(normed2, (size_t)B * Cout * HW);
+    b->group_norm_train(b, normed2, mean2, rstd2, h, r->norm2.weight.data, r->norm2.bias.data, B, Cout, HW, G, r->eps,
+                        1);
+    ow_run_free(run, normed2); /* conv2's input is not needed for its input gradient */
+
+    /* o = conv2(silu(norm2(h))) + shortcut(x) */
+    ALLOC_OR_FAIL(d_normed2, (size_t)B * Cout * HW);
+    b->conv2d_backward(b, d_normed2, dout, r->conv2.weight.data, B, Cout, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
+    ALLOC_OR_FAIL(d_h, (size_t)B * Cout * HW);
+    b->group_norm_backward(b, d_h, d_normed2, h, r->norm2.weight.data, r->norm2.bias.data, mean2, rstd2, B, Cout, HW, G,
+                           1);
+    ow_run_free(run, d_normed2);
+    ow_run_free(run, h);
+    ow_run_free(run, mean2);
+    ow_run_free(run, rstd2);
+    /* (the time term is constant: d_h passes through it unchanged) */
+    ALLOC_OR_FAIL(d_normed, (size_t)B * Cin * HW);
+    b->conv2d_backward(b, d_normed, d_h, r->conv1.weight.data, B, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
+    ow_run_free(run, d_h);
+    ALLOC_OR_FAIL(dx, (size_t)B * Cin * HW);
+    b->group_norm_backward(b, dx, d_normed, x, r->norm1.weight.data, r->norm1.bias.data, mean1, rstd1, B, Cin, HW, G,
+                           1);
+    ow_run_free(run, d_normed);
+    ow_run_free(run, mean1);
+    ow_run_free(run, rstd1);
+    if (Cin != Cout) {
+        ALLOC_OR_FAIL(d_short, (size_t)B * Cin * HW);
+        b->conv2d_backward(b, d_short, dout, r->conv_shortcut.weight.data, B, Cin, H, W, Cout, 1, 1, 1, 0, 0, 0, 0);
+        b->add(b, dx, dx, d_short, (size_t)B * Cin * HW);
+        ow_run_free(run, d_short);
+    } else {
+        b->add(b, dx, dx, dout, (size_t)B * Cin * HW);
+    }
+    *dx_out = dx;
+    return OW_OK;
+}
+
+/* ---------------------------------------------------------------- transformer blocks */
+
+/* What one BasicTransformerBlock's backward reads (M = B*N tokens, inner = heads*head_dim). */
+typedef struct block_tape {
+    float *h_in, *h1, *h2;                   /* (M, D) the stream before each sublayer */
+    float *mean[3], *rstd[3];                /* (M) norm1..3 statistics */
+    float *q1, *k1, *v1, *o1, *lse1;         /* self-attention: (M, inner) x 4, (B, heads, N) */
+    float *q2, *k2, *v2, *o2, *lse2;         /* cross: (M, inner), (B, T, inner) x 2, (M, inner), (B, heads, N) */
+    float *proj;                             /* (M, 2F) ff.net.0.proj output (GEGLU input) */
+} block_tape;
+
+static void block_tape_free(ow_run *run, block_tape *t) {
+    float *all[] = {t->h_in, t->h1, t->h2, t->mean[0], t->mean[1], t->mean[2], t->rstd[0], t->rstd[1], t->rstd[2],
+                    t->q1, t->k1, t->v1, t->o1, t->lse1, t->q2, t->k2, t->v2, t->o2, t->lse2, t->proj};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ow_run_free(run, all[i]);
+    memset(t, 0, sizeof *t);
+}
+
+static float attention_scale(const ow_attention *a) { return (float)(1.0 / sqrt((double)a->head_dim)); }
+
+/* h (B, N, D) updated in place as transformer_block_forward in blocks.c does, recording t. */
+static ow_status block_forward_train(ow_run *run, const ow_transformer_block *tb, float *h, const float *context,
+                                     int B, int N, int T, block_tape *t) {
+    ow_backend *b = run->backend;
+    const int D = tb->dim, M = B * N, F = tb->ff_inner;
+    const size_t n = (size_t)M * D;
+    const float ln_eps = 1e-5f;
+    const ow_attention *a1 = &tb->attn1, *a2 = &tb->attn2;
+    const int inner = a1->heads * a1->head_dim;
+    memset(t, 0, sizeof *t);
+#define KEEP(field, count) do { if (!(t->field = ow_run_alloc(run, (size_t)(count)))) return run->err->status; } while (0)
+    for (int i = 0; i < 3; i++) {
+        KEEP(mean[i], M);
+        KEEP(rstd[i], M);
+    }
+    ALLOC_OR_FAIL(normed, n);
+    ALLOC_OR_FAIL(o, n);
+
+    /* h += attn1(norm1(h)) */
+    KEEP(h_in, n);
+    b->copy(b, t->h_in, h, n);
+    b->layer_norm_train(b, normed, t->mean[0], t->rstd[0], h, tb->norm1.weight.data, tb->norm1.bias.data, M, D, ln_eps);
+    KEEP(q1, (size_t)M * inner);
+    KEEP(k1, (size_t)M * inner);
+    KEEP(v1, (size_t)M * inner);
+    KEEP(o1, (size_t)M * inner);
+    KEEP(lse1, (size_t)B * a1->heads * N);
+    b->linear(b, t->q1, normed, a1->to_q.weight.data, a1->to_q.bias.data, M, inner, a1->query_dim);
+    b->linear(b, t->k1, normed, a1->to_k.weight.data, a1->to_k.bias.data, M, inner, a1->context_dim);
+    b->linear(b, t->v1, normed, a1->to_v.weight.data, a1->to_v.bias.data, M, inner, a1->context_dim);
+    b->attention_train(b, t->o1, t->lse1, t->q1, t->k1, t->v1, B, N, N, a1->heads, a1->head_dim, attention_scale(a1), 0);
+    b->linear(b, o, t->o1, a1->to_out.weight.data, a1->to_out.bias.data, M, a1->query_dim, inner);
+    b->add(b, h, h, o, n);
+
+    /* h += attn2(norm2(h), context) */
+    KEEP(h1, n);
+    b->copy(b, t->h1, h, n);
+    b->layer_norm_train(b, normed, t->mean[1], t->rstd[1], h, tb->norm2.weight.data, tb->norm2.bias.data, M, D, ln_eps);
+    KEEP(q2, (size_t)M * inner);
+    KEEP(k2, (size_t)B * T * inner);
+    KEEP(v2, (size_t)B * T * inner);
+    KEEP(o2, (size_t)M * inner);
+    KEEP(lse2, (size_t)B * a2->heads * N);
+    b->linear(b, t->q2, normed, a2->to_q.weight.data, a2->to_q.bias.data, M, inner, a2->query_dim);
+    b->linear(b, t->k2, context, a2->to_k.weight.data, a2->to_k.bias.data, B * T, inner, a2->context_dim);
+    b->linear(b, t->v2, context, a2->to_v.weight.data, a2->to_v.bias.data, B * T, inner, a2->context_dim);
+    b->attention_train(b, t->o2, t->lse2, t->q2, t->k2, t->v2, B, N, T, a2->heads, a2->head_dim, attention_scale(a2), 0);
+    b->linear(b, o, t->o2, a2->to_out.weight.data, a2->to_out.bias.data, M, a2->query_dim, inner);
+    b->add(b, h, h, o, n);
+
+    /* h += ff.net.2(geglu(ff.net.0.proj(norm3(h)))) */
+    KEEP(h2, n);
+    b->copy(b, t->h2, h, n);
+    b->layer_norm_train(b, normed, t->mean[2], t->rstd[2], h, tb->norm3.weight.data, tb->norm3.bias.data, M, D, ln_eps);
+    KEEP(proj, (size_t)M * 2 * F);
+    b->linear(b, t->proj, normed, tb->ff_proj.weight.data, tb->ff_proj.bias.data, M, 2 * F, D);
+    ALLOC_OR_FAIL(gated, (size_t)M * F);
+    b->geglu(b, gated, t->proj, M, F);
+    b->linear(b, o, gated, tb->ff_out.weight.data, tb->ff_out.bias.data, M, D, F);
+    b->add(b, h, h, o, n);
+    ow_run_free(run, gated);
+    ow_run_free(run, normed);
+    ow_run_free(run, o);
+#undef KEEP
+    return OW_OK;
+}
+
+/* dh (M, D): d(block output) in, d(block input) out; dcontext (B, T, C_ctx) += or NULL. */
+static ow_status block_backward(ow_run *run, const ow_transformer_block *tb, const block_tape *t, float *dh,
+                                float *dcontext, int B, int N, int T) {
+    ow_backend *b = run->backend;
+    const int D = tb->dim, M = B * N, F = tb->ff_inner;
+    const size_t n = (size_t)M * D;
+    const ow_attention *a1 = &tb->attn1, *a2 = &tb->attn2;
+    const int inner = a1->heads * a1->head_dim;
+    ALLOC_OR_FAIL(dn, n);
+    ALLOC_OR_FAIL(tmp, n);
+
+    /* feed-forward */
+    ALLOC_OR_FAIL(dgated, (size_t)M * F);
+    b->linear_backward(b, dgated, dh, tb->ff_out.weight.data, M, D, F);
+    ALLOC_OR_FAIL(dproj, (size_t)M * 2 * F);
+    b->geglu_backward(b, dproj, dgated, t->proj, M, F);
+    ow_run_free(run, dgated);
+    b->linear_backward(b, dn, dproj, tb->ff_proj.weight.data, M, 2 * F, D);
+    ow_run_free(run, dproj);
+    b->layer_norm_backward(b, tmp, dn, t->h2, tb->norm3.weight.data, t->mean[2], t->rstd[2], M, D);
+    b->add(b, dh, dh, tmp, n);
+
+    /* cross-attention: the context's gradient through to_k and to_v */
+    ALLOC_OR_FAIL(dattn, (size_t)M * inner);
+    ALLOC_OR_FAIL(dq, (size_t)M * inner);
+    b->linear_backward(b, dattn, dh, a2->to_out.weight.data, M, a2->query_dim, inner);
+    float *dk2 = NULL, *dv2 = NULL;
+    if (dcontext) {
+        dk2 = ow_run_alloc(run, (size_t)B * T * inner);
+        dv2 = ow_run_alloc(run, (size_t)B * T * inner);
+        if (!dk2 || !dv2) return run->err->status;
+    }
+    b->attention_backward(b, dq, dk2, dv2, dattn, t->q2, t->k2, t->v2, t->o2, t->lse2, B, N, T, a2->heads,
+                          a2->head_dim, attention_scale(a2), 0);
+    if (dcontext) {
+        const size_t nctx = (size_t)B * T * a2->context_dim;
+        ALLOC_OR_FAIL(dctx, nctx);
+        b->linear_backward(b, dctx, dk2, a2->to_k.weight.data, B * T, inner, a2->context_dim);
+        b->add(b, dcontext, dcontext, dctx, nctx);
+        b->linear_backward(b, dctx, dv2, a2->to_v.weight.data, B * T, inner, a2->context_dim);
+        b->add(b, dcontext, dcontext, dctx, nctx);
+        ow_run_free(run, dctx);
+        ow_run_free(run, dk2);
+        ow_run_free(run, dv2);
+    }
+    b->linear_backward(b, dn, dq, a2->to_q.weight.data, M, inner, a2->query_dim);
+    b->layer_norm_backward(b, tmp, dn, t->h1, tb->norm2.weight.data, t->mean[1], t->rstd[1], M, D);
+    b->add(b, dh, dh, tmp, n);
+
+    /* self-attention: q, k and v all come from norm1(h) */
+    ALLOC_OR_FAIL(dk1, (size_t)M * inner);
+    ALLOC_OR_FAIL(dv1, (size_t)M * inner);
+    b->linear_backward(b, dattn, dh, a1->to_out.weight.data, M, a1->query_dim, inner);
+    b->attention_backward(b, dq, dk1, dv1, dattn, t->q1, t->k1, t->v1, t->o1, t->lse1, B, N, N, a1->heads,
+                          a1->head_dim, attention_scale(a1), 0);
+    b->linear_backward(b, dn, dq, a1->to_q.weight.data, M, inner, a1->query_dim);
+    b->linear_backward(b, tmp, dk1, a1->to_k.weight.data, M, inner, a1->context_dim);
+    b->add(b, dn, dn, tmp, n);
+    b->linear_backward(b, tmp, dv1, a1->to_v.weight.data, M, inner, a1->context_dim);
+    b->add(b, dn, dn, tmp, n);
+    b->layer_norm_backward(b, tmp, dn, t->h_in, tb->norm1.weight.data, t->mean[0], t->rstd[0], M, D);
+    b->add(b, dh, dh, tmp, n);
+    ow_run_free(run, dk1);
+    ow_run_free(run, dv1);
+    ow_run_free(run, dattn);
+    ow_run_free(run, dq);
+    ow_run_free(run, dn);
+    ow_run_free(run, tmp);
+    return OW_OK;
+}
+
+ow_status ow_transformer2d_backward(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
+                                    const float *dout, int B, int H, int W, int T, float **dx_out, float *dcontext) {
+    ow_backend *b = run->backend;
+    const int C = t->channels, HW = H * W, inner = t->inner, G = t->groups;
+    const size_t n = (size_t)B * C * HW;
+    ow_status s = OW_OK;
+    if (dx_out) *dx_out = NULL;
+
+    /* Recompute: tokens = proj_in(norm(x) channels last), then every block with its tape. */
+    ALLOC_OR_FAIL(mean, (size_t)B * G);
+    ALLOC_OR_FAIL(rstd, (size_t)B * G);
+    ALLOC_OR_FAIL(normed, n);
+    b->group_norm_train(b, normed, mean, rstd, x, t->norm.weight.data, t->norm.bias.data, B, C, HW, G, 1e-6f, 0);
+    ALLOC_OR_FAIL(last, n);
+    b->to_channels_last(b, last, normed, B, C, HW);
+    ow_run_free(run, normed);
+    ALLOC_OR_FAIL(h, (size_t)B * HW * inner);
+    b->linear(b, h, last, t->proj_in.weight.data, t->proj_in.bias.data, B * HW, inner, C);
+    ow_run_free(run, last);
+    block_tape *tapes = calloc((size_t)t->num_layers, sizeof *tapes);
+    if (!tapes) return ow_error_set(run->err, OW_ERR_OUT_OF_MEMORY, "out of memory for a transformer's tape");
+    for (int i = 0; i < t->num_layers && s == OW_OK; i++)
+        s = block_forward_train(run, &t->transformer_blocks[i], h, context, B, HW, T, &tapes[i]);
+    ow_run_free(run, h); /* proj_out's input is not needed for its input gradient */
+
+    /* out = proj_out(h) channels first + x */
+    float *dh = NULL;
+    if (s == OW_OK) {
+        float *dproj = ow_run_alloc(run, n);
+        dh = ow_run_alloc(run, (size_t)B * HW * inner);
+        if (!dproj || !dh) s = run->err->status;
+        if (s == OW_OK) {
+            b->to_channels_last(b, dproj, dout, B, C, HW);
+            b->linear_backward(b, dh, dproj, t->proj_out.weight.data, B * HW, C, inner);
+        }
+        ow_run_free(run, dproj);
+    }
+    for (int i = t->num_layers - 1; i >= 0; i--) {
+        if (s == OW_OK) s = block_backward(run, &t->transformer_blocks[i], &tapes[i], dh, dcontext, B, HW, T);
+        block_tape_free(run, &tapes[i]);
+    }
+    free(tapes);
+    if (s == OW_OK && dx_out) {
+        float *dlast = ow_run_alloc(run, n), *dnormed = ow_run_alloc(run, n), *dx = ow_run_alloc(run, n);
+        if (!dlast || !dnormed || !dx) return run->err->status;
+        b->linear_backward(b, dlast, dh, t->proj_in.weight.data, B * HW, inner, C);
+        b->to_channels_first(b, dnormed, dlast, B, C, HW);
+        b->group_norm_backward(b, dx, dnormed, x, t->norm.weight.data, t->norm.bias.data, mean, rstd, B, C, HW, G, 0);
+        b->add(b, dx, dx, dout, n);
+        ow_run_free(run, dlast);
+        ow_run_free(run, dnormed);
+        *dx_out = dx;
+    }
+    ow_run_free(run, dh);
+    ow_run_free(run, mean);
+    ow_run_free(run, rstd);
+    return s;
+}
+
+/* ---------------------------------------------------------------- resampling */
+
+ow_status ow_downsample_backward(ow_run *run, const ow_conv *conv, const float *dout, int B, int H, int W, int pad,
+                                 float **dx_out) {
+    ow_backend *b = run->backend;
+    *dx_out = NULL;
+    ALLOC_OR_FAIL(dx, (size_t)B * conv->in * H * W);
+    if (pad >= 0) b->conv2d_backward(b, dx, dout, conv->weight.data, B, conv->in, H, W, conv->out, 3, 3, 2, pad, pad, pad, pad);
+    else b->conv2d_backward(b, dx, dout, conv->weight.data, B, conv->in, H, W, conv->out, 3, 3, 2, 0, 1, 0, 1);
+    *dx_out = dx;
+    return OW_OK;
+}
+
+ow_status ow_upsample_backward(ow_run *run, const ow_conv *conv, const float *dout, int B, int H, int W,
+                               float **dx_out) {
+    ow_backend *b = run->backend;
+    const int C = conv->in;
+    *dx_out = NULL;
+    ALLOC_OR_FAIL(dup, (size_t)B * C * 4 * H * W);
+    b->conv2d_backward(b, dup, dout, conv->weight.data, B, C, 2 * H, 2 * W, conv->out, 3, 3, 1, 1, 1, 1, 1);
+    ALLOC_OR_FAIL(dx, (size_t)B * C * H * W);
+    b->upsample_nearest2x_backward(b, dx, dup, B, C, H, W);
+    ow_run_free(run, dup);
+    *dx_out = dx;
+    return OW_OK;
+}
+
+ow_status ow_conv_backward(ow_run *run, const ow_conv *conv, const float *dout, int B, int H, int W, float **dx_out) {
+    ow_backend *b = run->backend;
+    const int k = conv->kernel, p = k / 2;
+    *dx_out = NULL;
+    ALLOC_OR_FAIL(dx, (size_t)B * conv->in * H * W);
+    b->conv2d_backward(b, dx, dout, conv->weight.data, B, conv->in, H, W, conv->out, k, k, 1, p, p, p, p);
+    *dx_out = dx;
+    return OW_OK;
+}
