@@ -13,6 +13,8 @@
 
 #include "embedding_commands.h"
 #include "cli_messages.h"
+#include "cli_options.h"
+#include "learn_command.h"
 #include "oneword.h"
 #include "png_write.h"
 
@@ -45,6 +47,7 @@ static void usage(FILE *to) {
             "              --n-iter uses seed + k, which must stay in that range), --n-samples 1..%d,\n"
             "              --n-iter 1..%d, --width/--height %d..%d in multiples of 8,\n"
             "              --clip-skip 1..%d (at most the text encoder's layers), --threads 0..%d (0: all)\n"
+            "  learn     textual inversion: a new token from a few images (oneword learn --help)\n"
             "  inspect   oneword inspect MODEL: detected configuration and parameter counts\n"
             "            oneword inspect EMBEDDING [--json]: format, tokens, vectors, dim, dtype, step, model\n"
             "  convert   oneword convert IN OUT [--layout a1111|diffusers]: embedding to .pt/.bin/.safetensors/.json\n"
@@ -56,46 +59,6 @@ static void usage(FILE *to) {
             "characters escaped (\\x1b, \\n, ...), so a file cannot drive the terminal.\n",
             STEPS_MAX, SCALE_MAX, UINT64_MAX, N_SAMPLES_MAX, N_ITER_MAX, IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, CLIP_SKIP_MAX,
             THREADS_MAX);
-}
-
-/* ---- small helpers ---- */
-
-static int parse_int(const char *text, const char *option, long min, long max, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || *end || end == text || v < min || v > max) {
-        cli_fail("%s must be a whole number from %ld to %ld, got '%s'", option, min, max, text);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-/* A finite number in [min, max] (NaN and infinities fail the comparison). */
-static int parse_float(const char *text, const char *option, float min, float max, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(text, &end);
-    if (errno || *end || end == text || !(v >= min && v <= max)) {
-        cli_fail("%s must be a number from %g to %g, got '%s'", option, (double)min, (double)max, text);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* A whole number in [0, 2^64 - 1]: digits only (strtoull would accept " -1" as 2^64 - 1). */
-static int parse_seed(const char *text, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = isdigit((unsigned char)text[0]) ? strtoull(text, &end, 10) : 0;
-    if (!isdigit((unsigned char)text[0]) || errno || *end) {
-        cli_fail("--seed must be a whole number from 0 to %" PRIu64 ", got '%s'", UINT64_MAX, text);
-        return -1;
-    }
-    *out = (uint64_t)v;
-    return 0;
 }
 
 /* ---- progress line: step, it/s, ETA ---- */
@@ -123,25 +86,6 @@ static int show_progress(void *user, int step, int total) {
 }
 
 /* ---- generate ---- */
-
-/* mkdir -p: creates path and any missing parents; 0 when it is a folder afterwards. */
-static int make_dir(const char *path) {
-    char buffer[4096];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof buffer) { errno = ENAMETOOLONG; return -1; }
-    memcpy(buffer, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buffer[i] != '/' && buffer[i] != '\0') continue;
-        char saved = buffer[i];
-        buffer[i] = '\0';
-        if (mkdir(buffer, 0777) != 0 && errno != EEXIST) return -1;
-        buffer[i] = saved;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
-    return 0;
-}
 
 /* The A1111 "parameters" text, which other tools read back from the PNG. */
 static char *parameters_text(const ow_generate_params *p, const char *model, uint64_t seed) {
@@ -193,17 +137,17 @@ static int generate_main(int argc, char **argv) {
         case OPT_MODEL: model_path = optarg; break;
         case OPT_PROMPT: params.prompt = optarg; have_prompt = 1; break;
         case OPT_NEGATIVE: params.negative_prompt = optarg; break;
-        case OPT_STEPS: if (parse_int(optarg, "--steps", 1, STEPS_MAX, &params.steps)) return 2; break;
-        case OPT_SCALE: if (parse_float(optarg, "--scale", 0.0f, (float)SCALE_MAX, &params.guidance_scale)) return 2; break;
+        case OPT_STEPS: if (cli_parse_int(optarg, "--steps", 1, STEPS_MAX, &params.steps)) return 2; break;
+        case OPT_SCALE: if (cli_parse_float(optarg, "--scale", 0.0f, (float)SCALE_MAX, &params.guidance_scale)) return 2; break;
         case OPT_SAMPLER: params.sampler = optarg; break;
-        case OPT_ETA: if (parse_float(optarg, "--eta", 0.0f, 1.0f, &params.eta)) return 2; break;
-        case OPT_SEED: if (parse_seed(optarg, &params.seed)) return 2; break;
-        case OPT_N_SAMPLES: if (parse_int(optarg, "--n-samples", 1, N_SAMPLES_MAX, &params.n_images)) return 2; break;
-        case OPT_N_ITER: if (parse_int(optarg, "--n-iter", 1, N_ITER_MAX, &n_iter)) return 2; break;
-        case OPT_WIDTH: if (parse_int(optarg, "--width", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.width)) return 2; break;
-        case OPT_HEIGHT: if (parse_int(optarg, "--height", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.height)) return 2; break;
-        case OPT_THREADS: if (parse_int(optarg, "--threads", 0, THREADS_MAX, &model_options.threads)) return 2; break;
-        case OPT_CLIP_SKIP: if (parse_int(optarg, "--clip-skip", 1, CLIP_SKIP_MAX, &params.clip_skip)) return 2; break;
+        case OPT_ETA: if (cli_parse_float(optarg, "--eta", 0.0f, 1.0f, &params.eta)) return 2; break;
+        case OPT_SEED: if (cli_parse_seed(optarg, &params.seed)) return 2; break;
+        case OPT_N_SAMPLES: if (cli_parse_int(optarg, "--n-samples", 1, N_SAMPLES_MAX, &params.n_images)) return 2; break;
+        case OPT_N_ITER: if (cli_parse_int(optarg, "--n-iter", 1, N_ITER_MAX, &n_iter)) return 2; break;
+        case OPT_WIDTH: if (cli_parse_int(optarg, "--width", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.width)) return 2; break;
+        case OPT_HEIGHT: if (cli_parse_int(optarg, "--height", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.height)) return 2; break;
+        case OPT_THREADS: if (cli_parse_int(optarg, "--threads", 0, THREADS_MAX, &model_options.threads)) return 2; break;
+        case OPT_CLIP_SKIP: if (cli_parse_int(optarg, "--clip-skip", 1, CLIP_SKIP_MAX, &params.clip_skip)) return 2; break;
         case OPT_OUTDIR: outdir = optarg; break;
         case OPT_EMBEDDING:
             if (n_embedding_files == 256) return cli_fail("at most 256 --embedding files (use --embedding-dir)"), 2;
@@ -234,7 +178,7 @@ static int generate_main(int argc, char **argv) {
 
     char samples_dir[4096];
     snprintf(samples_dir, sizeof samples_dir, "%s/samples", outdir);
-    if (make_dir(outdir) || make_dir(samples_dir))
+    if (cli_make_dir(outdir) || cli_make_dir(samples_dir))
         return cli_fail("cannot create output folder '%s': %s", samples_dir, strerror(errno));
 
     ow_error err = {0};
@@ -333,6 +277,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(argv[1], "generate") == 0) return generate_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "learn") == 0) return learn_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "inspect") == 0) {
         int handled, rc = embedding_inspect(argc - 1, argv + 1, &handled); /* embedding files */
         if (handled) return rc;

@@ -191,6 +191,54 @@ ow_status ow_model_add_embedding_dir(ow_model *model, const char *dir, ow_error 
 /* Number of embedding tokens loaded into the model. */
 size_t ow_model_embedding_count(const ow_model *model);
 
+/* ---- learning (textual inversion) ----------------------------------------
+ * "An Image is Worth One Word" (Gal et al.): new token vectors for a frozen model,
+ * learned from a few images. Defaults follow the reference implementation's
+ * configs/stable-diffusion/v1-finetune.yaml (see ow_learn_params_init). */
+
+/* One training image: rgb (height, width, 3) floats in [0, 1], rows top to bottom. */
+typedef struct ow_learn_image {
+    const float *rgb;
+    int width, height;
+} ow_learn_image;
+
+/* After each optimiser step: return non-zero to stop (the embedding so far is kept). */
+typedef int (*ow_learn_progress_fn)(void *user, int step, int total_steps, float loss, double seconds);
+
+typedef struct ow_learn_params {
+    const char *placeholder;     /* "*": the new token as typed in prompts */
+    const char *init_word;       /* one CLIP token whose embedding starts every vector */
+    int vectors;                 /* vectors per token, 1 (1..16) */
+    int steps;                   /* optimiser steps, 5000 */
+    float learning_rate;         /* base rate 5e-3 */
+    int scale_lr;                /* 1: rate = base x batch x grad_accum (the reference's scale_lr) */
+    int batch;                   /* images per micro-batch, 2 */
+    int grad_accum;              /* micro-batches per step, 1 */
+    int size;                    /* training resolution in pixels, 512 (a multiple of the model's factor) */
+    float flip;                  /* probability of a horizontal flip, 0.5 */
+    const char *templates;       /* "object" (default) or "style": the reference's prompt lists */
+    float weight_decay;          /* AdamW, 0.01 (torch's default, as the reference uses) */
+    uint64_t seed;               /* every random choice (images, flips, prompts, timesteps, noise) */
+    int force_placeholder;       /* 1: allow a placeholder that is an ordinary word of the vocabulary */
+    ow_learn_progress_fn progress;
+    void *progress_user;
+    /* Every save_every steps (0: never) the embedding so far is handed to on_checkpoint
+     * (the reference writes embeddings_gs-N.pt then); non-zero from it stops the run. */
+    int save_every;
+    int (*on_checkpoint)(void *user, int step, const ow_embedding *embedding);
+    void *checkpoint_user;
+} ow_learn_params;
+
+void ow_learn_params_init(ow_learn_params *params);
+
+/* Learns params->vectors new rows for params->placeholder from n_images images and
+ * returns them as an embedding (token = placeholder; caller frees it). Afterwards the
+ * model knows the placeholder with the learned vectors, so ow_generate can use it at
+ * once. Stopped by the progress callback, it returns OW_ERR_CANCELLED and still hands
+ * back the embedding of the last completed step. */
+ow_status ow_learn(ow_model *model, const ow_learn_image *images, int n_images, const ow_learn_params *params,
+                   ow_embedding **out, ow_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,6 +34,10 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
     if (!m) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     m->pad_id = OW_CLIP_EOS_ID; /* SD 1.x: CLIP's tokenizer pads with <|endoftext|> */
     if (opts) { m->log = opts->log; m->log_user = opts->log_user; }
+    if (!(m->path = strdup(path))) {
+        free(m);
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    }
 
     ow_checkpoint *ck = NULL;
     char vocab[4096];
@@ -81,6 +85,7 @@ void ow_model_close(ow_model *m) {
     if (m->tokenizer) ow_tokenizer_free(m->tokenizer);
     ow_model_embeddings_free(m); /* before the backend: its rows live there */
     if (m->backend) m->backend->destroy(m->backend);
+    free(m->path);
     free(m);
 }
 

@@ -21,6 +21,7 @@ struct ow_model {
     ow_log_fn log;
     void *log_user;
     struct ow_model_embeddings *embeddings; /* textual-inversion tokens (pipeline/embeddings.c); NULL: none */
+    char *path; /* the checkpoint it was opened from (learning loads the VAE encoder from it) */
 };
 
 #endif

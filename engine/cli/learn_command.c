@@ -1,0 +1,235 @@
+/* learn_command.c: `oneword learn`: reads the training images (PNG), calls ow_learn
+ * and writes what the reference writes into the run folder: embeddings_gs-N.pt every
+ * --save-every steps and embeddings.pt at the end (string_to_token/string_to_param,
+ * which A1111, the reference and `oneword generate --embedding` load), plus
+ * log.csv (step, loss, lr, seconds). A progress line shows loss and time left. */
+#include "learn_command.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli_messages.h"
+#include "cli_options.h"
+#include "oneword.h"
+#include "png_read.h"
+
+#define MAX_IMAGES 1000
+
+static void learn_usage(FILE *to) {
+    fprintf(to,
+            "usage: oneword learn --model PATH --images DIR|FILE [--images ...] --init-word WORD --out RUN_DIR\n"
+            "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
+            "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style]\n"
+            "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder]\n"
+            "Learns the placeholder's vectors from the images (PNG; a folder means every .png in it),\n"
+            "starting from the init word's embedding (one CLIP token). The learning rate is\n"
+            "--lr x batch x grad-accum unless --no-scale-lr, as the reference's scale_lr. Writes\n"
+            "RUN_DIR/embeddings_gs-N.pt every --save-every steps, RUN_DIR/embeddings.pt at the end\n"
+            "and RUN_DIR/log.csv. Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
+}
+
+typedef struct image_list {
+    char *paths[MAX_IMAGES];
+    int count;
+} image_list;
+
+static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int ends_with_png(const char *name) {
+    size_t n = strlen(name);
+    return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
+}
+
+/* A file, or every .png of a folder (sorted). */
+static int add_images(image_list *list, const char *path) {
+    struct stat st;
+    char shown[512];
+    if (stat(path, &st) != 0)
+        return cli_fail("--images '%s': %s", cli_display(path, shown, sizeof shown), strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        if (!S_ISREG(st.st_mode)) return cli_fail("--images '%s' is not a regular file", cli_display(path, shown, sizeof shown));
+        if (list->count == MAX_IMAGES) return cli_fail("at most %d training images", MAX_IMAGES);
+        list->paths[list->count++] = strdup(path);
+        return 0;
+    }
+    DIR *d = opendir(path);
+    if (!d) return cli_fail("--images '%s': %s", cli_display(path, shown, sizeof shown), strerror(errno));
+    int first = list->count;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !ends_with_png(e->d_name)) continue;
+        char full[4096];
+        snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+        if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (list->count == MAX_IMAGES) { closedir(d); return cli_fail("at most %d training images", MAX_IMAGES); }
+        list->paths[list->count++] = strdup(full);
+    }
+    closedir(d);
+    qsort(list->paths + first, (size_t)(list->count - first), sizeof *list->paths, compare_strings);
+    if (list->count == first) return cli_fail("--images '%s' holds no .png file", cli_display(path, shown, sizeof shown));
+    return 0;
+}
+
+typedef struct run_state {
+    const char *dir;
+    FILE *csv;
+    float lr;
+    int failed;
+} run_state;
+
+static int on_progress(void *user, int step, int total, float loss, double seconds) {
+    run_state *r = user;
+    double per_step = seconds / step;
+    fprintf(stderr, "\rstep %d/%d  loss %.4f  %.2f s/step  ETA %.0fs   ", step, total, (double)loss, per_step,
+            per_step * (total - step));
+    if (step == total) fputc('\n', stderr);
+    if (r->csv) {
+        fprintf(r->csv, "%d,%.6f,%g,%.3f\n", step, (double)loss, (double)r->lr, seconds);
+        fflush(r->csv);
+    }
+    return 0;
+}
+
+static int save(const ow_embedding *emb, const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ow_error err = {0};
+    if (ow_embedding_save(emb, path, OW_EMBEDDING_LAYOUT_A1111, &err) != OW_OK) {
+        fputc('\n', stderr);
+        return cli_fail("cannot write %s: %s", path, err.message);
+    }
+    return 0;
+}
+
+static int on_checkpoint(void *user, int step, const ow_embedding *emb) {
+    run_state *r = user;
+    char name[64];
+    snprintf(name, sizeof name, "embeddings_gs-%d.pt", step);
+    if (save(emb, r->dir, name) != 0) {
+        r->failed = 1;
+        return 1; /* stop: the run folder cannot be written */
+    }
+    return 0;
+}
+
+int learn_main(int argc, char **argv) {
+    enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
+           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE };
+    static const struct option options[] = {
+        {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
+        {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
+        {"placeholder", required_argument, 0, O_PLACEHOLDER}, {"vectors", required_argument, 0, O_VECTORS},
+        {"steps", required_argument, 0, O_STEPS}, {"lr", required_argument, 0, O_LR},
+        {"no-scale-lr", no_argument, 0, O_NO_SCALE}, {"batch", required_argument, 0, O_BATCH},
+        {"grad-accum", required_argument, 0, O_ACCUM}, {"size", required_argument, 0, O_SIZE},
+        {"flip", required_argument, 0, O_FLIP}, {"template", required_argument, 0, O_TEMPLATE},
+        {"save-every", required_argument, 0, O_SAVE}, {"seed", required_argument, 0, O_SEED},
+        {"threads", required_argument, 0, O_THREADS}, {"force-placeholder", no_argument, 0, O_FORCE},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    ow_learn_params p;
+    ow_learn_params_init(&p);
+    p.save_every = 500;
+    const char *model_path = NULL, *out_dir = NULL;
+    int threads = 0, status = 0;
+    image_list images = {0};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case O_MODEL: model_path = optarg; break;
+        case O_IMAGES: bad = add_images(&images, optarg) != 0; break;
+        case O_INIT: p.init_word = optarg; break;
+        case O_OUT: out_dir = optarg; break;
+        case O_PLACEHOLDER: p.placeholder = optarg; break;
+        case O_VECTORS: bad = cli_parse_int(optarg, "--vectors", 1, 16, &p.vectors); break;
+        case O_STEPS: bad = cli_parse_int(optarg, "--steps", 1, 1000000, &p.steps); break;
+        case O_LR: bad = cli_parse_float(optarg, "--lr", 1e-9f, 1.0f, &p.learning_rate); break;
+        case O_NO_SCALE: p.scale_lr = 0; break;
+        case O_BATCH: bad = cli_parse_int(optarg, "--batch", 1, 64, &p.batch); break;
+        case O_ACCUM: bad = cli_parse_int(optarg, "--grad-accum", 1, 1024, &p.grad_accum); break;
+        case O_SIZE: bad = cli_parse_int(optarg, "--size", 8, 4096, &p.size); break;
+        case O_FLIP: bad = cli_parse_float(optarg, "--flip", 0.0f, 1.0f, &p.flip); break;
+        case O_TEMPLATE: p.templates = optarg; break;
+        case O_SAVE: bad = cli_parse_int(optarg, "--save-every", 0, 1000000, &p.save_every); break;
+        case O_SEED: bad = cli_parse_seed(optarg, &p.seed); break;
+        case O_THREADS: bad = cli_parse_int(optarg, "--threads", 0, 1024, &threads); break;
+        case O_FORCE: p.force_placeholder = 1; break;
+        case 'h': learn_usage(stdout); return 0;
+        default: learn_usage(stderr); return 2;
+        }
+        if (bad) { status = 2; goto done; }
+    }
+    if (optind < argc) { status = cli_fail("unexpected argument '%s' (see oneword learn --help)", argv[optind]) ? 2 : 2; goto done; }
+    if (!model_path || !out_dir || !p.init_word || images.count == 0) {
+        status = cli_fail("learn needs --model, --images, --init-word and --out (see oneword learn --help)") ? 2 : 2;
+        goto done;
+    }
+    if (!out_dir[0]) { status = cli_fail("--out is empty: name a folder for the run"); goto done; }
+
+    ow_learn_image *list = calloc((size_t)images.count, sizeof *list);
+    if (!list) { status = cli_fail("out of memory"); goto done; }
+    for (int i = 0; i < images.count; i++) {
+        float *rgb;
+        int w, h;
+        char why[256], shown[512];
+        if (png_read_rgb_float(images.paths[i], &rgb, &w, &h, why, sizeof why) != 0) {
+            status = cli_fail("training image '%s' cannot be read: %s", cli_display(images.paths[i], shown, sizeof shown), why);
+            for (int k = 0; k < i; k++) free((void *)list[k].rgb);
+            free(list);
+            goto done;
+        }
+        list[i] = (ow_learn_image){rgb, w, h};
+    }
+    if (cli_make_dir(out_dir) != 0) {
+        char shown[512];
+        status = cli_fail("cannot create the run folder '%s': %s", cli_display(out_dir, shown, sizeof shown), strerror(errno));
+    }
+    ow_model *model = NULL;
+    ow_error err = {0};
+    if (status == 0) {
+        ow_model_options opts;
+        ow_model_options_init(&opts);
+        opts.threads = threads;
+        opts.log = cli_log_to_stderr;
+        if (ow_model_open(&model, model_path, &opts, &err) != OW_OK)
+            status = cli_fail("cannot load model '%s': %s", model_path, err.message);
+    }
+    if (status == 0) {
+        char csv_path[4096];
+        snprintf(csv_path, sizeof csv_path, "%s/log.csv", out_dir);
+        run_state run = {.dir = out_dir, .csv = fopen(csv_path, "w"),
+                         .lr = p.learning_rate * (p.scale_lr ? (float)(p.batch * p.grad_accum) : 1.0f)};
+        if (!run.csv) status = cli_fail("cannot write %s: %s", csv_path, strerror(errno));
+        else fprintf(run.csv, "step,loss,lr,seconds\n");
+        p.progress = on_progress;
+        p.progress_user = &run;
+        p.on_checkpoint = on_checkpoint;
+        p.checkpoint_user = &run;
+        ow_embedding *emb = NULL;
+        ow_status s = status ? OW_OK : ow_learn(model, list, images.count, &p, &emb, &err);
+        if (status == 0 && s != OW_OK && !(s == OW_ERR_CANCELLED && run.failed))
+            status = cli_fail("learning failed: %s", err.message);
+        else if (run.failed)
+            status = 1;
+        if (status == 0 && emb) {
+            status = save(emb, out_dir, "embeddings.pt");
+            if (status == 0) fprintf(stderr, "wrote %s/embeddings.pt (token '%s', %d steps)\n", out_dir, p.placeholder, p.steps);
+        }
+        ow_embedding_free(emb);
+        if (run.csv) fclose(run.csv);
+    }
+    ow_model_close(model);
+    for (int i = 0; i < images.count; i++) free((void *)list[i].rgb);
+    free(list);
+done:
+    for (int i = 0; i < images.count; i++) free(images.paths[i]);
+    return status;
+}

@@ -1,0 +1,408 @@
+/* learn.c: textual inversion, ow_learn. The images are encoded once to latents
+ * (the VAE encoder's mean x scaling_factor, for each image and, when flips are
+ * asked for, its mirror: the encoder is not needed again, and unlike the
+ * reference, which samples latent_dist each time, the latents are fixed). Each
+ * step draws, per batch item, an image, a flip, a caption from the templates and a
+ * timestep uniform in [0, T), adds noise as the scheduler's forward process
+ * does, runs the text encoder (with the placeholder bound to the trained rows) and
+ * the UNet, and takes the MSE to the noise (or to v for v-prediction models). The
+ * backward pass reaches the trained rows only (model/unet_train.h,
+ * model/clip_text_train.h); AdamW updates them as torch.optim.AdamW does. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "model/checkpoint.h"
+#include "model/clip_text_train.h"
+#include "model/unet_train.h"
+#include "pipeline/embeddings.h"
+#include "pipeline/pipeline.h"
+#include "sampling/torch_rng.h"
+#include "train/templates.h"
+
+void ow_learn_params_init(ow_learn_params *p) {
+    memset(p, 0, sizeof *p);
+    p->placeholder = "*";
+    p->vectors = 1;
+    p->steps = 5000;
+    p->learning_rate = 5e-3f;
+    p->scale_lr = 1;
+    p->batch = 2;
+    p->grad_accum = 1;
+    p->size = 512;
+    p->flip = 0.5f;
+    p->templates = "object";
+    p->weight_decay = 0.01f;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- checks ---- */
+
+static ow_status check_params(const ow_model *m, const ow_learn_image *images, int n_images,
+                              const ow_learn_params *p, int factor, ow_error *err) {
+    if (!images || n_images < 1) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "learning needs at least one image");
+    for (int i = 0; i < n_images; i++)
+        if (!images[i].rgb || images[i].width < 1 || images[i].height < 1 || images[i].width > 16384 ||
+            images[i].height > 16384)
+            return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training image %d has no pixels or is %dx%d (1..16384)",
+                                i + 1, images[i].width, images[i].height);
+    if (!p->placeholder || !p->placeholder[0])
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the placeholder token is empty (the reference uses \"*\")");
+    if (!p->init_word || !p->init_word[0])
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "no init word: give a word close to the concept (e.g. \"cat\")");
+    if (p->vectors < 1 || p->vectors > 16)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%d vectors per token; 1 to 16 are possible", p->vectors);
+    if (p->steps < 1 || p->steps > 1000000)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%d steps; 1 to 1000000 are possible", p->steps);
+    if (!(p->learning_rate > 0.0f && p->learning_rate < 10.0f))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "learning rate %g must be above 0 and below 10",
+                            (double)p->learning_rate);
+    if (!(p->weight_decay >= 0.0f && p->weight_decay < 1.0f))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "weight decay %g must be in [0, 1)", (double)p->weight_decay);
+    if (p->batch < 1 || p->batch > 64 || p->grad_accum < 1 || p->grad_accum > 1024)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "batch %d and gradient accumulation %d must be 1..64 and 1..1024",
+                            p->batch, p->grad_accum);
+    if (!(p->flip >= 0.0f && p->flip <= 1.0f))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "flip probability %g must be in [0, 1]", (double)p->flip);
+    if (p->size < factor || p->size > 4096 || p->size % factor)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                            "training size %d must be a multiple of %d pixels for this model (at most 4096)", p->size,
+                            factor);
+    size_t count;
+    if (!ow_train_templates(p->templates ? p->templates : "object", &count))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "templates '%s': use \"object\" or \"style\"", p->templates);
+    if (m->embeddings)
+        for (size_t i = 0; i < m->embeddings->count; i++)
+            if (strcmp(m->embeddings->tokens[i].token, p->placeholder) == 0)
+                return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                                    "the placeholder '%s' is already an embedding token of this model (from '%s'); "
+                                    "choose another one",
+                                    p->placeholder, m->embeddings->tokens[i].source);
+    return OW_OK;
+}
+
+/* The init word's single token id; otherwise an error that shows how it splits. */
+static ow_status init_word_id(ow_model *m, const char *word, int32_t *id, ow_error *err) {
+    size_t n = 0;
+    ow_status s = ow_tokenizer_tokenize(m->tokenizer, word, NULL, 0, &n, err);
+    if (s != OW_OK) return ow_error_prefix(err, "init word");
+    int32_t pieces[64];
+    if (n == 1 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK && pieces[0] < OW_CLIP_VOCAB_SIZE) {
+        *id = pieces[0];
+        return OW_OK;
+    }
+    char shown[512] = "";
+    if (n > 1 && n <= 64 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK) {
+        size_t used = 0;
+        for (size_t i = 0; i < n && used + 40 < sizeof shown; i++) {
+            char piece[64];
+            if (ow_tokenizer_decode(m->tokenizer, &pieces[i], 1, piece, sizeof piece, NULL, NULL) != OW_OK) break;
+            used += (size_t)snprintf(shown + used, sizeof shown - used, "%s\"%s\"", i ? " + " : "", piece);
+        }
+    }
+    return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                        "the init word '%s' is %zu CLIP tokens%s%s; it must be one token: use a single common word "
+                        "close to the concept (e.g. \"cat\", \"toy\", \"painting\")",
+                        word, n, shown[0] ? ": " : "", shown);
+}
+
+/* An ordinary word of the vocabulary (letters only, one token) cannot be used for its
+ * meaning in prompts any more once it is a placeholder. */
+static ow_status check_placeholder(ow_model *m, const char *placeholder, int force, ow_error *err) {
+    int letters = 1;
+    for (const unsigned char *c = (const unsigned char *)placeholder; *c; c++) letters &= isalpha(*c) != 0;
+    size_t n = 0;
+    ow_status s = ow_tokenizer_tokenize(m->tokenizer, placeholder, NULL, 0, &n, err);
+    if (s != OW_OK) return ow_error_prefix(err, "placeholder");
+    if (letters && n == 1 && !force)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                            "the placeholder '%s' is an ordinary word of the vocabulary: prompts could no longer use it "
+                            "for its meaning; choose a new string such as \"<%s>\" (or force it)",
+                            placeholder, placeholder);
+    return OW_OK;
+}
+
+/* ---- images to latents ---- */
+
+/* dst (3, size, size) in [-1, 1] = bilinear resize of rgb (h, w, 3) in [0, 1] to size x size
+ * (the whole image, as the reference without center_crop), mirrored when flip. */
+static void image_to_planar(const ow_learn_image *im, int size, int flip, float *dst) {
+    const int W = im->width, H = im->height;
+    for (int y = 0; y < size; y++) {
+        double sy = ((double)y + 0.5) * H / size - 0.5;
+        if (sy < 0) sy = 0;
+        int y0 = (int)sy, y1 = y0 + 1 < H ? y0 + 1 : H - 1;
+        double fy = sy - y0;
+        for (int x = 0; x < size; x++) {
+            int xs = flip ? size - 1 - x : x;
+            double sx = ((double)xs + 0.5) * W / size - 0.5;
+            if (sx < 0) sx = 0;
+            int x0 = (int)sx, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+            double fx = sx - x0;
+            for (int c = 0; c < 3; c++) {
+                const float *p = im->rgb;
+                double v = (1 - fy) * ((1 - fx) * p[((size_t)y0 * W + x0) * 3 + c] + fx * p[((size_t)y0 * W + x1) * 3 + c]) +
+                           fy * ((1 - fx) * p[((size_t)y1 * W + x0) * 3 + c] + fx * p[((size_t)y1 * W + x1) * 3 + c]);
+                if (!(v >= 0.0)) v = 0.0; /* NaN too */
+                if (v > 1.0) v = 1.0;
+                dst[((size_t)c * size + y) * size + x] = (float)(v * 2.0 - 1.0);
+            }
+        }
+    }
+}
+
+/* latents (n_views, C, h, w) host: view 2i = image i, 2i+1 = its mirror (when flips). */
+static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n_images, int size, int flips,
+                                float *latents, ow_error *err) {
+    ow_backend *b = m->backend;
+    ow_checkpoint *ck = NULL;
+    ow_vae *enc = NULL;
+    ow_weights w;
+    ow_status s = ow_checkpoint_open(&ck, m->path, err);
+    if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_VAE, &w, err);
+    if (s == OW_OK) s = ow_vae_load(&enc, ow_checkpoint_vae_config(ck), &w, b, OW_VAE_ENCODER, err);
+    if (s != OW_OK) {
+        ow_checkpoint_close(ck);
+        return ow_error_prefix(err, "loading the VAE encoder");
+    }
+    const int f = ow_vae_scale_factor(&enc->config), C = enc->config.latent_channels, h = size / f;
+    const float scaling = enc->config.scaling_factor;
+    const size_t npix = (size_t)3 * size * size, nlat = (size_t)C * h * h;
+    float *host = malloc(npix * sizeof *host);
+    float *img = b->alloc(b, npix), *mean = b->alloc(b, nlat);
+    if (!host || !img || !mean) s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory encoding training images");
+    const int views = flips ? 2 : 1;
+    for (int i = 0; i < n_images && s == OW_OK; i++)
+        for (int v = 0; v < views && s == OW_OK; v++) {
+            image_to_planar(&images[i], size, v, host);
+            b->upload(b, img, host, npix);
+            s = ow_vae_encode(enc, b, img, 1, size, size, mean, NULL, err);
+            if (s != OW_OK) break;
+            float *dst = latents + ((size_t)i * views + v) * nlat;
+            b->download(b, dst, mean, nlat);
+            for (size_t k = 0; k < nlat; k++) dst[k] *= scaling;
+        }
+    free(host);
+    if (img) b->free(b, img);
+    if (mean) b->free(b, mean);
+    ow_vae_free(enc);
+    ow_checkpoint_close(ck);
+    return s;
+}
+
+/* ---- the loop ---- */
+
+/* The embedding of rows (n, H): token = placeholder, named after it, at step. */
+static ow_status make_embedding(const char *placeholder, const float *rows, int n, int H, int step, ow_embedding **out,
+                                ow_error *err) {
+    *out = NULL;
+    ow_embedding *emb = NULL;
+    ow_status s = ow_embedding_create(&emb, err);
+    if (s == OW_OK) s = ow_embedding_add(emb, placeholder, rows, n, H, err);
+    if (s == OW_OK) s = ow_embedding_set_info(emb, placeholder, step, err);
+    if (s != OW_OK) {
+        ow_embedding_free(emb);
+        return s;
+    }
+    *out = emb;
+    return OW_OK;
+}
+
+/* Uniform integer in [0, n). */
+static int draw(ow_torch_rng *rng, int n) { return (int)(ow_torch_rng_u64(rng) % (uint64_t)n); }
+
+typedef struct learn_state {
+    int H, n_train, first_row;   /* text width; trained rows; their index in the model's row table */
+    float *m1, *m2;              /* AdamW moments (n_train, H) */
+    int t;                       /* AdamW step count */
+} learn_state;
+
+/* torch.optim.AdamW, one step on rows (n, H) host with gradient g. */
+static void adamw_step(learn_state *st, float *rows, const float *g, float lr, float wd) {
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    st->t++;
+    const double c1 = 1.0 - pow(b1, st->t), c2 = 1.0 - pow(b2, st->t);
+    const size_t n = (size_t)st->n_train * st->H;
+    for (size_t i = 0; i < n; i++) {
+        double p = rows[i] * (1.0 - (double)lr * wd);
+        st->m1[i] = (float)(b1 * st->m1[i] + (1.0 - b1) * g[i]);
+        st->m2[i] = (float)(b2 * st->m2[i] + (1.0 - b2) * (double)g[i] * g[i]);
+        double mhat = st->m1[i] / c1, vhat = st->m2[i] / c2;
+        rows[i] = (float)(p - lr * mhat / (sqrt(vhat) + eps));
+    }
+}
+
+ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, const ow_learn_params *p,
+                   ow_embedding **out, ow_error *err) {
+    *out = NULL;
+    if (!m || !p) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "ow_learn: no model or parameters");
+    ow_backend *b = m->backend;
+    const ow_unet_config *ucfg = &m->unet->config;
+    const int vae_factor = ow_vae_scale_factor(&m->vae->config), unet_factor = 1 << (ucfg->num_blocks - 1);
+    const int factor = vae_factor * unet_factor;
+    ow_status s = check_params(m, images, n_images, p, factor, err);
+    if (s != OW_OK) return s;
+    int32_t init_id = 0;
+    if ((s = init_word_id(m, p->init_word, &init_id, err)) != OW_OK) return s;
+    if ((s = check_placeholder(m, p->placeholder, p->force_placeholder, err)) != OW_OK) return s;
+
+    const ow_clip_text_config *tc = &m->text_encoder->config;
+    const int H = tc->hidden_size, T = OW_CLIP_CONTEXT, B = p->batch, nvec = p->vectors;
+    const int lat_c = ucfg->in_channels, lat = p->size / vae_factor;
+    const size_t nlat = (size_t)lat_c * lat * lat;
+    const int views = p->flip > 0.0f ? 2 : 1;
+    size_t n_templates;
+    const char *const *templates = ow_train_templates(p->templates ? p->templates : "object", &n_templates);
+
+    /* The placeholder joins the model with the init word's embedding in every vector. */
+    float *init = malloc((size_t)nvec * H * sizeof *init);
+    if (!init) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    b->download(b, init, m->text_encoder->token_embedding.data + (size_t)init_id * H, (size_t)H);
+    for (int v = 1; v < nvec; v++) memcpy(init + (size_t)v * H, init, (size_t)H * sizeof *init);
+    ow_embedding *emb = NULL;
+    s = ow_embedding_create(&emb, err);
+    if (s == OW_OK) s = ow_embedding_add(emb, p->placeholder, init, nvec, H, err);
+    if (s == OW_OK) s = ow_model_add_embedding_data(m, emb, "learning", err);
+    ow_embedding_free(emb);
+    emb = NULL;
+    free(init);
+    if (s != OW_OK) return s;
+    ow_model_embeddings *E = m->embeddings;
+    learn_state st = {.H = H, .n_train = nvec, .first_row = E->tokens[E->count - 1].first_row};
+
+    /* Everything the loop needs, allocated once. */
+    float *latents = malloc((size_t)n_images * views * nlat * sizeof *latents);
+    float *alphas = malloc((size_t)m->schedule.num_train_timesteps * sizeof *alphas);
+    int32_t *template_ids = malloc(n_templates * T * sizeof *template_ids), *ids = malloc((size_t)B * T * sizeof *ids);
+    float *x0 = malloc((size_t)B * nlat * sizeof *x0), *noise = malloc((size_t)B * nlat * sizeof *noise);
+    float *sample = malloc((size_t)B * nlat * sizeof *sample), *target = malloc((size_t)B * nlat * sizeof *target);
+    float *pred = malloc((size_t)B * nlat * sizeof *pred), *timesteps = malloc((size_t)B * sizeof *timesteps);
+    float *grad = calloc((size_t)nvec * H, sizeof *grad), *grad_rows = malloc((size_t)E->n_rows * H * sizeof *grad_rows);
+    st.m1 = calloc((size_t)nvec * H, sizeof *st.m1);
+    st.m2 = calloc((size_t)nvec * H, sizeof *st.m2);
+    float *rows_dev = b->alloc(b, (size_t)E->n_rows * H), *drows_dev = b->alloc(b, (size_t)E->n_rows * H);
+    float *sample_dev = b->alloc(b, (size_t)B * nlat), *pred_dev = b->alloc(b, (size_t)B * nlat);
+    float *dout_dev = b->alloc(b, (size_t)B * nlat), *context = b->alloc(b, (size_t)B * T * H);
+    float *dcontext = b->alloc(b, (size_t)B * T * H);
+    float *zeros = calloc((size_t)B * T * H > (size_t)E->n_rows * H ? (size_t)B * T * H : (size_t)E->n_rows * H,
+                          sizeof *zeros);
+    if (!latents || !alphas || !template_ids || !ids || !x0 || !noise || !sample || !target || !pred || !timesteps ||
+        !grad || !grad_rows || !st.m1 || !st.m2 || !rows_dev || !drows_dev || !sample_dev || !pred_dev || !dout_dev ||
+        !context || !dcontext || !zeros)
+        s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for training at %dx%d, batch %d", p->size, p->size, B);
+    if (s == OW_OK) s = ow_schedule_alphas_cumprod(&m->schedule, alphas, err);
+    for (size_t k = 0; k < n_templates && s == OW_OK; k++) {
+        char text[512];
+        const char *hole = strstr(templates[k], "{}");
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(hole - templates[k]), templates[k], p->placeholder, hole + 2);
+        s = ow_model_encode_ids(m, text, "training caption", template_ids + k * T, err);
+    }
+    if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, err);
+
+    ow_torch_rng rng;
+    ow_torch_rng_seed(&rng, p->seed);
+    const float lr = p->learning_rate * (p->scale_lr ? (float)(B * p->grad_accum) : 1.0f);
+    float *trained = E->rows + (size_t)st.first_row * H; /* (nvec, H) host, the model's own row table */
+    const ow_clip_text_extra extra = {rows_dev, E->n_rows};
+    const double started = now_seconds();
+    int step = 0;
+    for (; step < p->steps && s == OW_OK; step++) {
+        memset(grad, 0, (size_t)nvec * H * sizeof *grad);
+        double loss_sum = 0.0;
+        b->upload(b, rows_dev, E->rows, (size_t)E->n_rows * H);
+        for (int micro = 0; micro < p->grad_accum && s == OW_OK; micro++) {
+            /* the batch: views, captions, timesteps, noise */
+            for (int i = 0; i < B; i++) {
+                int image = draw(&rng, n_images);
+                int flip = views == 2 && (double)(ow_torch_rng_u64(&rng) >> 11) / 9007199254740992.0 < p->flip;
+                memcpy(x0 + (size_t)i * nlat, latents + ((size_t)image * views + flip) * nlat, nlat * sizeof *x0);
+                memcpy(ids + (size_t)i * T, template_ids + (size_t)draw(&rng, (int)n_templates) * T, T * sizeof *ids);
+                timesteps[i] = (float)draw(&rng, m->schedule.num_train_timesteps);
+            }
+            ow_torch_randn(&rng, noise, (size_t)B * nlat);
+            for (int i = 0; i < B; i++) {
+                const double a = alphas[(int)timesteps[i]], sa = sqrt(a), sb = sqrt(1.0 - a);
+                for (size_t k = 0; k < nlat; k++) {
+                    const size_t j = (size_t)i * nlat + k;
+                    sample[j] = (float)(sa * x0[j] + sb * noise[j]);
+                    target[j] = m->schedule.prediction_type == OW_PREDICT_V ? (float)(sa * noise[j] - sb * x0[j])
+                                                                            : noise[j];
+                }
+            }
+            b->upload(b, sample_dev, sample, (size_t)B * nlat);
+            /* forward */
+            ow_clip_text_tape *ctape = NULL;
+            ow_unet_tape *utape = NULL;
+            s = ow_clip_text_forward_train(m->text_encoder, b, ids, B, T, 1, &extra, context, &ctape, err);
+            if (s == OW_OK)
+                s = ow_unet_forward_train(m->unet, b, sample_dev, B, lat, lat, timesteps, context, T, pred_dev, &utape, err);
+            /* loss = mean((pred - target)^2); dL/dpred = 2 (pred - target) / N, over the accumulation */
+            if (s == OW_OK) {
+                b->download(b, pred, pred_dev, (size_t)B * nlat);
+                const size_t N = (size_t)B * nlat;
+                double sum = 0.0;
+                for (size_t j = 0; j < N; j++) {
+                    const double d = (double)pred[j] - target[j];
+                    sum += d * d;
+                    pred[j] = (float)(2.0 * d / ((double)N * p->grad_accum));
+                }
+                loss_sum += sum / (double)N;
+                b->upload(b, dout_dev, pred, N);
+                b->upload(b, dcontext, zeros, (size_t)B * T * H);
+                b->upload(b, drows_dev, zeros, (size_t)E->n_rows * H);
+                s = ow_unet_backward_context(m->unet, b, utape, dout_dev, dcontext, err);
+            }
+            if (s == OW_OK) s = ow_clip_text_backward(m->text_encoder, b, ctape, dcontext, drows_dev, err);
+            if (s == OW_OK) {
+                b->download(b, grad_rows, drows_dev, (size_t)E->n_rows * H);
+                const float *mine = grad_rows + (size_t)st.first_row * H;
+                for (size_t k = 0; k < (size_t)nvec * H; k++) grad[k] += mine[k];
+            }
+            ow_unet_tape_free(utape);
+            ow_clip_text_tape_free(b, ctape);
+        }
+        if (s != OW_OK) break;
+        adamw_step(&st, trained, grad, lr, p->weight_decay);
+        const float loss = (float)(loss_sum / p->grad_accum);
+        if (!isfinite(loss)) {
+            s = ow_error_set(err, OW_ERR_FORMAT, "the training loss became %g at step %d: lower the learning rate",
+                             (double)loss, step + 1);
+            break;
+        }
+        int stop = p->progress && p->progress(p->progress_user, step + 1, p->steps, loss, now_seconds() - started);
+        if (!stop && p->save_every > 0 && p->on_checkpoint && (step + 1) % p->save_every == 0) {
+            ow_embedding *snapshot = NULL;
+            if ((s = make_embedding(p->placeholder, trained, nvec, H, step + 1, &snapshot, err)) != OW_OK) break;
+            stop = p->on_checkpoint(p->checkpoint_user, step + 1, snapshot);
+            ow_embedding_free(snapshot);
+        }
+        if (stop) {
+            step++;
+            s = ow_error_set(err, OW_ERR_CANCELLED, "learning stopped after step %d of %d", step, p->steps);
+            break;
+        }
+    }
+    E->device_count = 0; /* the model's device copy of its rows is stale: refreshed on next use */
+
+    /* The embedding of the last completed step. */
+    if (s == OW_OK || s == OW_ERR_CANCELLED) {
+        ow_error e2 = {0};
+        ow_status made = make_embedding(p->placeholder, trained, nvec, H, step, out, &e2);
+        if (made != OW_OK) s = ow_error_set(err, made, "%s", e2.message);
+    }
+    free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(sample); free(target);
+    free(pred); free(timesteps); free(grad); free(grad_rows); free(st.m1); free(st.m2); free(zeros);
+    float *dev[] = {rows_dev, drows_dev, sample_dev, pred_dev, dout_dev, context, dcontext};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+        if (dev[i]) b->free(b, dev[i]);
+    return s;
+}

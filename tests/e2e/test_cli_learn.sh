@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test_cli_learn.sh: `oneword learn` end to end on the tiny model: a short run writes
+# embeddings_gs-N.pt every --save-every steps, embeddings.pt and log.csv; the result
+# loads in inspect and generate; bad input (no images, a file that is not an image, a
+# multi-token init word, a placeholder that is a word, a size the model cannot take,
+# an unwritable run folder) ends with a clear message and exit 1 or 2.
+# usage: test_cli_learn.sh ONEWORD_BINARY SOURCE_ROOT
+set -u
+oneword=$1
+root=$2
+tiny="$root/tests/golden/tiny/sd-tiny-b"
+work=$(mktemp -d)
+trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+passed=0
+failed=0
+pass() { echo "ok   $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+
+expect_fail() {
+    local name=$1 pattern=$2
+    shift 2
+    "$oneword" "$@" >"$work/out" 2>"$work/err"
+    local rc=$?
+    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then fail "$name: exit status $rc (want 1 or 2): $(tail -c 300 "$work/err")"
+    elif ! grep -qF -- "$pattern" "$work/err"; then fail "$name: stderr lacks '$pattern': $(tail -c 300 "$work/err")"
+    else pass "$name (exit $rc): $(grep -v '^$' "$work/err" | tail -1)"; fi
+}
+
+# Training images: two samples of the tiny model itself.
+"$oneword" generate --model "$tiny" --prompt "a red square" --steps 2 --n-samples 2 --width 32 --height 32 \
+    --outdir "$work/gen" >/dev/null 2>"$work/err" || fail "making training images: $(tail -3 "$work/err")"
+mkdir -p "$work/images"
+cp "$work"/gen/samples/*.png "$work/images/"
+
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --out "$work/run" --steps 4 \
+    --save-every 2 --size 32 --seed 7 >"$work/out" 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && pass "learn 4 steps: $(tr '\r' '\n' <"$work/err" | grep -v '^$' | tail -1)" \
+    || fail "learn: exit $rc: $(tail -c 400 "$work/err")"
+for f in embeddings_gs-2.pt embeddings_gs-4.pt embeddings.pt log.csv; do
+    [ -s "$work/run/$f" ] && pass "run folder holds $f" || fail "run folder lacks $f"
+done
+lines=$(wc -l <"$work/run/log.csv" 2>/dev/null || echo 0)
+[ "$lines" -eq 5 ] && pass "log.csv: a header and 4 steps ($(sed -n 5p "$work/run/log.csv"))" || fail "log.csv has $lines lines"
+"$oneword" inspect "$work/run/embeddings.pt" >"$work/out" 2>&1
+grep -q '^  \*  *1 vector ' "$work/out" && grep -q '^step: *4' "$work/out" \
+    && pass "inspect: token '*', 1 vector, step 4" || fail "inspect: $(cat "$work/out")"
+"$oneword" generate --model "$tiny" --embedding "$work/run/embeddings.pt" --prompt "a photo of *" --steps 2 \
+    --n-samples 1 --width 32 --height 32 --outdir "$work/gen2" >/dev/null 2>"$work/err" \
+    && [ -s "$work/gen2/samples/00000.png" ] && pass "generate with the learned token" \
+    || fail "generate with the learned token: $(tail -3 "$work/err")"
+
+# Bad input.
+printf 'not a picture' >"$work/fake.png"
+mkdir -p "$work/empty"
+expect_fail "no images" "holds no .png" learn --model "$tiny" --images "$work/empty" --init-word square --out "$work/r1"
+expect_fail "a file that is not an image" "cannot be read" learn --model "$tiny" --images "$work/fake.png" \
+    --init-word square --out "$work/r2" --size 32
+expect_fail "a multi-token init word" "it must be one token" learn --model "$tiny" --images "$work/images" \
+    --init-word glorpwizzle --out "$work/r3" --size 32 --steps 1
+expect_fail "a placeholder that is a word" "ordinary word" learn --model "$tiny" --images "$work/images" \
+    --init-word square --placeholder dog --out "$work/r4" --size 32 --steps 1
+expect_fail "a size the model cannot take" "multiple of" learn --model "$tiny" --images "$work/images" \
+    --init-word square --out "$work/r5" --size 36 --steps 1
+mkdir -p "$work/locked" && chmod a-w "$work/locked"
+if [ "$(id -u)" -ne 0 ]; then
+    expect_fail "an unwritable run folder" "cannot create the run folder" learn --model "$tiny" \
+        --images "$work/images" --init-word square --out "$work/locked/run" --size 32 --steps 1
+else
+    expect_fail "a run folder under a file" "cannot create the run folder" learn --model "$tiny" \
+        --images "$work/images" --init-word square --out "$work/fake.png/run" --size 32 --steps 1
+fi
+expect_fail "missing options" "learn needs" learn --model "$tiny"
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
