@@ -1,10 +1,13 @@
-/* cpu_attention.c: scaled dot-product attention on the CPU. Work is split into
- * (batch, head, tile of query rows) tasks; each task computes its score tile
- * S = q k^T * scale with one sgemm straight from the (B, T, heads*D) layout
- * (leading dimension heads*D, no copies), applies the causal mask, a softmax with
- * the row maximum subtracted, and out = S v with a second sgemm, dividing by the
- * row sums at the end. The score tile lives in the thread's scratch, so memory
- * stays bounded whatever Tq and Tk are. */
+/* cpu_attention.c: scaled dot-product attention on the CPU, for inference and for
+ * training. Work is split into (batch, head, tile of query rows) tasks; each task
+ * computes its score tile S = q k^T * scale with one sgemm straight from the
+ * (B, T, heads*D) layout (leading dimension heads*D, no copies), applies the causal
+ * mask, a softmax with the row maximum subtracted, and out = S v with a second sgemm,
+ * dividing by the row sums at the end. The score tile lives in the thread's scratch,
+ * so memory stays bounded whatever Tq and Tk are (keys beyond the scratch are taken
+ * in blocks with an online softmax whose sums run in double). attention_train also
+ * keeps each row's log-sum-exp lse = max + log(sum) for the backward pass
+ * (cpu_attention_backward.c); the inference op is the same computation without it. */
 #include <math.h>
 #include <string.h>
 
@@ -13,11 +16,13 @@
 #include "cpu/cpu_internal.h"
 #include "cpu/cpu_math.h"
 
-/* s[0..n) <- exp(s - max(s)); returns the sum. The max and the sum are kept in 16
- * lanes (summed at the end) so that both loops vectorise. */
+/* ---- forward ---------------------------------------------------------------- */
+
+/* s[0..n) <- exp(s - max(s)); *max_out = max(s); returns the sum. Max and sum run in
+ * 16 lanes (summed at the end) so that both loops vectorise. */
 #define LANES 16
 OW_CPU_HOT
-static float softmax_numerators(float *s, int n) {
+static float softmax_numerators(float *s, int n, float *max_out) {
     float lane[LANES];
     for (int l = 0; l < LANES; l++) lane[l] = -INFINITY;
     int j = 0;
@@ -41,6 +46,7 @@ static float softmax_numerators(float *s, int n) {
         sum += e;
     }
     for (int l = 0; l < LANES; l++) sum += lane[l];
+    *max_out = m;
     return sum;
 }
 
@@ -49,20 +55,76 @@ static void scale_row(float *row, int n, float s) {
     for (int j = 0; j < n; j++) row[j] *= s;
 }
 
-void ow_cpu_attention(ow_backend *b, float *out, const float *q, const float *k, const float *v,
-                      int B, int Tq, int Tk, int heads, int D, float scale, int causal) {
+/* One query tile of the forward: rows i0..i0+nr-1 of head h of batch bi.
+ * ot (nr, D) with leading dimension HD; lse_t (nr) or NULL; s is the thread's scratch. */
+static void forward_tile(float *ot, float *lse_t, const float *qt, const float *kb, const float *vb, float *s,
+                         int i0, int nr, int Tk, int D, size_t HD, float scale, int causal, int key_block) {
+    /* Keys any row of this tile can see. */
+    int kv = causal ? (i0 + nr < Tk ? i0 + nr : Tk) : Tk;
+    if (kv <= key_block) {
+        /* s (nr, kv) = scale * q_tile (nr, D) . k (kv, D)^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, kv, D, scale, qt, (int)HD, kb, (int)HD, 0.0f, s,
+                    kv);
+        float inv[128];
+        for (int r = 0; r < nr; r++) {
+            float *row = s + (size_t)r * kv, m;
+            int seen = causal ? (i0 + r + 1 < kv ? i0 + r + 1 : kv) : kv;
+            float sum = softmax_numerators(row, seen, &m);
+            if (seen < kv) memset(row + seen, 0, (size_t)(kv - seen) * sizeof(float));
+            inv[r] = 1.0f / sum;
+            if (lse_t) lse_t[r] = m + logf(sum);
+        }
+        /* out_tile (nr, D) = s (nr, kv) . v (kv, D), then each row / its sum */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, D, kv, 1.0f, s, kv, vb, (int)HD, 0.0f, ot,
+                    (int)HD);
+        for (int r = 0; r < nr; r++) scale_row(ot + (size_t)r * HD, D, inv[r]);
+        return;
+    }
+    /* Keys beyond the scratch (one row per tile): online softmax over key blocks,
+     * rescaling the partial output whenever the running maximum grows. The sums run
+     * in double: over a million terms an f32 sum loses ~1e-4 of itself, which the
+     * output hides but the lse would not. */
+    float m = -INFINITY;
+    double sum = 0.0;
+    memset(ot, 0, (size_t)D * sizeof(float));
+    int seen_total = causal ? (i0 + 1 < Tk ? i0 + 1 : Tk) : Tk;
+    for (int j0 = 0; j0 < seen_total; j0 += key_block) {
+        int nk = seen_total - j0 < key_block ? seen_total - j0 : key_block;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, nk, D, scale, qt, (int)HD, kb + (size_t)j0 * HD,
+                    (int)HD, 0.0f, s, nk);
+        float bm = -INFINITY;
+        for (int j = 0; j < nk; j++) bm = s[j] > bm ? s[j] : bm;
+        float nm = bm > m ? bm : m;
+        float old = ow_expf(m - nm);
+        for (int j = 0; j < nk; j++) s[j] = ow_expf(s[j] - nm);
+        double bs = 0.0;
+        for (int j = 0; j < nk; j++) bs += s[j];
+        scale_row(ot, D, old);
+        sum = sum * old + bs;
+        m = nm;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, D, nk, 1.0f, s, nk, vb + (size_t)j0 * HD,
+                    (int)HD, 1.0f, ot, (int)HD);
+    }
+    scale_row(ot, D, (float)(1.0 / sum));
+    if (lse_t) lse_t[0] = m + (float)log(sum);
+}
+
+void ow_cpu_attention_train(ow_backend *b, float *out, float *lse, const float *q, const float *k, const float *v,
+                            int B, int Tq, int Tk, int heads, int D, float scale, int causal) {
     cpu_state *c = cpu_of(b);
     ow_cpu_blas_threads(c);
     if (B <= 0 || Tq <= 0 || heads <= 0 || D <= 0) return;
     size_t HD = (size_t)heads * D;
-    if (Tk <= 0) { /* nothing to attend to: torch gives NaN; we give zeros */
+    if (Tk <= 0) { /* nothing to attend to: zeros as the inference op; an empty sum's log */
         memset(out, 0, (size_t)B * Tq * HD * sizeof(float));
+        if (lse)
+            for (size_t i = 0; i < (size_t)B * heads * Tq; i++) lse[i] = -INFINITY;
         return;
     }
     /* Rows per tile: the scores (rows, Tk) fit the scratch; at most 128 rows. */
     int rows = (int)(OW_CPU_SCRATCH_FLOATS / (size_t)Tk);
     if (rows > 128) rows = 128;
-    if (rows < 1) rows = 1; /* Tk beyond 512K keys: processed in key blocks below */
+    if (rows < 1) rows = 1; /* Tk beyond the scratch: key blocks in forward_tile */
     int key_block = Tk < (int)OW_CPU_SCRATCH_FLOATS ? Tk : (int)OW_CPU_SCRATCH_FLOATS;
     int threads = c->use_omp ? c->threads : 1;
     long per_head = (Tq + rows - 1) / rows;
@@ -81,53 +143,16 @@ void ow_cpu_attention(ow_backend *b, float *out, const float *q, const float *k,
         int h = (int)((task / per_head) % heads);
         int bi = (int)(task / (per_head * heads));
         int i0 = tile * rows, nr = (Tq - i0 < rows) ? Tq - i0 : rows;
-        const float *qt = q + ((size_t)bi * Tq + i0) * HD + (size_t)h * D;
-        const float *kb = k + (size_t)bi * Tk * HD + (size_t)h * D;
-        const float *vb = v + (size_t)bi * Tk * HD + (size_t)h * D;
-        float *ot = out + ((size_t)bi * Tq + i0) * HD + (size_t)h * D;
         float *s = c->scratch + (size_t)ow_cpu_thread_index() * OW_CPU_SCRATCH_FLOATS;
-        /* Keys any row of this tile can see. */
-        int kv = causal ? (i0 + nr < Tk ? i0 + nr : Tk) : Tk;
-        if (kv <= key_block) {
-            /* s (nr, kv) = scale * q_tile (nr, D) . k (kv, D)^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, kv, D, scale, qt, (int)HD, kb, (int)HD,
-                        0.0f, s, kv);
-            float inv[128];
-            for (int r = 0; r < nr; r++) {
-                float *row = s + (size_t)r * kv;
-                int seen = causal ? (i0 + r + 1 < kv ? i0 + r + 1 : kv) : kv;
-                float sum = softmax_numerators(row, seen);
-                if (seen < kv) memset(row + seen, 0, (size_t)(kv - seen) * sizeof(float));
-                inv[r] = 1.0f / sum;
-            }
-            /* out_tile (nr, D) = s (nr, kv) . v (kv, D), then each row / its sum */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, D, kv, 1.0f, s, kv, vb, (int)HD, 0.0f,
-                        ot, (int)HD);
-            for (int r = 0; r < nr; r++) scale_row(ot + (size_t)r * HD, D, inv[r]);
-        } else {
-            /* Very long key sequences (one row per tile): online softmax over key blocks,
-             * rescaling the partial output whenever the running maximum grows. */
-            float m = -INFINITY, sum = 0.0f;
-            memset(ot, 0, (size_t)D * sizeof(float));
-            int seen_total = causal ? (i0 + 1 < Tk ? i0 + 1 : Tk) : Tk;
-            for (int j0 = 0; j0 < seen_total; j0 += key_block) {
-                int nk = seen_total - j0 < key_block ? seen_total - j0 : key_block;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, nk, D, scale, qt, (int)HD,
-                            kb + (size_t)j0 * HD, (int)HD, 0.0f, s, nk);
-                float bm = -INFINITY;
-                for (int j = 0; j < nk; j++) bm = s[j] > bm ? s[j] : bm;
-                float nm = bm > m ? bm : m;
-                float old = ow_expf(m - nm);
-                for (int j = 0; j < nk; j++) s[j] = ow_expf(s[j] - nm);
-                float bs = 0.0f;
-                for (int j = 0; j < nk; j++) bs += s[j];
-                scale_row(ot, D, old);
-                sum = sum * old + bs;
-                m = nm;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, D, nk, 1.0f, s, nk,
-                            vb + (size_t)j0 * HD, (int)HD, 1.0f, ot, (int)HD);
-            }
-            scale_row(ot, D, 1.0f / sum);
-        }
+        forward_tile(out + ((size_t)bi * Tq + i0) * HD + (size_t)h * D,
+                     lse ? lse + ((size_t)bi * heads + h) * Tq + i0 : NULL,
+                     q + ((size_t)bi * Tq + i0) * HD + (size_t)h * D, k + (size_t)bi * Tk * HD + (size_t)h * D,
+                     v + (size_t)bi * Tk * HD + (size_t)h * D, s, i0, nr, Tk, D, HD, scale, causal, key_block);
     }
+}
+
+
+void ow_cpu_attention(ow_backend *b, float *out, const float *q, const float *k, const float *v,
+                      int B, int Tq, int Tk, int heads, int D, float scale, int causal) {
+    ow_cpu_attention_train(b, out, NULL, q, k, v, B, Tq, Tk, heads, D, scale, causal);
 }

@@ -1,11 +1,7 @@
-/* cpu_norm_backward.c: the training side of GroupNorm (optionally fused with SiLU)
- * and LayerNorm: forwards that also write the statistics (mean, rstd) the backward
- * needs, and the gradients with respect to the input x only (gamma and beta are
- * frozen; no weight gradient is computed).
- *
- * The train forwards repeat cpu_norm.c's arithmetic step for step (the same block
- * sums, the same float rounding of mean and rstd, the same affine expression), so
- * their outputs are bit-identical to ow_cpu_group_norm / ow_cpu_layer_norm.
+/* cpu_norm_backward.c: the gradients of GroupNorm (optionally fused with SiLU) and
+ * LayerNorm with respect to the input x only (gamma and beta are frozen; no weight
+ * gradient is computed), from the statistics their training forwards (cpu_norm.c)
+ * wrote.
  *
  * Backward, for one normalised set of n values (a (batch, group) or a row), with
  * xhat = (x - mean) * rstd and g the gradient reaching the affine output
@@ -20,125 +16,12 @@
 #include "cpu/cpu_internal.h"
 #include "cpu/cpu_math.h"
 
-/* Same blocking as cpu_norm.c: 16 float lanes over blocks of 256 values, each
- * block's total added in double. */
+/* The forward's blocking (cpu_norm.c): 16 float lanes over blocks of 256 values,
+ * each block's total added in double. */
 #define LANES 16
 #define BLOCK 256
 /* Below this many values in all a norm runs on one thread (as in cpu_norm.c). */
 #define SERIAL_VALUES 32768.0
-
-/* ---- statistics, exactly as cpu_norm.c computes them ---- */
-
-OW_CPU_HOT
-static double sum_row(const float *x, size_t n) {
-    double total = 0.0;
-    size_t i = 0;
-    for (; i + BLOCK <= n; i += BLOCK) {
-        float lane[LANES] = {0};
-        for (size_t j = 0; j < BLOCK; j += LANES)
-            for (int l = 0; l < LANES; l++) lane[l] += x[i + j + l];
-        float s = 0.0f;
-        for (int l = 0; l < LANES; l++) s += lane[l];
-        total += s;
-    }
-    for (; i < n; i++) total += x[i];
-    return total;
-}
-
-OW_CPU_HOT
-static double sum_sq_dev_row(const float *x, size_t n, float mean) {
-    double total = 0.0;
-    size_t i = 0;
-    for (; i + BLOCK <= n; i += BLOCK) {
-        float lane[LANES] = {0};
-        for (size_t j = 0; j < BLOCK; j += LANES)
-            for (int l = 0; l < LANES; l++) {
-                float d = x[i + j + l] - mean;
-                lane[l] += d * d;
-            }
-        float s = 0.0f;
-        for (int l = 0; l < LANES; l++) s += lane[l];
-        total += s;
-    }
-    for (; i < n; i++) {
-        double d = (double)x[i] - mean;
-        total += d * d;
-    }
-    return total;
-}
-
-/* mean and rstd = 1 / sqrt(biased variance + eps) of n values, rounded to float
- * exactly where the inference ops round them. */
-static void row_statistics(const float *x, size_t n, float eps, float *mean_out, float *rstd_out) {
-    double mean = sum_row(x, n) / (double)n;
-    double var = sum_sq_dev_row(x, n, (float)mean) / (double)n;
-    *mean_out = (float)mean;
-    *rstd_out = (float)(1.0 / sqrt(var + (double)eps));
-}
-
-/* ---- forwards ---- */
-
-/* out = (x - mean) * a + c over n values, then SiLU if asked (cpu_norm.c's affine_row). */
-OW_CPU_HOT
-static void group_affine_row(float *out, const float *x, size_t n, float mean, float a, float c, int silu) {
-    if (silu) {
-        for (size_t i = 0; i < n; i++) out[i] = ow_silu((x[i] - mean) * a + c);
-    } else {
-        for (size_t i = 0; i < n; i++) out[i] = (x[i] - mean) * a + c;
-    }
-}
-
-void ow_cpu_group_norm_train(ow_backend *b, float *out, float *mean, float *rstd, const float *x, const float *gamma,
-                             const float *beta, int B, int C, int HW, int groups, float eps, int fuse_silu) {
-    cpu_state *c = cpu_of(b);
-    if (B <= 0 || C <= 0 || HW <= 0 || groups <= 0) return;
-    int cpg = C / groups; /* channels per group; the caller guarantees C % groups == 0 */
-    long tasks = (long)B * groups;
-    size_t group_size = (size_t)cpg * HW;
-    int parallel = c->use_omp && c->threads > 1 && (double)tasks * group_size > SERIAL_VALUES;
-    #pragma omp parallel for num_threads(c->threads) schedule(static) if (parallel)
-    for (long t = 0; t < tasks; t++) {
-        int g = (int)(t % groups);
-        size_t base = (size_t)t * group_size; /* (b, g*cpg, 0) */
-        const float *xg = x + base;
-        float m, r;
-        row_statistics(xg, group_size, eps, &m, &r);
-        mean[t] = m; /* (B, groups) */
-        rstd[t] = r;
-        for (int ci = 0; ci < cpg; ci++) {
-            int ch = g * cpg + ci;
-            float a = r * (gamma ? gamma[ch] : 1.0f);
-            group_affine_row(out + base + (size_t)ci * HW, xg + (size_t)ci * HW, (size_t)HW, m, a,
-                             beta ? beta[ch] : 0.0f, fuse_silu);
-        }
-    }
-}
-
-/* out (N) = (x - mean) * rstd * gamma + beta (cpu_norm.c's layer_norm_apply). */
-OW_CPU_HOT
-static void layer_affine_row(float *out, const float *x, const float *gamma, const float *beta, int N, float mean,
-                             float rstd) {
-    for (int j = 0; j < N; j++) {
-        float y = (x[j] - mean) * rstd;
-        out[j] = y * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
-    }
-}
-
-void ow_cpu_layer_norm_train(ow_backend *b, float *out, float *mean, float *rstd, const float *x, const float *gamma,
-                             const float *beta, int M, int N, float eps) {
-    cpu_state *c = cpu_of(b);
-    if (M <= 0 || N <= 0) return;
-    int parallel = c->use_omp && c->threads > 1 && (double)M * N > SERIAL_VALUES;
-    #pragma omp parallel for num_threads(c->threads) schedule(static) if (parallel)
-    for (int r = 0; r < M; r++) {
-        const float *xr = x + (size_t)r * N;
-        float m, s;
-        row_statistics(xr, (size_t)N, eps, &m, &s);
-        mean[r] = m; /* (M) */
-        rstd[r] = s;
-        layer_affine_row(out + (size_t)r * N, xr, gamma, beta, N, m, s);
-    }
-}
 
 /* ---- backwards ---- */
 
