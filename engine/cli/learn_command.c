@@ -27,11 +27,14 @@ static void learn_usage(FILE *to) {
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
             "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder]\n"
+            "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG; a folder means every .png in it),\n"
             "starting from the init word's embedding (one CLIP token). The learning rate is\n"
             "--lr x batch x grad-accum unless --no-scale-lr, as the reference's scale_lr. Writes\n"
-            "RUN_DIR/embeddings_gs-N.pt every --save-every steps, RUN_DIR/embeddings.pt at the end\n"
-            "and RUN_DIR/log.csv. Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
+            "RUN_DIR/embeddings_gs-N.pt and RUN_DIR/state.safetensors every --save-every steps (and at the\n"
+            "end), RUN_DIR/embeddings.pt at the end and RUN_DIR/log.csv. --resume continues a run from its\n"
+            "last state exactly as if it had not stopped (its options are kept; --steps may be raised).\n"
+            "Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
 }
 
 typedef struct image_list {
@@ -107,20 +110,28 @@ static int save(const ow_embedding *emb, const char *dir, const char *name) {
     return 0;
 }
 
-static int on_checkpoint(void *user, int step, const ow_embedding *emb) {
+static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow_learn_state *state) {
     run_state *r = user;
-    char name[64];
+    char name[64], path[4096];
     snprintf(name, sizeof name, "embeddings_gs-%d.pt", step);
+    snprintf(path, sizeof path, "%s/state.safetensors", r->dir);
+    ow_error err = {0};
     if (save(emb, r->dir, name) != 0) {
         r->failed = 1;
         return 1; /* stop: the run folder cannot be written */
+    }
+    if (ow_learn_state_save(state, path, &err) != OW_OK) {
+        fputc('\n', stderr);
+        cli_fail("cannot write %s: %s", path, err.message);
+        r->failed = 1;
+        return 1;
     }
     return 0;
 }
 
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
-           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE };
+           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -131,6 +142,7 @@ int learn_main(int argc, char **argv) {
         {"flip", required_argument, 0, O_FLIP}, {"template", required_argument, 0, O_TEMPLATE},
         {"save-every", required_argument, 0, O_SAVE}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"force-placeholder", no_argument, 0, O_FORCE},
+        {"resume", required_argument, 0, O_RESUME},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     ow_learn_params p;
@@ -139,11 +151,29 @@ int learn_main(int argc, char **argv) {
     const char *model_path = NULL, *out_dir = NULL;
     int threads = 0, status = 0;
     image_list images = {0};
+    ow_learn_state *resume = NULL;
+    /* --resume RUN_DIR: the run's own options first, then whatever is given again. */
+    const char *resume_dir = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--resume") == 0) resume_dir = argv[i + 1];
+    if (resume_dir) {
+        char path[4096];
+        ow_error err = {0};
+        snprintf(path, sizeof path, "%s/state.safetensors", resume_dir);
+        if (ow_learn_state_load(&resume, path, &err) != OW_OK) {
+            status = cli_fail("cannot resume from '%s': %s", resume_dir, err.message);
+            goto done;
+        }
+        ow_learn_state_params(resume, &p);
+        p.resume = resume;
+        out_dir = resume_dir;
+    }
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         int bad = 0;
         switch (c) {
+        case O_RESUME: break; /* read above */
         case O_MODEL: model_path = optarg; break;
         case O_IMAGES: bad = add_images(&images, optarg) != 0; break;
         case O_INIT: p.init_word = optarg; break;
@@ -205,10 +235,10 @@ int learn_main(int argc, char **argv) {
     if (status == 0) {
         char csv_path[4096];
         snprintf(csv_path, sizeof csv_path, "%s/log.csv", out_dir);
-        run_state run = {.dir = out_dir, .csv = fopen(csv_path, "w"),
+        run_state run = {.dir = out_dir, .csv = fopen(csv_path, resume ? "a" : "w"),
                          .lr = p.learning_rate * (p.scale_lr ? (float)(p.batch * p.grad_accum) : 1.0f)};
         if (!run.csv) status = cli_fail("cannot write %s: %s", csv_path, strerror(errno));
-        else fprintf(run.csv, "step,loss,lr,seconds\n");
+        else if (!resume) fprintf(run.csv, "step,loss,lr,seconds\n");
         p.progress = on_progress;
         p.progress_user = &run;
         p.on_checkpoint = on_checkpoint;
@@ -231,5 +261,6 @@ int learn_main(int argc, char **argv) {
     free(list);
 done:
     for (int i = 0; i < images.count; i++) free(images.paths[i]);
+    ow_learn_state_free(resume);
     return status;
 }

@@ -205,6 +205,12 @@ typedef struct ow_learn_image {
 /* After each optimiser step: return non-zero to stop (the embedding so far is kept). */
 typedef int (*ow_learn_progress_fn)(void *user, int step, int total_steps, float loss, double seconds);
 
+/* Everything a run needs to continue after a step exactly as if it had not stopped:
+ * the rows, the optimiser's moments and step, the random generator, the step, the
+ * options and fingerprints of the model and the images (a resumed run on another
+ * model or other images is refused). */
+typedef struct ow_learn_state ow_learn_state;
+
 typedef struct ow_learn_params {
     const char *placeholder;     /* "*": the new token as typed in prompts */
     const char *init_word;       /* one CLIP token whose embedding starts every vector */
@@ -225,11 +231,23 @@ typedef struct ow_learn_params {
     /* Every save_every steps (0: never) the embedding so far is handed to on_checkpoint
      * (the reference writes embeddings_gs-N.pt then); non-zero from it stops the run. */
     int save_every;
-    int (*on_checkpoint)(void *user, int step, const ow_embedding *embedding);
+    int (*on_checkpoint)(void *user, int step, const ow_embedding *embedding, const ow_learn_state *state);
     void *checkpoint_user;
+    /* A state from on_checkpoint (or ow_learn_state_load) to continue from; NULL: a new
+     * run. Its options must match these, except steps, which may be raised. */
+    const ow_learn_state *resume;
 } ow_learn_params;
 
 void ow_learn_params_init(ow_learn_params *params);
+
+/* A state as one .safetensors file (written atomically), and back. */
+ow_status ow_learn_state_save(const ow_learn_state *state, const char *path, ow_error *err);
+ow_status ow_learn_state_load(ow_learn_state **out, const char *path, ow_error *err);
+/* The options the state's run used (strings point into the state), for a resume. */
+void ow_learn_state_params(const ow_learn_state *state, ow_learn_params *params);
+/* The step the state was taken after. */
+int ow_learn_state_step(const ow_learn_state *state);
+void ow_learn_state_free(ow_learn_state *state);
 
 /* Learns params->vectors new rows for params->placeholder from n_images images and
  * returns them as an embedding (token = placeholder; caller frees it). Afterwards the

@@ -22,6 +22,7 @@
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
 #include "sampling/torch_rng.h"
+#include "train/learn_state.h"
 #include "train/templates.h"
 
 void ow_learn_params_init(ow_learn_params *p) {
@@ -199,6 +200,27 @@ static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n
     return s;
 }
 
+/* What identifies the frozen model a run reads: a few of its token rows (the init
+ * word's among them) and the UNet's first convolution. */
+static uint64_t model_fingerprint(ow_model *m, int32_t init_id) {
+    ow_backend *b = m->backend;
+    const int H = m->text_encoder->config.hidden_size;
+    const ow_conv *conv_in = &m->unet->conv_in;
+    const size_t nconv = (size_t)conv_in->out * conv_in->in * conv_in->kernel * conv_in->kernel;
+    float *host = malloc(((size_t)5 * H > nconv ? (size_t)5 * H : nconv) * sizeof *host);
+    if (!host) return 0;
+    uint64_t h = OW_FINGERPRINT_START;
+    const int32_t ids[5] = {init_id, 320, 1125, 2368, 49405};
+    for (int i = 0; i < 5; i++) {
+        b->download(b, host, m->text_encoder->token_embedding.data + (size_t)ids[i] * H, (size_t)H);
+        h = ow_fingerprint(h, host, (size_t)H * sizeof *host);
+    }
+    b->download(b, host, conv_in->weight.data, nconv);
+    h = ow_fingerprint(h, host, nconv * sizeof *host);
+    free(host);
+    return h;
+}
+
 /* ---- the loop ---- */
 
 /* The embedding of rows (n, H): token = placeholder, named after it, at step. */
@@ -310,11 +332,27 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
 
     ow_torch_rng rng;
     ow_torch_rng_seed(&rng, p->seed);
+    const uint64_t model_fp = s == OW_OK ? model_fingerprint(m, init_id) : 0;
+    const uint64_t images_fp = ow_fingerprint(OW_FINGERPRINT_START, latents, latents ? (size_t)n_images * views * nlat * sizeof *latents : 0);
+    int first_step = 0;
+    if (s == OW_OK && p->resume) {
+        const ow_learn_state *r = p->resume;
+        s = ow_learn_state_check(r, p, H, model_fp, images_fp, err);
+        if (s == OW_OK) {
+            const size_t bytes = (size_t)nvec * H * sizeof(float);
+            memcpy(E->rows + (size_t)st.first_row * H, r->rows, bytes);
+            memcpy(st.m1, r->m1, bytes);
+            memcpy(st.m2, r->m2, bytes);
+            st.t = r->adam_t;
+            rng = r->rng;
+            first_step = r->step;
+        }
+    }
     const float lr = p->learning_rate * (p->scale_lr ? (float)(B * p->grad_accum) : 1.0f);
     float *trained = E->rows + (size_t)st.first_row * H; /* (nvec, H) host, the model's own row table */
     const ow_clip_text_extra extra = {rows_dev, E->n_rows};
     const double started = now_seconds();
-    int step = 0;
+    int step = first_step;
     for (; step < p->steps && s == OW_OK; step++) {
         memset(grad, 0, (size_t)nvec * H * sizeof *grad);
         double loss_sum = 0.0;
@@ -379,11 +417,17 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
             break;
         }
         int stop = p->progress && p->progress(p->progress_user, step + 1, p->steps, loss, now_seconds() - started);
-        if (!stop && p->save_every > 0 && p->on_checkpoint && (step + 1) % p->save_every == 0) {
+        if (!stop && p->save_every > 0 && p->on_checkpoint && ((step + 1) % p->save_every == 0 || step + 1 == p->steps)) {
             ow_embedding *snapshot = NULL;
-            if ((s = make_embedding(p->placeholder, trained, nvec, H, step + 1, &snapshot, err)) != OW_OK) break;
-            stop = p->on_checkpoint(p->checkpoint_user, step + 1, snapshot);
+            ow_learn_state *state = NULL;
+            s = make_embedding(p->placeholder, trained, nvec, H, step + 1, &snapshot, err);
+            if (s == OW_OK)
+                s = ow_learn_state_make(p, H, step + 1, st.t, trained, st.m1, st.m2, &rng, model_fp, images_fp, &state,
+                                        err);
+            if (s == OW_OK) stop = p->on_checkpoint(p->checkpoint_user, step + 1, snapshot, state);
             ow_embedding_free(snapshot);
+            ow_learn_state_free(state);
+            if (s != OW_OK) break;
         }
         if (stop) {
             step++;

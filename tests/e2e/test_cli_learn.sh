@@ -50,6 +50,22 @@ grep -q '^  \*  *1 vector ' "$work/out" && grep -q '^step: *4' "$work/out" \
     && [ -s "$work/gen2/samples/00000.png" ] && pass "generate with the learned token" \
     || fail "generate with the learned token: $(tail -3 "$work/err")"
 
+mkdir -p "$work/empty"
+# --resume continues exactly: 4 steps + 2 resumed = 6 steps in one go, byte for byte.
+[ -s "$work/run/state.safetensors" ] && pass "run folder holds state.safetensors" || fail "run folder lacks state.safetensors"
+"$oneword" learn --resume "$work/run" --model "$tiny" --images "$work/images" --steps 6 >"$work/out" 2>"$work/err" \
+    && pass "resume to step 6" || fail "resume: $(tail -c 300 "$work/err")"
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --out "$work/whole" --steps 6 \
+    --save-every 2 --size 32 --seed 7 >/dev/null 2>&1
+cmp -s "$work/run/embeddings.pt" "$work/whole/embeddings.pt" && pass "4 steps + resume 2 = 6 steps, byte for byte" \
+    || fail "the resumed run differs from the uninterrupted one"
+lines=$(wc -l <"$work/run/log.csv")
+[ "$lines" -eq 7 ] && pass "log.csv continued to step 6" || fail "log.csv has $lines lines after the resume"
+other="$root/tests/golden/tiny/sd-tiny-a"
+expect_fail "resume on another model" "another model" learn --resume "$work/run" --model "$other" \
+    --images "$work/images" --steps 8
+expect_fail "resume without a state" "cannot resume" learn --resume "$work/empty" --model "$tiny" --images "$work/images"
+
 # Bad input.
 printf 'not a picture' >"$work/fake.png"
 mkdir -p "$work/empty"

@@ -2,11 +2,14 @@
  * arguments refused with messages that say what to do; a short run reports a
  * finite loss every step, moves the placeholder's row away from the init word's,
  * is bit-for-bit repeatable with the same seed, can be stopped by its progress
- * callback (keeping the last step), and leaves the token usable by ow_generate. */
+ * callback (keeping the last step), leaves the token usable by ow_generate, and
+ * resumes from a saved state exactly (3 + 3 steps = 6 steps, bit for bit), refusing
+ * a resume on another model or other images. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "oneword.h"
@@ -77,6 +80,93 @@ static ow_learn_params short_run(progress_log *log) {
     p.progress = on_progress;
     p.progress_user = log;
     return p;
+}
+
+/* Saves the state of step `at` to the file named by user. */
+typedef struct saver { const char *path; int at, saved; } saver;
+static int save_state(void *user, int step, const ow_embedding *emb, const ow_learn_state *state) {
+    saver *sv = user;
+    (void)emb;
+    if (step != sv->at) return 0;
+    ow_error err = {0};
+    sv->saved = ow_learn_state_save(state, sv->path, &err) == OW_OK;
+    CHECK(sv->saved, "saving the state of step %d: %s", step, err.message);
+    return 1; /* stop here, as a killed run would */
+}
+
+/* 6 steps in one go against 3 steps, a state saved to a file, and 3 more resumed from it. */
+static void resume_is_exact(void) {
+    ow_error err = {0};
+    ow_model *whole = open_model(), *first = open_model(), *second = open_model();
+    if (!whole || !first || !second) return;
+    progress_log l1 = {.all_finite = 1}, l2 = {.all_finite = 1}, l3 = {.all_finite = 1};
+    ow_learn_params p = short_run(&l1);
+    p.steps = 6;
+    ow_embedding *a = NULL, *b = NULL, *c = NULL;
+    ow_status s = ow_learn(whole, images, 2, &p, &a, &err);
+    CHECK(s == OW_OK, "6 steps: %s", err.message);
+
+    char path[] = "/tmp/ow-learn-state-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    saver sv = {path, 3, 0};
+    ow_learn_params p1 = short_run(&l2);
+    p1.steps = 6;
+    p1.save_every = 3;
+    p1.on_checkpoint = save_state;
+    p1.checkpoint_user = &sv;
+    s = ow_learn(first, images, 2, &p1, &b, &err);
+    CHECK(s == OW_ERR_CANCELLED && sv.saved && ow_embedding_step(b) == 3, "stopped after step 3 with its state saved: %s",
+          err.message);
+    ow_learn_state *state = NULL;
+    s = ow_learn_state_load(&state, path, &err);
+    CHECK(s == OW_OK && ow_learn_state_step(state) == 3, "the state reads back at step 3: %s", err.message);
+    ow_learn_params p2;
+    ow_learn_params_init(&p2);
+    if (state) ow_learn_state_params(state, &p2);
+    p2.progress = on_progress;
+    p2.progress_user = &l3;
+    p2.resume = state;
+    s = ow_learn(second, images, 2, &p2, &c, &err);
+    CHECK(s == OW_OK && l3.calls == 3, "resumed for steps 4..6: %s (%d steps)", err.message, l3.calls);
+    const float *ra = NULL, *rc = NULL;
+    if (a) ow_embedding_vectors(a, 0, &ra, NULL);
+    if (c) ow_embedding_vectors(c, 0, &rc, NULL);
+    CHECK(ra && rc && memcmp(ra, rc, 32 * sizeof *ra) == 0 && l3.last_loss == l1.last_loss && ow_embedding_step(c) == 6,
+          "resumed run = uninterrupted run, bit for bit (last loss %.6g vs %.6g)", l3.last_loss, l1.last_loss);
+    if (ra && rc && memcmp(ra, rc, 32 * sizeof *ra) == 0) printf("ok   3 steps + resume 3 = 6 steps, bit for bit\n");
+
+    /* Resuming on another model, or with other images, is refused. */
+    ow_model *other = NULL;
+    ow_model_options opts;
+    ow_model_options_init(&opts);
+    if (ow_model_open(&other, source_path("tests/golden/tiny/sd-tiny-a"), &opts, &err) == OW_OK && state) {
+        ow_embedding *d = NULL;
+        s = ow_learn(other, images, 2, &p2, &d, &err);
+        CHECK(s == OW_ERR_INVALID_ARGUMENT && strstr(err.message, "another model"), "resume on another model: %s",
+              err.message);
+        printf("ok   resume on another model refused: %s\n", err.message);
+        ow_embedding_free(d);
+    }
+    ow_model_close(other);
+    ow_model *fourth = open_model();
+    if (fourth && state) {
+        ow_embedding *d = NULL;
+        s = ow_learn(fourth, images, 1, &p2, &d, &err);
+        CHECK(s == OW_ERR_INVALID_ARGUMENT && strstr(err.message, "images differ"), "resume with other images: %s",
+              err.message);
+        printf("ok   resume with other images refused: %s\n", err.message);
+        ow_embedding_free(d);
+    }
+    ow_model_close(fourth);
+    unlink(path);
+    ow_learn_state_free(state);
+    ow_embedding_free(a);
+    ow_embedding_free(b);
+    ow_embedding_free(c);
+    ow_model_close(whole);
+    ow_model_close(first);
+    ow_model_close(second);
 }
 
 int main(void) {
@@ -163,5 +253,6 @@ int main(void) {
     ow_model_close(m);
     ow_model_close(m2);
     ow_model_close(m3);
+    resume_is_exact();
     CHECK_DONE();
 }

@@ -1,0 +1,40 @@
+/* learn_state.h: the resumable state of a textual-inversion run (internal side of
+ * ow_learn_state): made after a step, checked against a resumed run's options,
+ * model and images. Saved as one .safetensors (rows and AdamW moments as F32, the
+ * mt19937 words as I32, everything else as exact text in the metadata). */
+#ifndef OW_TRAIN_LEARN_STATE_H
+#define OW_TRAIN_LEARN_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oneword.h"
+#include "sampling/torch_rng.h"
+
+struct ow_learn_state {
+    char *placeholder, *init_word, *templates;
+    int vectors, H, steps, batch, grad_accum, size, scale_lr, force_placeholder;
+    float learning_rate, flip, weight_decay;
+    uint64_t seed;
+    int step, adam_t;              /* steps done; AdamW's step count */
+    float *rows, *m1, *m2;         /* (vectors, H) each */
+    ow_torch_rng rng;
+    uint64_t model_fingerprint;    /* of the frozen weights the run reads */
+    uint64_t images_fingerprint;   /* of the encoded training latents */
+};
+
+/* FNV-1a over bytes, continuing from h (start with OW_FINGERPRINT_START). */
+#define OW_FINGERPRINT_START 0xcbf29ce484222325ull
+uint64_t ow_fingerprint(uint64_t h, const void *data, size_t n);
+
+/* A copy of the run's state after `step`. */
+ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int adam_t, const float *rows,
+                              const float *m1, const float *m2, const ow_torch_rng *rng, uint64_t model_fingerprint,
+                              uint64_t images_fingerprint, ow_learn_state **out, ow_error *err);
+
+/* Whether p (with width H, model and image fingerprints) continues the state's run;
+ * the error names what differs. */
+ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p, int H, uint64_t model_fingerprint,
+                               uint64_t images_fingerprint, ow_error *err);
+
+#endif
