@@ -186,8 +186,8 @@ ow_status ow_resnet_forward(ow_run *run, const ow_resnet_block *r, const float *
     return ow_resnet_forward_temb(run, r, x, temb_silu, B, B, H, W, out);
 }
 
-ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
-                                 int temb_rows, int B, int H, int W, float **out) {
+ow_status ow_resnet_hidden(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu, int temb_rows,
+                           int B, int H, int W, float *mean1, float *rstd1, float **out) {
     ow_backend *b = run->backend;
     const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W;
     const int with_temb = r->temb_channels > 0 && temb_silu;
@@ -207,7 +207,11 @@ ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const fl
 
     /* h = conv1(silu(norm1(x)))  (B, C_out, H, W) */
     ALLOC_OR_FAIL(normed, (size_t)B * Cin * HW);
-    b->group_norm(b, normed, x, r->norm1.weight.data, r->norm1.bias.data, B, Cin, HW, r->groups, r->eps, 1);
+    if (mean1)
+        b->group_norm_train(b, normed, mean1, rstd1, x, r->norm1.weight.data, r->norm1.bias.data, B, Cin, HW,
+                            r->groups, r->eps, 1);
+    else
+        b->group_norm(b, normed, x, r->norm1.weight.data, r->norm1.bias.data, B, Cin, HW, r->groups, r->eps, 1);
     ALLOC_OR_FAIL(h, (size_t)B * Cout * HW);
     b->conv2d(b, h, normed, r->conv1.weight.data, bias1 ? bias1 : r->conv1.bias.data, B, Cin, H, W, Cout, 3, 3, 1, 1);
     ow_run_free(run, normed);
@@ -221,6 +225,18 @@ ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const fl
         b->add_channel_bias(b, h, h, t, B, Cout, HW);
         ow_run_free(run, t);
     }
+    *out = h;
+    return OW_OK;
+}
+
+ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
+                                 int temb_rows, int B, int H, int W, float **out) {
+    ow_backend *b = run->backend;
+    const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W;
+    *out = NULL;
+    float *h;
+    ow_status s = ow_resnet_hidden(run, r, x, temb_silu, temb_rows, B, H, W, NULL, NULL, &h);
+    if (s != OW_OK) return s;
 
     /* o = conv2(silu(norm2(h))) */
     ALLOC_OR_FAIL(normed2, (size_t)B * Cout * HW);

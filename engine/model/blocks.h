@@ -116,6 +116,12 @@ ow_status ow_resnet_forward(ow_run *run, const ow_resnet_block *r, const float *
 ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
                                  int temb_rows, int B, int H, int W, float **out);
 
+/* The first half of the block, shared by the forward and the training backward:
+ * *out (B, C_out, H, W) = conv1(silu(norm1(x))) + the time term. mean1 and rstd1
+ * (B, groups) receive norm1's statistics when not NULL (the backward's recomputation). */
+ow_status ow_resnet_hidden(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu, int temb_rows,
+                           int B, int H, int W, float *mean1, float *rstd1, float **out);
+
 /* diffusers Attention as used by the UNet transformer blocks and the VAE mid
  * block: to_q, to_k, to_v (bias optional), to_out.0 (bias); heads of head_dim. */
 typedef struct ow_attention {

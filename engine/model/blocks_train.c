@@ -20,33 +20,14 @@ ow_status ow_resnet_backward(ow_run *run, const ow_resnet_block *r, const float 
                              int temb_rows, const float *dout, int B, int H, int W, float **dx_out) {
     ow_backend *b = run->backend;
     const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W, G = r->groups;
-    const int with_temb = r->temb_channels > 0 && temb_silu;
     *dx_out = NULL;
 
-    /* Recompute h = conv1(silu(norm1(x))) + time term, and norm2's statistics. */
-    float *bias1 = NULL;
-    if (with_temb && temb_rows == 1) {
-        bias1 = ow_run_alloc(run, (size_t)Cout);
-        if (!bias1) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY;
-        b->linear(b, bias1, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, 1, Cout,
-                  r->temb_channels);
-        b->add(b, bias1, bias1, r->conv1.bias.data, (size_t)Cout);
-    }
+    /* Recompute h = conv1(silu(norm1(x))) + time term (keeping norm1's statistics), and norm2's. */
     ALLOC_OR_FAIL(mean1, (size_t)B * G);
     ALLOC_OR_FAIL(rstd1, (size_t)B * G);
-    ALLOC_OR_FAIL(normed, (size_t)B * Cin * HW);
-    b->group_norm_train(b, normed, mean1, rstd1, x, r->norm1.weight.data, r->norm1.bias.data, B, Cin, HW, G, r->eps, 1);
-    ALLOC_OR_FAIL(h, (size_t)B * Cout * HW);
-    b->conv2d(b, h, normed, r->conv1.weight.data, bias1 ? bias1 : r->conv1.bias.data, B, Cin, H, W, Cout, 3, 3, 1, 1);
-    ow_run_free(run, normed);
-    ow_run_free(run, bias1);
-    if (with_temb && temb_rows != 1) {
-        ALLOC_OR_FAIL(t, (size_t)B * Cout);
-        b->linear(b, t, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, B, Cout,
-                  r->temb_channels);
-        b->add_channel_bias(b, h, h, t, B, Cout, HW);
-        ow_run_free(run, t);
-    }
+    float *h;
+    ow_status s = ow_resnet_hidden(run, r, x, temb_silu, temb_rows, B, H, W, mean1, rstd1, &h);
+    if (s != OW_OK) return s;
     ALLOC_OR_FAIL(mean2, (size_t)B * G);
     ALLOC_OR_FAIL(rstd2, (size_t)B * G);
     ALLOC_OR_FAIL(normed2, (size_t)B * Cout * HW);

@@ -499,6 +499,37 @@ static const float *cross_kv_at(const ow_unet *u, const ow_transformer2d *t, int
     return kv;
 }
 
+ow_status ow_unet_time_embedding(const ow_unet *u, ow_run *run, const float *timesteps, int B, int *rows_out,
+                                 float **temb_out) {
+    const ow_unet_config *cfg = &u->config;
+    ow_backend *b = run->backend;
+    const int C0 = cfg->block_out_channels[0], E = cfg->time_embed_dim;
+    *temb_out = NULL;
+    int rows = 1;
+    for (int i = 1; i < B; i++)
+        if (timesteps[i] != timesteps[0]) rows = B;
+    *rows_out = rows;
+    float *host = malloc((size_t)rows * C0 * sizeof *host);
+    if (!host) return ow_error_set(run->err, OW_ERR_OUT_OF_MEMORY, "unet: out of memory");
+    ow_timestep_embedding(host, timesteps, rows, C0, cfg->flip_sin_to_cos, cfg->freq_shift);
+    float *sinusoid = ow_run_alloc(run, (size_t)rows * C0);
+    if (!sinusoid) { free(host); return run->err->status; }
+    b->upload(b, sinusoid, host, (size_t)rows * C0);
+    free(host);
+    float *hidden = ow_run_alloc(run, (size_t)rows * E);
+    if (!hidden) return run->err->status;
+    b->linear(b, hidden, sinusoid, u->time_linear_1.weight.data, u->time_linear_1.bias.data, rows, E, C0);
+    ow_run_free(run, sinusoid);
+    b->silu(b, hidden, hidden, (size_t)rows * E);
+    float *temb = ow_run_alloc(run, (size_t)rows * E);
+    if (!temb) return run->err->status;
+    b->linear(b, temb, hidden, u->time_linear_2.weight.data, u->time_linear_2.bias.data, rows, E, E);
+    ow_run_free(run, hidden);
+    b->silu(b, temb, temb, (size_t)rows * E);
+    *temb_out = temb;
+    return OW_OK;
+}
+
 typedef struct skip_entry {
     float *data; /* owned by the stack until popped */
     int channels, H, W;
@@ -507,7 +538,7 @@ typedef struct skip_entry {
 ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B, int H, int W,
                           const float *timesteps, const float *context, int T, float *out, ow_error *err) {
     const ow_unet_config *cfg = &u->config;
-    const int n = cfg->num_blocks, C0 = cfg->block_out_channels[0], E = cfg->time_embed_dim;
+    const int n = cfg->num_blocks, C0 = cfg->block_out_channels[0];
     if (b != u->backend)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "unet forward: called with another backend than its weights live on");
     const int factor = 1 << (n - 1);
@@ -535,32 +566,9 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
     TRY(unet_update_cross_kv(u, b, context, B, T, err));
     size_t kv_at = 0;
 
-    /* time embedding: temb = silu(linear_2(silu(linear_1(sinusoid(t))))), (rows, E);
-     * every resnet applies silu to the embedding first, so it is applied once here.
-     * One row when every item has the same timestep (guided sampling): the resnets
-     * then fold it into a bias. */
-    int rows = 1;
-    for (int i = 1; i < B; i++)
-        if (timesteps[i] != timesteps[0]) rows = B;
+    int rows;
     float *temb;
-    {
-        float *host = malloc((size_t)rows * C0 * sizeof *host);
-        if (!host) { s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet forward: out of memory"); goto done; }
-        ow_timestep_embedding(host, timesteps, rows, C0, cfg->flip_sin_to_cos, cfg->freq_shift);
-        float *sinusoid = ow_run_alloc(&run, (size_t)rows * C0);
-        if (!sinusoid) { free(host); s = err->status; goto done; }
-        b->upload(b, sinusoid, host, (size_t)rows * C0);
-        free(host);
-        float *hidden;
-        ALLOC(hidden, (size_t)rows * E);
-        b->linear(b, hidden, sinusoid, u->time_linear_1.weight.data, u->time_linear_1.bias.data, rows, E, C0);
-        ow_run_free(&run, sinusoid);
-        b->silu(b, hidden, hidden, (size_t)rows * E);
-        ALLOC(temb, (size_t)rows * E);
-        b->linear(b, temb, hidden, u->time_linear_2.weight.data, u->time_linear_2.bias.data, rows, E, E);
-        ow_run_free(&run, hidden);
-        b->silu(b, temb, temb, (size_t)rows * E);
-    }
+    TRY(ow_unet_time_embedding(u, &run, timesteps, B, &rows, &temb));
 
     /* conv_in: (B, C0, H, W) */
     int C = C0, h = H, w = W;

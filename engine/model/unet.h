@@ -94,6 +94,13 @@ void ow_unet_free(ow_unet *unet);
  * for the one-ulp exp caveat. */
 void ow_timestep_embedding(float *out, const float *timesteps, int B, int dim, int flip_sin_to_cos, float freq_shift);
 
+/* The time embedding every resnet reads: *temb (rows, E) = silu(linear_2(silu(linear_1(
+ * sinusoid(t))))), allocated through run; silu is applied once here because every
+ * resnet applies it first. *rows is 1 when every item has the same timestep (guided
+ * sampling: the resnets then fold it into a bias), B otherwise. */
+ow_status ow_unet_time_embedding(const ow_unet *unet, ow_run *run, const float *timesteps, int B, int *rows,
+                                 float **temb);
+
 /* out (B, out_channels, H, W) = unet(sample (B, in_channels, H, W), timesteps[B] (host),
  * context (B, T, cross_attention_dim)). sample, context and out are backend memory
  * (out preallocated). H and W must be multiples of 2^(num_blocks-1). Keeps the

@@ -98,7 +98,7 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
                                 ow_error *err) {
     *tape = NULL;
     const ow_unet_config *cfg = &u->config;
-    const int n = cfg->num_blocks, C0 = cfg->block_out_channels[0], E = cfg->time_embed_dim;
+    const int n = cfg->num_blocks, C0 = cfg->block_out_channels[0];
     if (b != u->backend)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "unet training: called with another backend than its weights live on");
     const int factor = 1 << (n - 1);
@@ -120,28 +120,7 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
 #define ALLOC(var, count) do { if (!((var) = ow_run_alloc(run, (size_t)(count)))) { s = err->status; goto fail; } } while (0)
 
     /* time embedding, as ow_unet_forward (one row when the batch shares its timestep) */
-    int rows = 1;
-    for (int i = 1; i < B; i++)
-        if (timesteps[i] != timesteps[0]) rows = B;
-    t->temb_rows = rows;
-    {
-        float *host = malloc((size_t)rows * C0 * sizeof *host);
-        if (!host) { s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet training: out of memory"); goto fail; }
-        ow_timestep_embedding(host, timesteps, rows, C0, cfg->flip_sin_to_cos, cfg->freq_shift);
-        float *sinusoid = ow_run_alloc(run, (size_t)rows * C0);
-        if (!sinusoid) { free(host); s = err->status; goto fail; }
-        b->upload(b, sinusoid, host, (size_t)rows * C0);
-        free(host);
-        float *hidden;
-        ALLOC(hidden, (size_t)rows * E);
-        b->linear(b, hidden, sinusoid, u->time_linear_1.weight.data, u->time_linear_1.bias.data, rows, E, C0);
-        ow_run_free(run, sinusoid);
-        b->silu(b, hidden, hidden, (size_t)rows * E);
-        ALLOC(t->temb, (size_t)rows * E);
-        b->linear(b, t->temb, hidden, u->time_linear_2.weight.data, u->time_linear_2.bias.data, rows, E, E);
-        ow_run_free(run, hidden);
-        b->silu(b, t->temb, t->temb, (size_t)rows * E);
-    }
+    if ((s = ow_unet_time_embedding(u, run, timesteps, B, &t->temb_rows, &t->temb)) != OW_OK) goto fail;
 
     int max_skips = 1 + n;
     for (int i = 0; i < n; i++) max_skips += cfg->layers_per_block[i];
@@ -162,7 +141,7 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
         const ow_unet_down_block *d = &u->down_blocks[i];
         for (int j = 0; j < d->num_layers; j++) {
             float *r;
-            STEP(ow_resnet_forward_temb(run, &d->resnets[j], t->values[cur].data, t->temb, rows, B, h, w, &r));
+            STEP(ow_resnet_forward_temb(run, &d->resnets[j], t->values[cur].data, t->temb, t->temb_rows, B, h, w, &r));
             C = d->out_channels;
             RECORD(OP_RESNET, &d->resnets[j], cur, -1, r, C, h, w);
             if (d->has_attention) {
@@ -185,11 +164,11 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
     }
     if (cfg->has_mid_block) {
         float *m;
-        STEP(ow_resnet_forward_temb(run, &u->mid_resnets[0], t->values[cur].data, t->temb, rows, B, h, w, &m));
+        STEP(ow_resnet_forward_temb(run, &u->mid_resnets[0], t->values[cur].data, t->temb, t->temb_rows, B, h, w, &m));
         RECORD(OP_RESNET, &u->mid_resnets[0], cur, -1, m, C, h, w);
         STEP(ow_transformer2d_forward_kv(run, &u->mid_attention, m, context, NULL, B, h, w, T, &m));
         RECORD(OP_TRANSFORMER, &u->mid_attention, cur, -1, m, C, h, w);
-        STEP(ow_resnet_forward_temb(run, &u->mid_resnets[1], m, t->temb, rows, B, h, w, &m));
+        STEP(ow_resnet_forward_temb(run, &u->mid_resnets[1], m, t->temb, t->temb_rows, B, h, w, &m));
         RECORD(OP_RESNET, &u->mid_resnets[1], cur, -1, m, C, h, w);
     }
     for (int i = 0; i < n; i++) {
@@ -208,7 +187,7 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
             b->concat_channels(b, cat, t->values[cur].data, sk->data, B, C, sk->C, h * w);
             RECORD(OP_CONCAT, NULL, cur, skip, cat, C + t->values[skip].C, h, w);
             float *r;
-            STEP(ow_resnet_forward_temb(run, &up->resnets[j], cat, t->temb, rows, B, h, w, &r));
+            STEP(ow_resnet_forward_temb(run, &up->resnets[j], cat, t->temb, t->temb_rows, B, h, w, &r));
             C = up->out_channels;
             RECORD(OP_RESNET, &up->resnets[j], cur, -1, r, C, h, w);
             if (up->has_attention) {
