@@ -197,9 +197,14 @@ int learn_main(int argc, char **argv) {
         }
         if (bad) { status = 2; goto done; }
     }
-    if (optind < argc) { status = cli_fail("unexpected argument '%s' (see oneword learn --help)", argv[optind]) ? 2 : 2; goto done; }
+    if (optind < argc) {
+        cli_fail("unexpected argument '%s' (see oneword learn --help)", argv[optind]);
+        status = 2; /* a usage error */
+        goto done;
+    }
     if (!model_path || !out_dir || !p.init_word || images.count == 0) {
-        status = cli_fail("learn needs --model, --images, --init-word and --out (see oneword learn --help)") ? 2 : 2;
+        cli_fail("learn needs --model, --images, --init-word and --out (see oneword learn --help)");
+        status = 2;
         goto done;
     }
     if (!out_dir[0]) { status = cli_fail("--out is empty: name a folder for the run"); goto done; }
