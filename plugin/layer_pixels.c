@@ -1,0 +1,42 @@
+/* layer_pixels.c: float RGB -> new layer (gegl_buffer_set in "R'G'B' float"), and
+ * drawable -> float RGB composited over white (gegl_buffer_get in "R'G'B'A float";
+ * the straight alpha a gives c * a + 1 * (1 - a)). */
+#include "layer_pixels.h"
+
+#include <gegl.h>
+
+GimpLayer *plugin_layer_from_rgb(GimpImage *image, const char *name, const float *rgb, int width, int height) {
+    GimpImageType type = gimp_image_get_base_type(image) == GIMP_GRAY ? GIMP_GRAY_IMAGE : GIMP_RGB_IMAGE;
+    GimpLayer *layer = gimp_layer_new(image, name, width, height, type, 100.0, GIMP_LAYER_MODE_NORMAL);
+    if (!layer) return NULL;
+    GeglBuffer *buffer = gimp_drawable_get_buffer(GIMP_DRAWABLE(layer));
+    gegl_buffer_set(buffer, GEGL_RECTANGLE(0, 0, width, height), 0, babl_format("R'G'B' float"), rgb,
+                    GEGL_AUTO_ROWSTRIDE);
+    gegl_buffer_flush(buffer);
+    g_object_unref(buffer);
+    return layer;
+}
+
+float *plugin_drawable_to_rgb(GimpDrawable *drawable, int *width, int *height) {
+    int w = gimp_drawable_get_width(drawable), h = gimp_drawable_get_height(drawable);
+    size_t n = (size_t)w * (size_t)h;
+    float *rgba = g_try_malloc(n * 4 * sizeof *rgba);
+    float *rgb = g_try_malloc(n * 3 * sizeof *rgb);
+    if (!rgba || !rgb) {
+        g_free(rgba);
+        g_free(rgb);
+        return NULL;
+    }
+    GeglBuffer *buffer = gimp_drawable_get_buffer(drawable);
+    gegl_buffer_get(buffer, GEGL_RECTANGLE(0, 0, w, h), 1.0, babl_format("R'G'B'A float"), rgba, GEGL_AUTO_ROWSTRIDE,
+                    GEGL_ABYSS_NONE);
+    g_object_unref(buffer);
+    for (size_t i = 0; i < n; i++) {
+        float a = rgba[4 * i + 3];
+        for (int c = 0; c < 3; c++) rgb[3 * i + c] = rgba[4 * i + c] * a + (1.0f - a);
+    }
+    g_free(rgba);
+    *width = w;
+    *height = h;
+    return rgb;
+}

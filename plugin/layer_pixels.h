@@ -1,0 +1,17 @@
+/* layer_pixels.h: layers <-> the engine's float images: (H, W, 3) floats in [0, 1],
+ * non-linear sRGB ("R'G'B'" in babl's words), rows top to bottom. babl converts from
+ * and to any precision and colour model GIMP stores. */
+#ifndef OW_PLUGIN_LAYER_PIXELS_H
+#define OW_PLUGIN_LAYER_PIXELS_H
+
+#include <libgimp/gimp.h>
+
+/* A new layer of image holding rgb (width x height), not yet inserted; its type follows
+ * the image (RGB or grayscale; babl converts). NULL if GIMP refuses. */
+GimpLayer *plugin_layer_from_rgb(GimpImage *image, const char *name, const float *rgb, int width, int height);
+
+/* The drawable's pixels as (height, width, 3) floats with alpha composited over white
+ * (what Learn trains on); *width and *height get its size. g_free() the result. */
+float *plugin_drawable_to_rgb(GimpDrawable *drawable, int *width, int *height);
+
+#endif

@@ -1,0 +1,83 @@
+/* library.h: the Embedding Library in the user's profile: one embedding file per entry
+ * in embeddings/<name>.safetensors (A1111 layout for one token, diffusers for several:
+ * what other tools read) and index.json (json-c) with the metadata. The files are the
+ * truth: opening the library checks index.json against them, and a corrupt or
+ * hand-edited index is reported (library->report) and rebuilt from the files, the
+ * unreadable one kept as index.json.corrupt-TIME. Deleted entries move to trash/.
+ * Every write is atomic. Entries are found by any of their tokens (what users type in
+ * prompts); a token is in at most one entry. No GIMP calls here. */
+#ifndef OW_PLUGIN_LIBRARY_H
+#define OW_PLUGIN_LIBRARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oneword.h"
+#include "profile.h"
+
+#define LIBRARY_TOKEN_MAX 128     /* bytes of a token, with its NUL */
+#define LIBRARY_ENTRY_TOKENS 64   /* tokens in one entry (a merge) */
+#define LIBRARY_TEXT_MAX 1024
+
+typedef struct library_entry {
+    char name[LIBRARY_TOKEN_MAX];                          /* file stem: embeddings/<name>.safetensors */
+    char file[LIBRARY_TOKEN_MAX + 16];                     /* file name inside embeddings/ */
+    int n_tokens;
+    char tokens[LIBRARY_ENTRY_TOKENS][LIBRARY_TOKEN_MAX];  /* as typed in prompts */
+    int vectors[LIBRARY_ENTRY_TOKENS];                     /* vectors per token */
+    int dim;                                               /* vector width (768 for SD 1.x) */
+    char model[LIBRARY_TEXT_MAX];                          /* the model it was made for, "" if unknown */
+    int64_t steps;                                         /* training steps, -1 if unknown */
+    char created[32];                                      /* ISO 8601, UTC */
+    char source[LIBRARY_TEXT_MAX];                         /* where it came from (imported file, learn run) */
+    char notes[LIBRARY_TEXT_MAX];
+} library_entry;
+
+typedef struct library {
+    plugin_profile profile;
+    library_entry *entries;
+    size_t count, cap;
+    char report[2048]; /* what opening repaired ("" if nothing): shown to the user */
+} library;
+
+/* Opens the library of profile (a copy is kept): reads index.json, checks it against
+ * the files, rebuilds and rewrites it when needed (saying so in report). */
+ow_status library_open(library *lib, const plugin_profile *profile, ow_error *err);
+void library_close(library *lib);
+
+/* The entry holding token, or NULL. */
+const library_entry *library_find(const library *lib, const char *token);
+
+/* Imports an embedding file (any format the engine reads) as a new entry; its tokens
+ * must not be in the library yet. name: the entry's name ("" or NULL: from its first
+ * token). *entry_index (may be NULL) gets the new entry's index. */
+ow_status library_import(library *lib, const char *path, const char *name, const char *source, size_t *entry_index,
+                         ow_error *err);
+
+/* Writes the entry holding token to path (format from the extension, as
+ * ow_embedding_save: .pt, .bin, .safetensors, .json). */
+ow_status library_export(const library *lib, const char *token, const char *path, ow_embedding_layout layout,
+                         ow_error *err);
+
+/* Renames a token inside its entry's file; a one-token entry takes the new name too. */
+ow_status library_rename(library *lib, const char *token, const char *new_token, ow_error *err);
+
+/* Moves the entry holding token to trash/; trash_path (cap bytes, may be NULL) gets
+ * where it went. */
+ow_status library_delete(library *lib, const char *token, char *trash_path, size_t cap, ow_error *err);
+
+/* One new entry named name holding every token of the entries that hold tokens[0..n-1]
+ * (as the reference's merge_embeddings.py); those entries move to trash/, so a token
+ * stays in one entry. Widths must match. *entry_index (may be NULL) gets the new entry. */
+ow_status library_merge(library *lib, const char *const *tokens, size_t n, const char *name, size_t *entry_index,
+                        ow_error *err);
+
+/* Loads every entry into the model (ow_model_add_embedding_data). Entries that do not
+ * fit it (another text encoder width) are skipped and named in skipped (cap bytes,
+ * "token (why); ..."); the call fails only when the engine cannot take a fitting one. */
+ow_status library_add_to_model(const library *lib, ow_model *model, char *skipped, size_t cap, ow_error *err);
+
+/* The library as JSON text (what index.json holds); the caller frees it with free(). */
+char *library_to_json(const library *lib);
+
+#endif

@@ -1,0 +1,226 @@
+/* library_procedures.c: the Embedding Library's PDB procedures (list, import, export,
+ * rename, delete, merge), each a thin call into library.c. Entries are named by
+ * their tokens, as in prompts. Like every oneword procedure they need a model set
+ * (the library's embeddings are for it), and say how to set one when there is none. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "procedures.h"
+
+typedef enum { OP_LIST, OP_IMPORT, OP_EXPORT, OP_RENAME, OP_DELETE, OP_MERGE } library_op;
+
+static const struct {
+    const char *name;
+    library_op op;
+    const char *menu_label, *blurb;
+} operations[] = {
+    {PROC_LIBRARY_LIST, OP_LIST, "_List", "List the Embedding Library: its tokens and index.json"},
+    {PROC_LIBRARY_IMPORT, OP_IMPORT, "_Import...", "Import an embedding file into the library"},
+    {PROC_LIBRARY_EXPORT, OP_EXPORT, "_Export...", "Export a library entry to an embedding file"},
+    {PROC_LIBRARY_RENAME, OP_RENAME, "_Rename...", "Rename a token of the library"},
+    {PROC_LIBRARY_DELETE, OP_DELETE, "_Delete...", "Move a library entry to the trash folder"},
+    {PROC_LIBRARY_MERGE, OP_MERGE, "_Merge...", "Merge library entries into one"},
+};
+
+static GStrv entry_tokens(const library_entry *e) {
+    GStrv tokens = g_new0(gchar *, (gsize)e->n_tokens + 1);
+    for (int t = 0; t < e->n_tokens; t++) tokens[t] = g_strdup(e->tokens[t]);
+    return tokens;
+}
+
+static GStrv all_tokens(const library *lib) {
+    GPtrArray *list = g_ptr_array_new();
+    for (size_t i = 0; i < lib->count; i++)
+        for (int t = 0; t < lib->entries[i].n_tokens; t++) g_ptr_array_add(list, g_strdup(lib->entries[i].tokens[t]));
+    g_ptr_array_add(list, NULL);
+    return (GStrv)g_ptr_array_free(list, FALSE);
+}
+
+static gchar *config_string(GimpProcedureConfig *config, const char *property) {
+    gchar *value = NULL;
+    g_object_get(config, property, &value, NULL);
+    return value ? value : g_strdup("");
+}
+
+static ow_embedding_layout layout_from_nick(const char *nick) {
+    if (nick && strcmp(nick, "a1111") == 0) return OW_EMBEDDING_LAYOUT_A1111;
+    if (nick && strcmp(nick, "diffusers") == 0) return OW_EMBEDDING_LAYOUT_DIFFUSERS;
+    return OW_EMBEDDING_LAYOUT_AUTO;
+}
+
+static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *lib, GimpProcedureConfig *config,
+                              ow_error *err) {
+    GimpValueArray *result = NULL;
+    ow_status s = OW_OK;
+    switch (op) {
+    case OP_LIST: {
+        char *json = library_to_json(lib);
+        result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
+        GIMP_VALUES_TAKE_STRV(result, 1, all_tokens(lib));
+        GIMP_VALUES_SET_STRING(result, 2, json ? json : "");
+        GIMP_VALUES_SET_STRING(result, 3, lib->report);
+        free(json);
+        return result;
+    }
+    case OP_IMPORT: {
+        gchar *file = config_string(config, "file"), *name = config_string(config, "name");
+        size_t index = 0;
+        if (!*file) {
+            g_free(file);
+            g_free(name);
+            return plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "file is empty: name an embedding file");
+        }
+        s = library_import(lib, file, name, NULL, &index, err);
+        g_free(file);
+        g_free(name);
+        if (s != OW_OK) break;
+        result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
+        GIMP_VALUES_SET_STRING(result, 1, lib->entries[index].name);
+        GIMP_VALUES_TAKE_STRV(result, 2, entry_tokens(&lib->entries[index]));
+        return result;
+    }
+    case OP_EXPORT: {
+        gchar *token = config_string(config, "token"), *file = config_string(config, "file"),
+              *layout = config_string(config, "layout");
+        if (*file) {
+            s = library_export(lib, token, file, layout_from_nick(layout), err);
+        } else {
+            s = err->status = OW_ERR_INVALID_ARGUMENT;
+            g_strlcpy(err->message, "file is empty: name the file to write (.pt, .bin, .safetensors or .json)",
+                      sizeof err->message);
+        }
+        g_free(token);
+        g_free(file);
+        g_free(layout);
+        break;
+    }
+    case OP_RENAME: {
+        gchar *token = config_string(config, "token"), *new_token = config_string(config, "new-token");
+        s = library_rename(lib, token, new_token, err);
+        g_free(token);
+        g_free(new_token);
+        break;
+    }
+    case OP_DELETE: {
+        gchar *token = config_string(config, "token");
+        char trash[PLUGIN_PATH_MAX + 400];
+        s = library_delete(lib, token, trash, sizeof trash, err);
+        g_free(token);
+        if (s != OW_OK) break;
+        result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
+        GIMP_VALUES_SET_STRING(result, 1, trash);
+        return result;
+    }
+    case OP_MERGE: {
+        GStrv tokens = NULL;
+        gchar *name = config_string(config, "name");
+        g_object_get(config, "tokens", &tokens, NULL);
+        size_t index = 0;
+        s = library_merge(lib, (const char *const *)tokens, tokens ? g_strv_length(tokens) : 0, name, &index, err);
+        g_strfreev(tokens);
+        g_free(name);
+        if (s != OW_OK) break;
+        result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
+        GIMP_VALUES_SET_STRING(result, 1, lib->entries[index].name);
+        GIMP_VALUES_TAKE_STRV(result, 2, entry_tokens(&lib->entries[index]));
+        return result;
+    }
+    }
+    if (s != OW_OK) return plugin_return_engine_error(procedure, err);
+    return gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
+}
+
+static GimpValueArray *library_run(GimpProcedure *procedure, GimpProcedureConfig *config, gpointer run_data) {
+    const library_op op = (library_op)GPOINTER_TO_INT(run_data);
+    ow_error err = {0};
+    plugin_profile profile;
+    char model_path[PLUGIN_PATH_MAX];
+    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
+        return plugin_return_engine_error(procedure, &err);
+    GimpRunMode run_mode;
+    g_object_get(config, "run-mode", &run_mode, NULL);
+    if (run_mode == GIMP_RUN_INTERACTIVE && op != OP_LIST &&
+        !plugin_run_dialog(procedure, config, gimp_procedure_get_menu_label(procedure)))
+        return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
+    library lib;
+    if (plugin_open_library(&lib, &profile, &err) != OW_OK) return plugin_return_engine_error(procedure, &err);
+    GimpValueArray *result = run_op(procedure, op, &lib, config, &err);
+    library_close(&lib);
+    return result;
+}
+
+static void add_token_argument(GimpProcedure *procedure, const char *blurb) {
+    gimp_procedure_add_string_argument(procedure, "token", "_Token", blurb, "", G_PARAM_READWRITE);
+}
+
+GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *name) {
+    size_t i = 0;
+    while (i < G_N_ELEMENTS(operations) && strcmp(operations[i].name, name) != 0) i++;
+    if (i == G_N_ELEMENTS(operations)) return NULL;
+    const library_op op = operations[i].op;
+    GimpProcedure *procedure =
+        gimp_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, library_run, GINT_TO_POINTER(op), NULL);
+    gimp_procedure_set_menu_label(procedure, operations[i].menu_label);
+    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH "/Embedding Library");
+    gimp_procedure_set_documentation(procedure, operations[i].blurb,
+                                     "The Embedding Library lives in the oneword folder of the GIMP profile: "
+                                     "embeddings/ (one file per entry), index.json, trash/.",
+                                     name);
+    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
+    gimp_procedure_add_enum_argument(procedure, "run-mode", "Run mode", "The run mode", GIMP_TYPE_RUN_MODE,
+                                     GIMP_RUN_INTERACTIVE, G_PARAM_READWRITE);
+    switch (op) {
+    case OP_LIST:
+        gimp_procedure_add_string_array_return_value(procedure, "tokens", "Tokens", "Every token in the library",
+                                                     G_PARAM_READWRITE);
+        gimp_procedure_add_string_return_value(procedure, "index-json", "Index", "The library as index.json holds it",
+                                               "", G_PARAM_READWRITE);
+        gimp_procedure_add_string_return_value(procedure, "report", "Report",
+                                               "What opening the library repaired (\"\" if nothing)", "",
+                                               G_PARAM_READWRITE);
+        break;
+    case OP_IMPORT:
+        gimp_procedure_add_string_argument(procedure, "file", "_File",
+                                           "An embedding file (.pt, .bin, .safetensors, .png, .json)", "",
+                                           G_PARAM_READWRITE);
+        gimp_procedure_add_string_argument(procedure, "name", "_Name", "The entry's name (\"\": from its token)", "",
+                                           G_PARAM_READWRITE);
+        gimp_procedure_add_string_return_value(procedure, "name", "Name", "The new entry's name", "",
+                                               G_PARAM_READWRITE);
+        gimp_procedure_add_string_array_return_value(procedure, "tokens", "Tokens", "Its tokens", G_PARAM_READWRITE);
+        break;
+    case OP_EXPORT: {
+        add_token_argument(procedure, "A token of the entry to export");
+        gimp_procedure_add_string_argument(procedure, "file", "_File",
+                                           "The file to write: .pt, .bin, .safetensors or .json", "",
+                                           G_PARAM_READWRITE);
+        GimpChoice *layouts = gimp_choice_new_with_values(
+            "auto", 0, "From the extension", NULL, "a1111", 1, "A1111 (string_to_param / emb_params)", NULL,
+            "diffusers", 2, "diffusers ({token: vectors})", NULL, NULL);
+        gimp_procedure_add_choice_argument(procedure, "layout", "_Layout", "auto, a1111 or diffusers", layouts, "auto",
+                                           G_PARAM_READWRITE);
+        break;
+    }
+    case OP_RENAME:
+        add_token_argument(procedure, "The token to rename");
+        gimp_procedure_add_string_argument(procedure, "new-token", "_New token", "Its new name (no spaces)", "",
+                                           G_PARAM_READWRITE);
+        break;
+    case OP_DELETE:
+        add_token_argument(procedure, "A token of the entry to delete");
+        gimp_procedure_add_string_return_value(procedure, "trash-file", "Trash file", "Where the entry's file went",
+                                               "", G_PARAM_READWRITE);
+        break;
+    case OP_MERGE:
+        gimp_procedure_add_string_array_argument(procedure, "tokens", "_Tokens",
+                                                 "Tokens of the entries to merge (two entries or more)",
+                                                 G_PARAM_READWRITE);
+        gimp_procedure_add_string_argument(procedure, "name", "_Name", "The merged entry's name", "merged",
+                                           G_PARAM_READWRITE);
+        gimp_procedure_add_string_return_value(procedure, "name", "Name", "The merged entry's name", "",
+                                               G_PARAM_READWRITE);
+        gimp_procedure_add_string_array_return_value(procedure, "tokens", "Tokens", "Its tokens", G_PARAM_READWRITE);
+        break;
+    }
+    return procedure;
+}

@@ -1,0 +1,57 @@
+/* procedures.h: the plug-in's PDB procedures (one file each, or one file for the
+ * Embedding Library's), and the helpers they share (procedure_support.c). */
+#ifndef OW_PLUGIN_PROCEDURES_H
+#define OW_PLUGIN_PROCEDURES_H
+
+#include <libgimp/gimp.h>
+
+#include "library.h"
+#include "oneword.h"
+#include "profile.h"
+
+#define PLUGIN_MENU_PATH "<Image>/Filters/Concepts"
+#define PLUGIN_AUTHOR "oneword contributors"
+#define PLUGIN_YEAR "2026"
+
+/* Procedure names, as Script-Fu calls them. */
+#define PROC_SET_MODEL "plug-in-oneword-set-model"
+#define PROC_GENERATE "plug-in-oneword-generate"
+#define PROC_LIBRARY_LIST "plug-in-oneword-library-list"
+#define PROC_LIBRARY_IMPORT "plug-in-oneword-library-import"
+#define PROC_LIBRARY_EXPORT "plug-in-oneword-library-export"
+#define PROC_LIBRARY_RENAME "plug-in-oneword-library-rename"
+#define PROC_LIBRARY_DELETE "plug-in-oneword-library-delete"
+#define PROC_LIBRARY_MERGE "plug-in-oneword-library-merge"
+
+/* Each creates the procedure called name (one of the names above that it serves). */
+GimpProcedure *plugin_set_model_procedure_new(GimpPlugIn *plug_in, const gchar *name);
+GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *name);
+GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *name);
+
+/* ---- procedure_support.c ---- */
+
+/* Return values for a failure: status with a GError holding the message. */
+GimpValueArray *plugin_return_error(GimpProcedure *procedure, GimpPDBStatusType status, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* An engine failure: CALLING_ERROR for OW_ERR_INVALID_ARGUMENT / NOT_FOUND (the
+ * caller's arguments), EXECUTION_ERROR for the rest. */
+GimpValueArray *plugin_return_engine_error(GimpProcedure *procedure, const ow_error *err);
+
+/* The profile folder (gimp_directory()/oneword), created when missing. */
+ow_status plugin_open_profile(plugin_profile *profile, ow_error *err);
+
+/* The profile and the configured model; fails with plugin_no_model_message when no
+ * model is set, or when the one set is gone. */
+ow_status plugin_require_model(plugin_profile *profile, char *model_path, size_t cap, ow_error *err);
+
+/* Opens the library, and shows (gimp_message) what opening had to repair. */
+ow_status plugin_open_library(library *lib, const plugin_profile *profile, ow_error *err);
+
+/* Interactive runs: the procedure's own dialog over its arguments; FALSE if cancelled. */
+gboolean plugin_run_dialog(GimpProcedure *procedure, GimpProcedureConfig *config, const char *title);
+
+/* The engine's warnings (a truncated prompt, ...) as GIMP messages. */
+void plugin_engine_log(void *user, int level, const char *message);
+
+#endif
