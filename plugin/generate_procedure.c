@@ -17,14 +17,11 @@
 #define SIDE_MAX 8192
 #define IMAGES_MAX 64
 
-/* Choice nicks (GIMP allows [a-z0-9-]) and the engine's sampler names. */
-static const struct { const char *nick, *label, *engine; } samplers[] = {
-    {"ddim", "DDIM", "ddim"},
-    {"plms", "PLMS", "plms"},
-    {"euler", "Euler", "euler"},
-    {"euler-a", "Euler ancestral", "euler-a"},
-    {"dpmpp-2m-karras", "DPM++ 2M Karras", "dpm++2m-karras"},
-};
+/* The engine's sampler names, as the "sampler" argument takes them. A plain string, checked
+ * here: Script-Fu turns an unknown value of a GimpChoice argument into its default with
+ * only a warning, so a typo would run another sampler. */
+static const char *const samplers[] = {"ddim", "plms", "euler", "euler-a", "dpm++2m-karras"};
+#define SAMPLER_LIST "ddim, plms, euler, euler-a or dpm++2m-karras"
 
 typedef struct {
     gchar *prompt, *negative, *sampler;
@@ -44,18 +41,19 @@ static void args_read(GimpProcedureConfig *config, generate_args *a) {
                  "width", &a->width, "height", &a->height, NULL);
 }
 
-static const char *engine_sampler(const char *nick) {
+static const char *engine_sampler(const char *name) {
     for (size_t i = 0; i < G_N_ELEMENTS(samplers); i++)
-        if (nick && strcmp(samplers[i].nick, nick) == 0) return samplers[i].engine;
+        if (name && strcmp(samplers[i], name) == 0) return samplers[i];
     return NULL;
 }
 
-/* 0 means: the image's side rounded down to a multiple of 8, or 512 without an image. */
-static int default_side(int asked, int image_side) {
+/* 0 means: the image's side rounded down to a multiple of the model's factor (8 for
+ * SD 1.x), or 512 without an image. */
+static int default_side(int asked, int image_side, int factor) {
     if (asked > 0) return asked;
     if (image_side <= 0) return 512;
-    int side = image_side / 8 * 8;
-    return side < 8 ? 8 : side > SIDE_MAX ? SIDE_MAX : side;
+    int side = image_side / factor * factor;
+    return side < factor ? factor : side > SIDE_MAX ? SIDE_MAX / factor * factor : side;
 }
 
 static char *parameters_json(const generate_args *a, const ow_generate_params *p, const char *model) {
@@ -132,19 +130,10 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
     params.eta = (float)a.eta;
     params.n_images = 1;
     const int use_image = image && gimp_image_get_base_type(image) != GIMP_INDEXED;
-    params.width = default_side(a.width, image ? gimp_image_get_width(image) : 0);
-    params.height = default_side(a.height, image ? gimp_image_get_height(image) : 0);
     const uint64_t first_seed = a.seed >= 0 ? (uint64_t)a.seed : (uint64_t)g_random_int_range(0, G_MAXINT);
     if (!params.sampler) {
-        GimpValueArray *r = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "unknown sampler '%s'", a.sampler);
-        args_free(&a);
-        return r;
-    }
-    if (params.width % 8 || params.height % 8 || params.width < 8 || params.height < 8) {
-        GimpValueArray *r = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
-                                                "width and height must be multiples of 8 from 8 to %d (or 0: from "
-                                                "the image), got %dx%d",
-                                                SIDE_MAX, params.width, params.height);
+        GimpValueArray *r = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "unknown sampler '%s': use " SAMPLER_LIST,
+                                                a.sampler ? a.sampler : "");
         args_free(&a);
         return r;
     }
@@ -164,6 +153,16 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
     if (ow_model_open(&model, model_path, &options, &err) != OW_OK) {
         result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s", model_path,
                                      err.message);
+        goto done;
+    }
+    const int factor = ow_model_image_factor(model);
+    params.width = default_side(a.width, image ? gimp_image_get_width(image) : 0, factor);
+    params.height = default_side(a.height, image ? gimp_image_get_height(image) : 0, factor);
+    if (params.width % factor || params.height % factor) {
+        result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
+                                     "width and height must be multiples of %d for this model (or 0: from the "
+                                     "image), got %dx%d",
+                                     factor, params.width, params.height);
         goto done;
     }
     if (plugin_open_library(&lib, &profile, &err) != OW_OK) {
@@ -262,16 +261,11 @@ GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *n
         name);
     gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
 
-    GimpChoice *choice = gimp_choice_new();
-    for (size_t i = 0; i < G_N_ELEMENTS(samplers); i++)
-        gimp_choice_add(choice, samplers[i].nick, (gint)i, samplers[i].label, NULL);
     gimp_procedure_add_string_argument(procedure, "prompt", "_Prompt", "What to draw; library tokens may be used", "",
                                        G_PARAM_READWRITE);
     gimp_procedure_add_string_argument(procedure, "negative-prompt", "_Negative prompt", "What to avoid", "",
                                        G_PARAM_READWRITE);
-    gimp_procedure_add_choice_argument(procedure, "sampler", "_Sampler",
-                                       "ddim, plms, euler, euler-a or dpmpp-2m-karras", choice, "ddim",
-                                       G_PARAM_READWRITE);
+    gimp_procedure_add_string_argument(procedure, "sampler", "_Sampler", SAMPLER_LIST, "ddim", G_PARAM_READWRITE);
     gimp_procedure_add_int_argument(procedure, "steps", "S_teps", "Sampler steps", 1, 1000, 50, G_PARAM_READWRITE);
     gimp_procedure_add_double_argument(procedure, "guidance-scale", "_Guidance scale",
                                        "Classifier-free guidance; 1 or less turns it off", 0.0, 100.0, 7.5,
@@ -283,13 +277,13 @@ GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *n
     gimp_procedure_add_int_argument(procedure, "n-images", "Number of _images", "Images (one layer each)", 1,
                                     IMAGES_MAX, 1, G_PARAM_READWRITE);
     gimp_procedure_add_int_argument(procedure, "width", "_Width",
-                                    "Multiple of 8; 0: the image's width rounded down to one (512 without an image)", 0,
+                                    "A multiple of 8 (of the model's factor); 0: the image's width rounded down to one (512 without an image)", 0,
                                     SIDE_MAX, 0, G_PARAM_READWRITE);
     gimp_procedure_add_int_argument(procedure, "height", "_Height",
-                                    "Multiple of 8; 0: the image's height rounded down to one (512 without an image)",
+                                    "A multiple of 8 (of the model's factor); 0: the image's height rounded down to one (512 without an image)",
                                     0, SIDE_MAX, 0, G_PARAM_READWRITE);
 
-    gimp_procedure_add_core_object_array_return_value(procedure, "layers", "Layers", "The new layers, top first",
+    gimp_procedure_add_core_object_array_return_value(procedure, "layers", "Layers", "The new layers in seed order (the last one on top)",
                                                       GIMP_TYPE_LAYER, G_PARAM_READWRITE);
     gimp_procedure_add_image_return_value(procedure, "image", "Image", "The image that holds them (new if none was given)",
                                           FALSE, G_PARAM_READWRITE);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "procedures.h"
 
 typedef enum { OP_LIST, OP_IMPORT, OP_EXPORT, OP_RENAME, OP_DELETE, OP_MERGE } library_op;
@@ -42,10 +43,13 @@ static gchar *config_string(GimpProcedureConfig *config, const char *property) {
     return value ? value : g_strdup("");
 }
 
-static ow_embedding_layout layout_from_nick(const char *nick) {
-    if (nick && strcmp(nick, "a1111") == 0) return OW_EMBEDDING_LAYOUT_A1111;
-    if (nick && strcmp(nick, "diffusers") == 0) return OW_EMBEDDING_LAYOUT_DIFFUSERS;
-    return OW_EMBEDDING_LAYOUT_AUTO;
+/* "auto", "a1111" or "diffusers" (a plain string, checked: see the sampler in generate). */
+static int layout_from_name(const char *name, ow_embedding_layout *layout) {
+    if (strcmp(name, "auto") == 0) *layout = OW_EMBEDDING_LAYOUT_AUTO;
+    else if (strcmp(name, "a1111") == 0) *layout = OW_EMBEDDING_LAYOUT_A1111;
+    else if (strcmp(name, "diffusers") == 0) *layout = OW_EMBEDDING_LAYOUT_DIFFUSERS;
+    else return 0;
+    return 1;
 }
 
 static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *lib, GimpProcedureConfig *config,
@@ -82,12 +86,14 @@ static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *
     case OP_EXPORT: {
         gchar *token = config_string(config, "token"), *file = config_string(config, "file"),
               *layout = config_string(config, "layout");
-        if (*file) {
-            s = library_export(lib, token, file, layout_from_nick(layout), err);
+        ow_embedding_layout chosen;
+        if (!*file) {
+            s = plugin_fail(err, OW_ERR_INVALID_ARGUMENT,
+                            "file is empty: name the file to write (.pt, .bin, .safetensors or .json)");
+        } else if (!layout_from_name(layout, &chosen)) {
+            s = plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "unknown layout '%s': use auto, a1111 or diffusers", layout);
         } else {
-            s = err->status = OW_ERR_INVALID_ARGUMENT;
-            g_strlcpy(err->message, "file is empty: name the file to write (.pt, .bin, .safetensors or .json)",
-                      sizeof err->message);
+            s = library_export(lib, token, file, chosen, err);
         }
         g_free(token);
         g_free(file);
@@ -194,11 +200,10 @@ GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *na
         gimp_procedure_add_string_argument(procedure, "file", "_File",
                                            "The file to write: .pt, .bin, .safetensors or .json", "",
                                            G_PARAM_READWRITE);
-        GimpChoice *layouts = gimp_choice_new_with_values(
-            "auto", 0, "From the extension", NULL, "a1111", 1, "A1111 (string_to_param / emb_params)", NULL,
-            "diffusers", 2, "diffusers ({token: vectors})", NULL, NULL);
-        gimp_procedure_add_choice_argument(procedure, "layout", "_Layout", "auto, a1111 or diffusers", layouts, "auto",
-                                           G_PARAM_READWRITE);
+        gimp_procedure_add_string_argument(procedure, "layout", "_Layout",
+                                           "auto (from the extension), a1111 (string_to_param / emb_params) or "
+                                           "diffusers ({token: vectors})",
+                                           "auto", G_PARAM_READWRITE);
         break;
     }
     case OP_RENAME:

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# tests/gimp/checks.sh: the GIMP 3 plug-in checks, run INSIDE the Debian 13 root by
+# tests/gimp/run (the source tree mounted at /src). Builds the plug-in, the CLI and the
+# shapes judge (out of tree: /src/build/gimp3), installs the plug-in into a throw-away
+# HOME's GIMP profile and drives it headless through Script-Fu with the bundled shapes
+# model. Each check prints what it compared; the last line is "N passed, N failed".
+set -u
+src=/src
+build=$src/build/gimp3
+fixtures=$src/tests/gimp/fixtures
+model=$src/resources/shapes
+export OMP_WAIT_POLICY=PASSIVE
+
+passed=0
+failed=0
+pass() { echo "ok   $1: $2"; passed=$((passed + 1)); }
+fail() {
+    echo "FAIL $1: $2"
+    failed=$((failed + 1))
+    if [ -s "$work/err" ]; then  # the lines that explain it
+        grep -i -e "error" -e "critical" -e "warning" "$work/err" | grep -v -e "gimp_wire_read" -e "Broken pipe" \
+            -e "cannot open display" -e "Welcome to GIMP" | head -n 6 | cut -c1-400 | sed 's/^/       | /'
+    fi
+}
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+}
+
+# ---- build ----
+t0=$SECONDS
+if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" "$src" --buildtype=release -Dwerror=true -Dgimp=enabled >/tmp/oneword-setup.log 2>&1 ||
+        { tail -n 20 /tmp/oneword-setup.log; fail build "meson setup of the whole project in the GIMP 3 root"; finish; }
+fi
+if ! meson compile -C "$build" plugin/oneword-gimp engine/cli/oneword tests/judge/judge_png >/tmp/oneword-build.log 2>&1; then
+    grep -E "error|FAILED" /tmp/oneword-build.log | head -n 20
+    fail build "meson compile of plugin/oneword-gimp, the CLI and the judge (-Werror, gcc $(gcc -dumpversion))"
+    finish
+fi
+cc -O2 -Wall -Wextra -Werror -o "$build/png_diff" "$src/tests/gimp/png_diff.c" $(pkg-config --cflags --libs libpng) ||
+    { fail build "png_diff"; finish; }
+pass build "plug-in, CLI and judge built with -Werror against GIMP $(pkg-config --modversion gimp-3.0) in $((SECONDS - t0)) s"
+cli=$build/engine/cli/oneword
+judge=$build/tests/judge/judge_png
+
+# ---- a throw-away profile ----
+work=$(mktemp -d /tmp/oneword-gimp-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export HOME=$work/home
+profile=$HOME/.config/GIMP/3.0
+mkdir -p "$profile/plug-ins/oneword-gimp"
+install -m 755 "$build/plugin/oneword-gimp" "$profile/plug-ins/oneword-gimp/oneword-gimp"
+library=$profile/oneword
+cd "$work"
+
+# gimp SCHEME...: runs the expressions in a headless GIMP; sets rc, $work/out, $work/err.
+gimp() {
+    local args=()
+    for e in "$@"; do args+=(-b "$e"); done
+    gimp-console-3.0 -i -n --quit --batch-interpreter=plug-in-script-fu-eval "${args[@]}" >"$work/out" 2>"$work/err"
+    rc=$?
+}
+out_value() { sed -n "s/^$1=//p" "$work/out" | head -n 1; }
+err_has() { grep -qF -- "$1" "$work/err"; }
+# Script-Fu's report of a failed call: "Procedure execution of NAME failed: MESSAGE" for
+# GIMP_PDB_EXECUTION_ERROR, "... failed on invalid input arguments: MESSAGE" for CALLING_ERROR.
+execution_error() { grep -F "Procedure execution of" "$work/err" | grep -v "invalid input arguments" | grep -qF -- "$1"; }
+calling_error() { grep -F "failed on invalid input arguments:" "$work/err" | grep -qF -- "$1"; }
+NI='#:run-mode RUN-NONINTERACTIVE'
+prompt="an orange circle on a purple background"
+sampling='#:sampler "euler" #:steps 20 #:guidance-scale 9'
+
+# ---- no model set ----
+gimp "(plug-in-oneword-generate $NI #:prompt \"$prompt\")"
+if [ $rc -ne 0 ] && execution_error "No model is set" && err_has "plug-in-oneword-set-model #:run-mode"; then
+    pass no-model/generate "exit $rc, execution error 'No model is set. ... (plug-in-oneword-set-model ...)'"
+else fail no-model/generate "expected an execution error explaining how to set a model, got exit $rc"; fi
+gimp "(plug-in-oneword-library-list $NI)"
+if [ $rc -ne 0 ] && execution_error "No model is set" && err_has "Set Model"; then
+    pass no-model/library-list "exit $rc, execution error 'No model is set' with the menu path and the Script-Fu call"
+else fail no-model/library-list "expected the same explanation, got exit $rc"; fi
+
+# ---- set-model ----
+gimp "(plug-in-oneword-set-model $NI #:model \"$src/README.md\")"
+if [ $rc -ne 0 ] && calling_error "'$src/README.md' is not a model oneword can read"; then
+    pass set-model/not-a-model "exit $rc, calling error naming README.md"
+else fail set-model/not-a-model "expected a calling error, got exit $rc"; fi
+gimp "(plug-in-oneword-set-model $NI #:model \"$model\")"
+if [ $rc -eq 0 ] && grep -qF "\"model\":\"$model\"" "$library/config.json"; then
+    pass set-model/shapes "exit 0, config.json holds \"model\":\"$model\""
+else fail set-model/shapes "exit $rc, config.json: $(cat "$library/config.json" 2>/dev/null | tr -d '\n ')"; fi
+
+# ---- generate into an image ----
+# A 64x64 image with one layer; 2 images at seed 1012 -> 2 new layers on top; each
+# exported to PNG for the judge and for a comparison with the CLI at the same seeds.
+gimp "(let* ((img (car (gimp-image-new 64 64 RGB)))
+             (bg (car (gimp-layer-new img \"background\" 64 64 RGB-IMAGE 100 LAYER-MODE-NORMAL)))
+             (dummy (gimp-image-insert-layer img bg 0 0))
+             (r (plug-in-oneword-generate $NI #:image img #:prompt \"$prompt\" $sampling
+                   #:seed 1012 #:n-images 2 #:width 64 #:height 64))
+             (layers (car r))
+             (stack (car (gimp-image-get-layers img))))
+        (display (string-append \"returned=\" (number->string (vector-length layers)) \"\n\"))
+        (display (string-append \"stack=\" (number->string (vector-length stack)) \"\n\"))
+        (display (string-append \"top-is-last=\" (if (= (vector-ref stack 0) (vector-ref layers 1)) \"yes\" \"no\") \"\n\"))
+        (display (string-append \"seed=\" (number->string (caddr r)) \"\n\"))
+        (let loop ((k 0))
+          (if (< k 2) (begin
+            (let* ((l (vector-ref layers k))
+                   (h (gimp-drawable-histogram l HISTOGRAM-VALUE 0.0 1.0))
+                   (out (car (gimp-image-new 64 64 RGB)))
+                   (copy (car (gimp-layer-new-from-drawable l out))))
+              (display (string-append \"size\" (number->string k) \"=\" (number->string (car (gimp-drawable-get-width l)))
+                                      \"x\" (number->string (car (gimp-drawable-get-height l))) \"\n\"))
+              (display (string-append \"name\" (number->string k) \"=\" (car (gimp-item-get-name l)) \"\n\"))
+              (display (string-append \"stddev\" (number->string k) \"=\" (number->string (cadr h)) \"\n\"))
+              (display (string-append \"parasite\" (number->string k) \"=\" (caddr (car (gimp-item-get-parasite l \"oneword-generation\"))) \"\n\"))
+              (gimp-image-insert-layer out copy 0 0)
+              (gimp-file-save RUN-NONINTERACTIVE out (string-append \"$work/gen-\" (number->string k) \".png\") -1)
+              (gimp-image-delete out))
+            (loop (+ k 1)))))
+        (gimp-image-delete img))"
+if [ $rc -ne 0 ]; then
+    fail generate/into-image "the batch failed (exit $rc)"
+else
+    [ "$(out_value returned)" = 2 ] && [ "$(out_value stack)" = 3 ] && [ "$(out_value top-is-last)" = yes ] &&
+        pass generate/layers "2 layers returned, image stack 1 + 2 = $(out_value stack), the last generated on top" ||
+        fail generate/layers "returned $(out_value returned), stack $(out_value stack), top-is-last $(out_value top-is-last)"
+    [ "$(out_value size0)" = 64x64 ] && [ "$(out_value size1)" = 64x64 ] &&
+        pass generate/size "layer sizes $(out_value size0) and $(out_value size1) (asked 64x64)" ||
+        fail generate/size "layer sizes $(out_value size0) $(out_value size1)"
+    [ "$(out_value name0)" = "$prompt (seed 1012)" ] && [ "$(out_value name1)" = "$prompt (seed 1013)" ] &&
+        pass generate/names "'$(out_value name0)', '$(out_value name1)'" ||
+        fail generate/names "'$(out_value name0)', '$(out_value name1)'"
+    p0=$(out_value parasite0)
+    case $p0 in *"\"prompt\":\"$prompt\""*'"sampler":"euler","steps":20,"guidance_scale":9.0'*'"seed":1012,"width":64,"height":64'*"\"model\":\"$model\""*)
+        pass generate/parasite "oneword-generation parasite: $p0" ;;
+    *) fail generate/parasite "parasite 0: $p0" ;;
+    esac
+    s0=$(out_value stddev0) s1=$(out_value stddev1)
+    awk -v a="$s0" -v b="$s1" 'BEGIN { exit !(a > 5 && b > 5) }' &&
+        pass generate/non-constant "value standard deviation $s0 and $s1 (of 255; > 5 required)" ||
+        fail generate/non-constant "value standard deviation $s0 and $s1"
+    verdicts=$("$judge" gen-0.png "$prompt"; "$judge" gen-1.png "$prompt")
+    [ "$(grep -c '^accept' <<<"$verdicts")" = 2 ] &&
+        pass generate/judge "the shapes judge accepts both layers as '$prompt'" ||
+        fail generate/judge "$(tr '\n' ' ' <<<"$verdicts")"
+    "$cli" generate --model "$model" --prompt "$prompt" --sampler euler --steps 20 --scale 9 --seed 1012 \
+        --n-samples 1 --n-iter 2 --width 64 --height 64 --outdir cli >/dev/null 2>&1
+    d0=$("$build/png_diff" gen-0.png cli/samples/00000.png) d1=$("$build/png_diff" gen-1.png cli/samples/00001.png)
+    case "$d0 / $d1" in *"max difference "[01]","*" / "*"max difference "[01]","*)
+        pass generate/same-as-cli "layer vs oneword generate at seeds 1012, 1013: $d0 / $d1 (at most 1 of 255: 8-bit rounding)" ;;
+    *) fail generate/same-as-cli "$d0 / $d1" ;;
+    esac
+fi
+
+# ---- generate without an image: a new one; sizes from arguments ----
+gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:seed 5 #:width 64 #:height 32))
+             (img (cadr r)))
+        (display (string-append \"image=\" (number->string (car (gimp-image-get-width img))) \"x\"
+                                (number->string (car (gimp-image-get-height img))) \"\n\"))
+        (display (string-append \"layers=\" (number->string (vector-length (car (gimp-image-get-layers img)))) \"\n\"))
+        (gimp-image-delete img))"
+[ $rc -eq 0 ] && [ "$(out_value image)" = 64x32 ] && [ "$(out_value layers)" = 1 ] &&
+    pass generate/new-image "no image given: a new $(out_value image) image with $(out_value layers) layer" ||
+    fail generate/new-image "exit $rc, image $(out_value image), layers $(out_value layers)"
+
+gimp "(plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:width 62 #:height 64)"
+[ $rc -ne 0 ] && calling_error "width and height must be multiples of 4 for this model" &&
+    pass generate/bad-size "62x64: calling error 'multiples of 4 for this model' (the shapes VAE's factor)" ||
+    fail generate/bad-size "expected a calling error for 62x64, got exit $rc"
+gimp "(plug-in-oneword-generate $NI #:prompt \"$prompt\" #:sampler \"heun\" #:steps 2 #:width 64 #:height 64)"
+[ $rc -ne 0 ] && calling_error "unknown sampler 'heun': use ddim, plms, euler, euler-a or dpm++2m-karras" &&
+    pass generate/bad-sampler "sampler \"heun\": calling error listing the samplers" ||
+    fail generate/bad-sampler "expected a calling error for sampler heun, got exit $rc"
+gimp "(plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 0 #:width 64 #:height 64)"
+[ $rc -ne 0 ] && err_has "has value 0 out of range: 1 to 1000" &&
+    pass generate/bad-steps "steps 0: Script-Fu refuses it against the argument's range ('$(grep -m1 -o "argument [0-9]* in call.*" "$work/err")')" ||
+    fail generate/bad-steps "expected steps 0 to be refused, got exit $rc"
+
+# ---- the Embedding Library ----
+list_tokens() {  # prints tokens= and report= lines
+    gimp "(let ((r (plug-in-oneword-library-list $NI)))
+            (display \"tokens=\") (for-each (lambda (t) (display t) (display \" \")) (car r)) (newline)
+            (display (string-append \"report=\" (caddr r) \"\n\")))"
+}
+gimp "(let ((r (plug-in-oneword-library-import $NI #:file \"$fixtures/orange-circle.pt\")))
+        (display (string-append \"name=\" (car r) \"\n\" \"tokens=\" (caadr r) \"\n\")))"
+[ $rc -eq 0 ] && [ "$(out_value name)" = orange-circle ] && [ "$(out_value tokens)" = "<orange-circle>" ] &&
+    [ -f "$library/embeddings/orange-circle.safetensors" ] && grep -qF '"token":"<orange-circle>"' "$library/index.json" &&
+    pass library/import "orange-circle.pt -> entry '$(out_value name)', token $(out_value tokens), embeddings/orange-circle.safetensors, listed in index.json" ||
+    fail library/import "exit $rc, name '$(out_value name)', tokens '$(out_value tokens)'"
+gimp "(plug-in-oneword-library-import $NI #:file \"$fixtures/orange-circle.pt\")"
+[ $rc -ne 0 ] && calling_error "the library already holds the token '<orange-circle>'" &&
+    pass library/import-clash "a second import of <orange-circle>: calling error 'already holds the token'" ||
+    fail library/import-clash "exit $rc"
+gimp "(plug-in-oneword-library-import $NI #:file \"$fixtures/purple-bg.safetensors\")" \
+     "(plug-in-oneword-library-import $NI #:file \"$src/tests/golden/embeddings/a1111_f32.pt\")"
+list_tokens
+[ $rc -eq 0 ] && [ "$(out_value tokens)" = "<orange-circle> <purple-bg> my-cat " ] &&
+    grep -qF '"model":"v1-5-pruned-emaonly"' "$library/index.json" &&
+    pass library/list "tokens: $(out_value tokens)(my-cat: 4 x 768, made for v1-5-pruned-emaonly)" ||
+    fail library/list "exit $rc, tokens '$(out_value tokens)'"
+
+# The token is used: the layer equals the CLI's --embedding image, and differs from the
+# same prompt without the embedding.
+tprompt="an <orange-circle> on a purple background"
+gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$tprompt\" $sampling #:seed 3 #:width 64 #:height 64))
+             (img (cadr r)))
+        (gimp-file-save RUN-NONINTERACTIVE img \"$work/token.png\" -1)
+        (gimp-image-delete img))"
+"$cli" generate --model "$model" --prompt "$tprompt" --sampler euler --steps 20 --scale 9 --seed 3 --n-samples 1 \
+    --width 64 --height 64 --embedding "$fixtures/orange-circle.pt" --outdir cli-token >/dev/null 2>&1
+"$cli" generate --model "$model" --prompt "$tprompt" --sampler euler --steps 20 --scale 9 --seed 3 --n-samples 1 \
+    --width 64 --height 64 --outdir cli-plain >/dev/null 2>&1
+same=$("$build/png_diff" token.png cli-token/samples/00000.png) other=$("$build/png_diff" token.png cli-plain/samples/00000.png)
+case $same in *"max difference "[01]","*)
+    case $other in *"max difference "[01]","*) fail generate/library-token "the token changed nothing: $other" ;;
+    *) pass generate/library-token "'$tprompt': vs CLI --embedding: $same; vs no embedding: $other" ;;
+    esac ;;
+*) fail generate/library-token "exit $rc; vs CLI --embedding: $same" ;;
+esac
+gimp "(plug-in-oneword-generate $NI #:prompt \"a photo of my-cat\" #:steps 4 #:width 64 #:height 64)"
+[ $rc -ne 0 ] && execution_error "the prompt uses the library token 'my-cat', which this model cannot take" &&
+    err_has "768-wide" &&
+    pass generate/unfit-token "my-cat (768-wide) in the prompt: execution error naming the widths" ||
+    fail generate/unfit-token "exit $rc"
+
+# export: the same vectors as the file imported
+gimp "(plug-in-oneword-library-export $NI #:token \"<orange-circle>\" #:file \"$work/exported.pt\")"
+"$cli" convert "$fixtures/orange-circle.pt" original.json >/dev/null 2>&1
+"$cli" convert exported.pt exported.json >/dev/null 2>&1
+if [ $rc -eq 0 ] && [ -s exported.json ] && [ "$(sed 's/.*"tokens"://' exported.json)" = "$(sed 's/.*"tokens"://' original.json)" ]; then
+    pass library/export "exported.pt holds the same token, dtype and $(grep -o ',' exported.json | wc -l) numbers as orange-circle.pt (compared as .json)"
+else fail library/export "exit $rc"; fi
+gimp "(plug-in-oneword-library-export $NI #:token \"<nothing>\" #:file \"$work/x.pt\")"
+[ $rc -ne 0 ] && calling_error "no library entry holds the token '<nothing>' (the library holds: <orange-circle>, <purple-bg>, my-cat)" &&
+    pass library/export-unknown "calling error listing the library's tokens" || fail library/export-unknown "exit $rc"
+
+# rename
+gimp "(plug-in-oneword-library-rename $NI #:token \"<orange-circle>\" #:new-token \"<oc>\")"
+"$cli" inspect "$library/embeddings/oc.safetensors" >inspect.txt 2>&1
+list_tokens
+[ "$(out_value tokens)" = "<oc> <purple-bg> my-cat " ] && grep -q '^tokens: *1' inspect.txt && grep -q '<oc>' inspect.txt &&
+    [ ! -e "$library/embeddings/orange-circle.safetensors" ] &&
+    pass library/rename "<orange-circle> -> <oc>: tokens now $(out_value tokens), file embeddings/oc.safetensors holds <oc>, the old file is gone" ||
+    fail library/rename "tokens '$(out_value tokens)'"
+gimp "(plug-in-oneword-library-rename $NI #:token \"<oc>\" #:new-token \"my-cat\")"
+[ $rc -ne 0 ] && calling_error "the library already holds the token 'my-cat'" &&
+    pass library/rename-clash "renaming onto my-cat: calling error" || fail library/rename-clash "exit $rc"
+
+# merge: one entry with both tokens; the inputs go to the trash
+gimp "(let ((r (plug-in-oneword-library-merge $NI #:tokens (list \"<oc>\" \"<purple-bg>\") #:name \"pair\")))
+        (display (string-append \"name=\" (car r) \"\n\"))
+        (display \"tokens=\") (for-each (lambda (t) (display t) (display \" \")) (cadr r)) (newline))"
+trashed=$(ls "$library/trash" | wc -l)
+[ $rc -eq 0 ] && [ "$(out_value name)" = pair ] && [ "$(out_value tokens)" = "<oc> <purple-bg> " ] &&
+    [ -f "$library/embeddings/pair.safetensors" ] && [ "$trashed" = 2 ] &&
+    pass library/merge "<oc> + <purple-bg> -> entry 'pair' with tokens $(out_value tokens)($trashed input files in trash/)" ||
+    fail library/merge "exit $rc, name '$(out_value name)', tokens '$(out_value tokens)', $trashed in trash"
+gimp "(plug-in-oneword-generate $NI #:prompt \"an <oc> on a <purple-bg>\" #:steps 4 #:width 64 #:height 64)"
+[ $rc -eq 0 ] && pass generate/merged-tokens "'an <oc> on a <purple-bg>' generates with the merged entry" ||
+    fail generate/merged-tokens "exit $rc"
+
+# delete: to the trash
+gimp "(display (string-append \"trash=\" (car (plug-in-oneword-library-delete $NI #:token \"<purple-bg>\")) \"\n\"))"
+trash=$(out_value trash)
+list_tokens
+[ -n "$trash" ] && [ -f "$trash" ] && [ "$(out_value tokens)" = "my-cat " ] && [ ! -e "$library/embeddings/pair.safetensors" ] &&
+    pass library/delete "deleting <purple-bg> moved entry 'pair' to ${trash#$library/}; tokens now: $(out_value tokens)" ||
+    fail library/delete "trash '$trash', tokens '$(out_value tokens)'"
+
+# a corrupt index: reported, kept aside, rebuilt from the files
+printf '{"format": "oneword-library", "embeddings": [' >"$library/index.json"
+list_tokens
+[ $rc -eq 0 ] && [ "$(out_value tokens)" = "my-cat " ] && [ "$(out_value report)" != "" ] &&
+    ls "$library"/index.json.corrupt-* >/dev/null 2>&1 && grep -q '"format":"oneword-library"' "$library/index.json" &&
+    err_has "index.json was corrupt" &&
+    pass library/corrupt-index "truncated index.json: reported ('$(out_value report | cut -c1-90)...'), kept as $(cd "$library" && ls index.json.corrupt-*), rebuilt with $(out_value tokens)" ||
+    fail library/corrupt-index "exit $rc, tokens '$(out_value tokens)', report '$(out_value report)'"
+# a hand-edited index that forgot an entry and lists a file that is gone
+printf '{"format":"oneword-library","version":1,"embeddings":[{"name":"gone","file":"gone.safetensors","tokens":[]}]}' >"$library/index.json"
+list_tokens
+report=$(out_value report)
+case $report in *"embeddings/gone.safetensors, which is gone"*"my-cat.safetensors was not in index.json: added"*)
+    pass library/hand-edited-index "an index listing a missing file and missing a present one: '$report'" ;;
+*) fail library/hand-edited-index "tokens '$(out_value tokens)', report '$report'" ;;
+esac
+
+finish
