@@ -167,6 +167,21 @@ gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:s
     pass generate/new-image "no image given: a new $(out_value image) image with $(out_value layers) layer" ||
     fail generate/new-image "exit $rc, image $(out_value image), layers $(out_value layers)"
 
+# the parameters travel with the picture: saved as .xcf and opened again (the README's example)
+gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:seed 77 #:width 64 #:height 64))
+             (img (cadr r)))
+        (gimp-xcf-save RUN-NONINTERACTIVE img \"$work/saved.xcf\")
+        (gimp-image-delete img))" \
+     "(let* ((img (car (gimp-file-load RUN-NONINTERACTIVE \"$work/saved.xcf\")))
+             (l (vector-ref (car (gimp-image-get-layers img)) 0)))
+        (display (string-append \"name=\" (car (gimp-item-get-name l)) \"\n\"))
+        (display (string-append \"parasite=\" (caddr (car (gimp-item-get-parasite l \"oneword-generation\"))) \"\n\"))
+        (gimp-image-delete img))"
+case "$rc $(out_value parasite)" in "0 "*'"seed":77,"width":64,"height":64'*)
+    pass generate/xcf-roundtrip "saved.xcf reopened: layer '$(out_value name)' still carries its oneword-generation parasite (seed 77)" ;;
+*) fail generate/xcf-roundtrip "exit $rc, parasite '$(out_value parasite)'" ;;
+esac
+
 gimp "(plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:width 62 #:height 64)"
 [ $rc -ne 0 ] && calling_error "width and height must be multiples of 4 for this model" &&
     pass generate/bad-size "62x64: calling error 'multiples of 4 for this model' (the shapes VAE's factor)" ||
