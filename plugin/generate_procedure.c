@@ -130,7 +130,7 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
     params.eta = (float)a.eta;
     params.n_images = 1;
     const int use_image = image && gimp_image_get_base_type(image) != GIMP_INDEXED;
-    const uint64_t first_seed = a.seed >= 0 ? (uint64_t)a.seed : (uint64_t)g_random_int_range(0, G_MAXINT);
+    const uint64_t first_seed = a.seed >= 0 ? (uint64_t)a.seed : (uint64_t)g_random_int_range(0, G_MAXINT - IMAGES_MAX);
     if (!params.sampler) {
         GimpValueArray *r = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "unknown sampler '%s': use " SAMPLER_LIST,
                                                 a.sampler ? a.sampler : "");

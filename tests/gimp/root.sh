@@ -96,13 +96,14 @@ build_root() {
     local t0=$SECONDS
     echo "tests/gimp/root.sh: building the Debian 13 root with GIMP 3 in $root_dir (mirror $mirror; a few minutes, once)" >&2
     debootstrap --variant=minbase --include=ca-certificates "$suite" "$tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
-        { tail -n 5 "$cache/debootstrap.log" >&2; die "debootstrap $suite from $mirror failed (network? see $cache/debootstrap.log)"; }
+        { tail -n 5 "$cache/debootstrap.log" >&2; remove_root "$tmp"
+          die "debootstrap $suite from $mirror failed (network? see $cache/debootstrap.log)"; }
     trap 'unmount_under "$tmp"' EXIT
     mount_root "$tmp"
     if ! { in_root "$tmp" apt-get update -qq &&
            in_root "$tmp" apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >"$cache/apt.log" 2>&1; then
         tail -n 5 "$cache/apt.log" >&2
-        unmount_under "$tmp"
+        remove_root "$tmp"
         die "installing GIMP 3 in the root failed (see $cache/apt.log)"
     fi
     in_root "$tmp" apt-get clean
