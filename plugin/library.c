@@ -282,7 +282,7 @@ static ow_status scan_files(const library *lib, char ***names_out, size_t *n_out
         n++;
     }
     closedir(dir);
-    qsort(names, n, sizeof *names, compare_names);
+    if (n > 1) qsort(names, n, sizeof *names, compare_names);
     *names_out = names;
     *n_out = n;
     return OW_OK;

@@ -46,9 +46,13 @@ static ow_status read_config(const plugin_profile *profile, json_object **out, o
     }
     if (s != OW_OK) return s;
     json_tokener *tok = json_tokener_new();
-    json_object *obj = tok ? json_tokener_parse_ex(tok, text, (int)strlen(text) + 1) : NULL;
-    enum json_tokener_error jerr = tok ? json_tokener_get_error(tok) : json_tokener_error_memory;
-    if (tok) json_tokener_free(tok);
+    if (!tok) {
+        free(text);
+        return plugin_fail(err, OW_ERR_OUT_OF_MEMORY, "out of memory reading %s", profile->config);
+    }
+    json_object *obj = json_tokener_parse_ex(tok, text, (int)strlen(text) + 1);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    json_tokener_free(tok);
     free(text);
     if (!obj || jerr != json_tokener_success || !json_object_is_type(obj, json_type_object)) {
         json_object_put(obj);

@@ -34,7 +34,8 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$src" --buildtype=release -Dwerror=true -Dgimp=enabled >/tmp/oneword-setup.log 2>&1 ||
         { tail -n 20 /tmp/oneword-setup.log; fail build "meson setup of the whole project in the GIMP 3 root"; finish; }
 fi
-if ! meson compile -C "$build" plugin/oneword-gimp engine/cli/oneword tests/judge/judge_png >/tmp/oneword-build.log 2>&1; then
+if ! meson compile -C "$build" plugin/oneword-gimp engine/cli/oneword tests/judge/judge_png tests/plugin/test_library \
+        >/tmp/oneword-build.log 2>&1; then
     grep -E "error|FAILED" /tmp/oneword-build.log | head -n 20
     fail build "meson compile of plugin/oneword-gimp, the CLI and the judge (-Werror, gcc $(gcc -dumpversion))"
     finish
@@ -44,6 +45,13 @@ cc -O2 -Wall -Wextra -Werror -o "$build/png_diff" "$src/tests/gimp/png_diff.c" $
 pass build "plug-in, CLI and judge built with -Werror against GIMP $(pkg-config --modversion gimp-3.0) in $((SECONDS - t0)) s"
 cli=$build/engine/cli/oneword
 judge=$build/tests/judge/judge_png
+# The profile storage's own test, here with Debian 13's gcc and json-c.
+if (cd /tmp && OW_SOURCE_ROOT=$src "$build/tests/plugin/test_library" >/tmp/oneword-test-library.log 2>&1); then
+    pass storage "tests/plugin/test_library with json-c $(pkg-config --modversion json-c): $(tail -n 1 /tmp/oneword-test-library.log)"
+else
+    grep FAIL /tmp/oneword-test-library.log | head -n 5
+    fail storage "tests/plugin/test_library: $(tail -n 1 /tmp/oneword-test-library.log)"
+fi
 
 # ---- a throw-away profile ----
 work=$(mktemp -d /tmp/oneword-gimp-test.XXXXXX)
