@@ -16,6 +16,7 @@
 /* Procedure names, as Script-Fu calls them. */
 #define PROC_SET_MODEL "plug-in-oneword-set-model"
 #define PROC_GENERATE "plug-in-oneword-generate"
+#define PROC_GENERATE_AGAIN "plug-in-oneword-generate-again"
 #define PROC_LIBRARY_LIST "plug-in-oneword-library-list"
 #define PROC_LIBRARY_IMPORT "plug-in-oneword-library-import"
 #define PROC_LIBRARY_EXPORT "plug-in-oneword-library-export"
@@ -26,6 +27,7 @@
 /* Each creates the procedure called name (one of the names above that it serves). */
 GimpProcedure *plugin_set_model_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *name);
+GimpProcedure *plugin_generate_again_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 
 /* ---- procedure_support.c ---- */

@@ -175,6 +175,34 @@ gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:s
     pass generate/new-image "no image given: a new $(out_value image) image with $(out_value layers) layer" ||
     fail generate/new-image "exit $rc, image $(out_value image), layers $(out_value layers)"
 
+# generate again like this layer: its own seed re-makes it; -2 a random seed, a variation
+save_layer() {  # Scheme that saves layer $1 alone as PNG $2
+    echo "(let* ((o (car (gimp-image-new 64 64 RGB))) (c (car (gimp-layer-new-from-drawable $1 o))))
+            (gimp-image-insert-layer o c 0 0) (gimp-file-save RUN-NONINTERACTIVE o \"$2\" -1) (gimp-image-delete o))"
+}
+gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" $sampling #:seed 21 #:width 64 #:height 64))
+             (img (cadr r)) (l (vector-ref (car r) 0))
+             (same (plug-in-oneword-generate-again $NI #:image img #:drawables (vector l)))
+             (other (plug-in-oneword-generate-again $NI #:image img #:drawables (vector l) #:seed -2)))
+        $(save_layer l "$work/again-0.png")
+        $(save_layer "(car same)" "$work/again-same.png")
+        $(save_layer "(car other)" "$work/again-other.png")
+        (display (string-append \"same-seed=\" (number->string (cadr same)) \"\n\"))
+        (display (string-append \"other-seed=\" (number->string (cadr other)) \"\n\"))
+        (display (string-append \"layers=\" (number->string (vector-length (car (gimp-image-get-layers img)))) \"\n\"))
+        (gimp-image-delete img))"
+same=$("$build/png_diff" again-0.png again-same.png 2>&1) other=$("$build/png_diff" again-0.png again-other.png 2>&1)
+case "$rc|$(out_value same-seed)|$same|$other" in "0|21|"*"max difference 0,"*"|"*"max difference "[1-9]*)
+    pass generate/again "again with the layer's seed 21: $same; with a random seed $(out_value other-seed): $other; the image has $(out_value layers) layers" ;;
+*) fail generate/again "exit $rc, seeds $(out_value same-seed) $(out_value other-seed); same: $same; other: $other" ;;
+esac
+gimp "(let* ((img (car (gimp-image-new 64 64 RGB)))
+             (l (car (gimp-layer-new img \"plain\" 64 64 RGB-IMAGE 100 LAYER-MODE-NORMAL))))
+        (gimp-image-insert-layer img l 0 0)
+        (plug-in-oneword-generate-again $NI #:image img #:drawables (vector l)))"
+[ $rc -ne 0 ] && calling_error "the layer 'plain' was not made by Generate from Prompt" &&
+    pass generate/again-plain-layer "a layer without the record: calling error" || fail generate/again-plain-layer "exit $rc"
+
 # the parameters travel with the picture: saved as .xcf and opened again (the README's example)
 gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:seed 77 #:width 64 #:height 64))
              (img (cadr r)))
