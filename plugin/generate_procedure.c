@@ -2,10 +2,41 @@
  * and dialog; the generation itself is generation.c (the profile's model with the
  * library loaded, one layer per image named with prompt and seed, the parameters as
  * the "oneword-generation" parasite). Returns the new layers. */
+#include <libgimp/gimpui.h>
 #include <string.h>
 
 #include "generation.h"
 #include "procedures.h"
+
+/* The dialog: the prompts as multi-line text, the sampler from a list (the aux argument
+ * "sampler-choice", copied to and from the checked "sampler" string). */
+static gboolean generate_dialog(GimpProcedure *procedure, GimpProcedureConfig *config) {
+    gchar *sampler = NULL;
+    g_object_get(config, "sampler", &sampler, NULL);
+    if (plugin_sampler_name(sampler)) g_object_set(config, "sampler-choice", sampler, NULL);
+    g_free(sampler);
+    gimp_ui_init("oneword");
+    GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, "Generate from Prompt");
+    GimpProcedureDialog *d = GIMP_PROCEDURE_DIALOG(dialog);
+    GtkWidget *prompt = gimp_procedure_dialog_get_widget(d, "prompt", GTK_TYPE_TEXT_VIEW);
+    GtkWidget *negative = gimp_procedure_dialog_get_widget(d, "negative-prompt", GTK_TYPE_TEXT_VIEW);
+    gtk_text_view_set_wrap_mode(GTK_TEXT_VIEW(prompt), GTK_WRAP_WORD);
+    gtk_text_view_set_wrap_mode(GTK_TEXT_VIEW(negative), GTK_WRAP_WORD);
+    gtk_widget_set_size_request(prompt, 360, 72);
+    gtk_widget_set_size_request(negative, 360, 40);
+    gimp_procedure_dialog_get_label(d, "prompt-label", "_Prompt (library tokens may be used)", FALSE, TRUE);
+    gimp_procedure_dialog_get_label(d, "negative-label", "_Negative prompt", FALSE, TRUE);
+    gimp_procedure_dialog_fill(d, "prompt-label", "prompt", "negative-label", "negative-prompt", "sampler-choice",
+                               "steps", "guidance-scale", "eta", "seed", "n-images", "width", "height", NULL);
+    gboolean ok = gimp_procedure_dialog_run(d);
+    gtk_widget_destroy(dialog);
+    if (ok) {
+        g_object_get(config, "sampler-choice", &sampler, NULL);
+        g_object_set(config, "sampler", sampler, NULL);
+        g_free(sampler);
+    }
+    return ok;
+}
 
 static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
                                     GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data) {
@@ -16,7 +47,7 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
     char model_path[PLUGIN_PATH_MAX];
     if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
         return plugin_return_engine_error(procedure, &err);
-    if (run_mode == GIMP_RUN_INTERACTIVE && !plugin_run_dialog(procedure, config, "Generate from Prompt"))
+    if (run_mode == GIMP_RUN_INTERACTIVE && !generate_dialog(procedure, config))
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
     gchar *prompt = NULL, *negative = NULL, *sampler = NULL;
@@ -70,6 +101,11 @@ GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *n
     gimp_procedure_add_string_argument(procedure, "negative-prompt", "_Negative prompt", "What to avoid", "",
                                        G_PARAM_READWRITE);
     gimp_procedure_add_string_argument(procedure, "sampler", "_Sampler", PLUGIN_SAMPLER_LIST, "ddim", G_PARAM_READWRITE);
+    GimpChoice *choice = gimp_choice_new_with_values("ddim", 0, "DDIM", NULL, "plms", 1, "PLMS", NULL, "euler", 2,
+                                                     "Euler", NULL, "euler-a", 3, "Euler ancestral", NULL,
+                                                     "dpm++2m-karras", 4, "DPM++ 2M Karras", NULL, NULL);
+    gimp_procedure_add_choice_aux_argument(procedure, "sampler-choice", "_Sampler", "The sampler (the dialog's list)",
+                                           choice, "ddim", G_PARAM_READWRITE);
     gimp_procedure_add_int_argument(procedure, "steps", "S_teps", "Sampler steps", 1, 1000, 50, G_PARAM_READWRITE);
     gimp_procedure_add_double_argument(procedure, "guidance-scale", "_Guidance scale",
                                        "Classifier-free guidance; 1 or less turns it off", 0.0, 100.0, 7.5,

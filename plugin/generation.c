@@ -150,6 +150,40 @@ static int show_progress(void *user, int step, int total) {
     return 0;
 }
 
+/* Whether the prompts use a token of entry e. */
+static int entry_used(const library_entry *e, const char *prompt, const char *negative) {
+    for (int t = 0; t < e->n_tokens; t++)
+        if (strstr(prompt, e->tokens[t]) || strstr(negative, e->tokens[t])) return 1;
+    return 0;
+}
+
+/* Attaches the file of every library entry the prompts use to the image; returns how
+ * many (a file that cannot be read is reported, not fatal: the layers are made). */
+static int attach_used_embeddings(GimpImage *image, const library *lib, const char *prompt, const char *negative) {
+    int attached = 0;
+    for (size_t i = 0; i < lib->count; i++) {
+        const library_entry *e = &lib->entries[i];
+        if (!entry_used(e, prompt, negative)) continue;
+        char path[PLUGIN_PATH_MAX + 200];
+        snprintf(path, sizeof path, "%s/%s", lib->profile.embeddings, e->file);
+        char *data = NULL;
+        size_t size = 0;
+        ow_error err = {0};
+        if (plugin_read_file(path, 64u << 20, &data, &size, &err) != OW_OK) {
+            plugin_engine_log(NULL, 1, err.message);
+            continue;
+        }
+        gchar *name = g_strdup_printf(PLUGIN_EMBEDDING_PARASITE_PREFIX "%s", e->name);
+        GimpParasite *parasite = gimp_parasite_new(name, GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE,
+                                                   (guint32)size, data);
+        if (gimp_image_attach_parasite(image, parasite)) attached++;
+        gimp_parasite_free(parasite);
+        g_free(name);
+        free(data);
+    }
+    return attached;
+}
+
 /* The first library token the prompts use that the model could not take, or NULL. */
 static const char *unusable_token(const library *lib, const char *skipped, const char *prompt, const char *negative) {
     for (size_t i = 0; i < lib->count; i++)
@@ -278,6 +312,7 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
         free(text);
         layers[k] = layer;
     }
+    attach_used_embeddings(target, &lib, params.prompt, params.negative_prompt);
     gimp_image_undo_group_end(target);
     gimp_progress_update(1.0);
     if (!use_image && run_mode != GIMP_RUN_NONINTERACTIVE) gimp_display_new(target);

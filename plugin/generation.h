@@ -3,7 +3,8 @@
  * loaded, ow_generate once per image (image k with seed + k, so each layer can be
  * re-made on its own), each image a new layer at the top of the image (or of a new
  * image), named "PROMPT (seed N)", and the record of its parameters: the
- * "oneword-generation" parasite (JSON) that Generate Again reads back. */
+ * "oneword-generation" parasite (JSON) that Generate Again reads back; the library
+ * entries the prompts used go with the image as parasites too. */
 #ifndef OW_PLUGIN_GENERATION_H
 #define OW_PLUGIN_GENERATION_H
 
@@ -13,6 +14,9 @@
 #include "oneword.h"
 
 #define PLUGIN_GENERATION_PARASITE "oneword-generation"
+/* Image parasites "oneword-embedding:<entry name>": the library files the prompts used,
+ * byte for byte, so the picture carries its concepts (library-import-from-image). */
+#define PLUGIN_EMBEDDING_PARASITE_PREFIX "oneword-embedding:"
 #define PLUGIN_SAMPLER_LIST "ddim, plms, euler, euler-a or dpm++2m-karras"
 #define PLUGIN_SIDE_MAX 8192
 #define PLUGIN_IMAGES_MAX 64

@@ -21,6 +21,7 @@ static const procedure_entry procedure_table[] = {
     {PROC_LIBRARY_RENAME, plugin_library_procedure_new},
     {PROC_LIBRARY_DELETE, plugin_library_procedure_new},
     {PROC_LIBRARY_MERGE, plugin_library_procedure_new},
+    {PROC_LIBRARY_FROM_IMAGE, plugin_image_concepts_procedure_new},
 };
 
 #define ONEWORD_TYPE_PLUG_IN (oneword_plug_in_get_type())

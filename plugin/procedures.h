@@ -23,12 +23,14 @@
 #define PROC_LIBRARY_RENAME "plug-in-oneword-library-rename"
 #define PROC_LIBRARY_DELETE "plug-in-oneword-library-delete"
 #define PROC_LIBRARY_MERGE "plug-in-oneword-library-merge"
+#define PROC_LIBRARY_FROM_IMAGE "plug-in-oneword-library-import-from-image"
 
 /* Each creates the procedure called name (one of the names above that it serves). */
 GimpProcedure *plugin_set_model_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_generate_again_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *name);
+GimpProcedure *plugin_image_concepts_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 
 /* ---- procedure_support.c ---- */
 

@@ -261,7 +261,14 @@ tprompt="an <orange-circle> on a purple background"
 gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$tprompt\" $sampling #:seed 3 #:width 64 #:height 64))
              (img (cadr r)))
         (gimp-file-save RUN-NONINTERACTIVE img \"$work/token.png\" -1)
+        (gimp-xcf-save RUN-NONINTERACTIVE img \"$work/token.xcf\")
+        (display \"image-parasites=\") (for-each (lambda (p) (display p) (display \" \")) (car (gimp-image-get-parasite-list img)))
+        (newline)
         (gimp-image-delete img))"
+case $(out_value image-parasites) in *"oneword-embedding:orange-circle "*)
+    pass generate/concept-parasite "the image carries the entry its prompt used: parasites $(out_value image-parasites)" ;;
+*) fail generate/concept-parasite "image parasites '$(out_value image-parasites)'" ;;
+esac
 "$cli" generate --model "$model" --prompt "$tprompt" --sampler euler --steps 20 --scale 9 --seed 3 --n-samples 1 \
     --width 64 --height 64 --embedding "$fixtures/orange-circle.pt" --outdir cli-token >/dev/null 2>&1
 "$cli" generate --model "$model" --prompt "$tprompt" --sampler euler --steps 20 --scale 9 --seed 3 --n-samples 1 \
@@ -338,6 +345,25 @@ report=$(out_value report)
 case $report in *"embeddings/gone.safetensors, which is gone"*"my-cat.safetensors was not in index.json: added"*)
     pass library/hand-edited-index "an index listing a missing file and missing a present one: '$report'" ;;
 *) fail library/hand-edited-index "tokens '$(out_value tokens)', report '$report'" ;;
+esac
+
+# the concept travels with the picture: token.xcf (made with <orange-circle>, since
+# renamed, merged and deleted) gives it back to the library, and generates the same image
+gimp "(let* ((img (car (gimp-file-load RUN-NONINTERACTIVE \"$work/token.xcf\")))
+             (first (plug-in-oneword-library-import-from-image $NI #:image img))
+             (again (plug-in-oneword-library-import-from-image $NI #:image img))
+             (r (plug-in-oneword-generate $NI #:prompt \"$tprompt\" $sampling #:seed 3 #:width 64 #:height 64))
+             (made (cadr r)))
+        (display \"tokens=\") (for-each (lambda (t) (display t) (display \" \")) (car first)) (newline)
+        (display (string-append \"skipped-again=\" (cadr again) \"\n\"))
+        (gimp-file-save RUN-NONINTERACTIVE made \"$work/token-again.png\" -1)
+        (gimp-image-delete made)
+        (gimp-image-delete img))"
+again=$("$build/png_diff" token.png token-again.png 2>&1)
+case "$rc|$(out_value tokens)|$(out_value skipped-again)|$again" in
+"0|<orange-circle> |orange-circle: "*"already holds the token '<orange-circle>'"*"|"*"max difference 0,"*)
+    pass library/import-from-image "token.xcf gave back <orange-circle>; a second import skipped it ('$(out_value skipped-again | cut -c1-70)...'); generating again: $again" ;;
+*) fail library/import-from-image "exit $rc, tokens '$(out_value tokens)', skipped '$(out_value skipped-again)', $again" ;;
 esac
 
 finish

@@ -23,7 +23,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 suite=trixie
-gimp_packages=(gimp libgimp-3.0-dev ca-certificates)
+# xvfb, xauth, imagemagick: the interactive dialogs under a virtual X server
+# (tests/gimp/screenshots.sh).
+gimp_packages=(gimp libgimp-3.0-dev ca-certificates xvfb xauth imagemagick)
 mapfile -t engine_packages < <("$repo/tools/install-deps.sh" --list)
 packages=("${gimp_packages[@]}" "${engine_packages[@]}")
 

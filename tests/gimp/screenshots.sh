@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# tests/gimp/screenshots.sh: pictures of the plug-in's dialogs for the README, made in a
+# real GIMP 3 under Xvfb in the Debian 13 root (tests/gimp/root.sh): GIMP with an image
+# open, each dialog called RUN-INTERACTIVE from a batch command, the screen grabbed
+# (ImageMagick's import) and GIMP stopped. Writes tests/gimp/screenshots/*.png.
+# Run after tests/gimp/run has built the plug-in (build/gimp3).
+#   tests/gimp/screenshots.sh
+set -u
+if [ "${1:-}" != "--in-root" ]; then
+    here=$(cd "$(dirname "$0")" && pwd)
+    repo=$(cd "$here/../.." && pwd)
+    exec "$here/root.sh" run --bind "$repo:/src" -- bash /src/tests/gimp/screenshots.sh --in-root
+fi
+
+# ---- inside the root ----
+src=/src
+build=$src/build/gimp3
+out=$src/tests/gimp/screenshots
+meson compile -C "$build" plugin/oneword-gimp >/dev/null || { echo "screenshots: build the plug-in first (tests/gimp/run)"; exit 1; }
+work=$(mktemp -d /tmp/oneword-shots.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export HOME=$work/home OMP_WAIT_POLICY=PASSIVE
+profile=$HOME/.config/GIMP/3.0
+mkdir -p "$profile/plug-ins/oneword-gimp" "$out"
+install -m 755 "$build/plugin/oneword-gimp" "$profile/plug-ins/oneword-gimp/oneword-gimp"
+# No Welcome dialog, no colour-profile question over the window.
+printf '(show-welcome-dialog no)\n(color-profile-policy keep)\n' >"$profile/gimprc"
+gimp-console-3.0 -i -n --quit --batch-interpreter=plug-in-script-fu-eval \
+    -b "(plug-in-oneword-set-model #:run-mode RUN-NONINTERACTIVE #:model \"$src/resources/shapes\")" >/dev/null 2>&1 ||
+    { echo "screenshots: set-model failed"; exit 1; }
+
+# shot NAME SCHEME: GIMP showing a 512x512 image, then SCHEME (which opens a dialog);
+# the screen after a while goes to NAME.png.
+shot() {
+    local name=$1 scheme=$2
+    xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
+        gimp-3.0 -n --batch-interpreter=plug-in-script-fu-eval -b "$1" >"$2/gimp.log" 2>&1 &
+        pid=$!
+        # wait for the dialog (its plug-in process), then a little for drawing
+        for i in $(seq 60); do pgrep -f plug-ins/oneword-gimp >/dev/null && break; sleep 1; done
+        sleep 6
+        import -window root "$3"
+        kill "$pid"; sleep 1; kill -9 "$pid" 2>/dev/null; wait 2>/dev/null' _ \
+        "(let* ((img (car (gimp-image-new 512 512 RGB)))
+                (bg (car (gimp-layer-new img \"Background\" 512 512 RGB-IMAGE 100 LAYER-MODE-NORMAL))))
+           (gimp-image-insert-layer img bg 0 0)
+           (gimp-drawable-fill bg FILL-WHITE)
+           (gimp-display-new img)
+           $scheme)" "$work" "$work/$name-full.png"
+    if [ -s "$work/$name-full.png" ]; then
+        convert "$work/$name-full.png" -strip "$out/$name.png"
+        echo "wrote tests/gimp/screenshots/$name.png"
+    else
+        echo "screenshots: no picture for $name"; tail -n 5 "$work/gimp.log"
+        return 1
+    fi
+}
+status=0
+shot generate-dialog "(plug-in-oneword-generate #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector bg)
+                        #:prompt \"an orange circle on a purple background\" #:sampler \"euler\" #:steps 20
+                        #:guidance-scale 9 #:seed 1012 #:n-images 4 #:width 64 #:height 64)" || status=1
+shot set-model-dialog "(plug-in-oneword-set-model #:run-mode RUN-INTERACTIVE #:model \"$src/resources/shapes\")" || status=1
+exit $status
