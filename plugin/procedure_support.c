@@ -4,6 +4,7 @@
 #include <libgimp/gimpui.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "atomic_file.h"
@@ -51,7 +52,14 @@ ow_status plugin_open_library(library *lib, const plugin_profile *profile, ow_er
 gboolean plugin_run_dialog(GimpProcedure *procedure, GimpProcedureConfig *config, const char *title) {
     gimp_ui_init("oneword");
     GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, title);
-    gimp_procedure_dialog_fill(GIMP_PROCEDURE_DIALOG(dialog), NULL);
+    /* Every argument but the run mode (which GIMP shows for plain procedures). */
+    gint n = 0;
+    GParamSpec **specs = gimp_procedure_get_arguments(procedure, &n);
+    GList *properties = NULL;
+    for (gint i = 0; i < n; i++)
+        if (strcmp(specs[i]->name, "run-mode") != 0) properties = g_list_append(properties, (gpointer)specs[i]->name);
+    gimp_procedure_dialog_fill_list(GIMP_PROCEDURE_DIALOG(dialog), properties);
+    g_list_free(properties);
     gboolean ok = gimp_procedure_dialog_run(GIMP_PROCEDURE_DIALOG(dialog));
     gtk_widget_destroy(dialog);
     return ok;

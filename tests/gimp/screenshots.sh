@@ -2,7 +2,9 @@
 # tests/gimp/screenshots.sh: pictures of the plug-in's dialogs for the README, made in a
 # real GIMP 3 under Xvfb in the Debian 13 root (tests/gimp/root.sh): GIMP with an image
 # open, each dialog called RUN-INTERACTIVE from a batch command, the screen grabbed
-# (ImageMagick's import) and GIMP stopped. Writes tests/gimp/screenshots/*.png.
+# (ImageMagick's import) and GIMP stopped. Writes tests/gimp/screenshots/*.png
+# (generated-layers.png: four generated 64x64 layers, scaled up 6x for the picture, with
+# the Embedding Library's Import dialog open).
 # Run after tests/gimp/run has built the plug-in (build/gimp3).
 #   tests/gimp/screenshots.sh
 set -u
@@ -29,16 +31,16 @@ gimp-console-3.0 -i -n --quit --batch-interpreter=plug-in-script-fu-eval \
     -b "(plug-in-oneword-set-model #:run-mode RUN-NONINTERACTIVE #:model \"$src/resources/shapes\")" >/dev/null 2>&1 ||
     { echo "screenshots: set-model failed"; exit 1; }
 
-# shot NAME SCHEME: GIMP showing a 512x512 image, then SCHEME (which opens a dialog);
-# the screen after a while goes to NAME.png.
+# shot NAME SECONDS SCHEME: GIMP showing a 512x512 image, then SCHEME (which opens a
+# dialog); the screen SECONDS after the plug-in started goes to NAME.png.
 shot() {
-    local name=$1 scheme=$2
+    local name=$1 wait=$2 scheme=$3
     xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
         gimp-3.0 -n --batch-interpreter=plug-in-script-fu-eval -b "$1" >"$2/gimp.log" 2>&1 &
         pid=$!
         # wait for the dialog (its plug-in process), then a little for drawing
         for i in $(seq 60); do pgrep -f plug-ins/oneword-gimp >/dev/null && break; sleep 1; done
-        sleep 6
+        sleep "$4"
         import -window root "$3"
         kill "$pid"; sleep 1; kill -9 "$pid" 2>/dev/null; wait 2>/dev/null' _ \
         "(let* ((img (car (gimp-image-new 512 512 RGB)))
@@ -46,9 +48,9 @@ shot() {
            (gimp-image-insert-layer img bg 0 0)
            (gimp-drawable-fill bg FILL-WHITE)
            (gimp-display-new img)
-           $scheme)" "$work" "$work/$name-full.png"
+           $scheme)" "$work" "$work/$name-full.png" "$wait"
     if [ -s "$work/$name-full.png" ]; then
-        convert "$work/$name-full.png" -strip "$out/$name.png"
+        convert "$work/$name-full.png" -trim +repage -strip "$out/$name.png"
         echo "wrote tests/gimp/screenshots/$name.png"
     else
         echo "screenshots: no picture for $name"; tail -n 5 "$work/gimp.log"
@@ -56,8 +58,16 @@ shot() {
     fi
 }
 status=0
-shot generate-dialog "(plug-in-oneword-generate #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector bg)
+shot generate-dialog 6 "(plug-in-oneword-generate #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector bg)
                         #:prompt \"an orange circle on a purple background\" #:sampler \"euler\" #:steps 20
                         #:guidance-scale 9 #:seed 1012 #:n-images 4 #:width 64 #:height 64)" || status=1
-shot set-model-dialog "(plug-in-oneword-set-model #:run-mode RUN-INTERACTIVE #:model \"$src/resources/shapes\")" || status=1
+shot generated-layers 25 "(let* ((small (car (gimp-image-new 64 64 RGB)))
+                               (r (plug-in-oneword-generate #:run-mode RUN-NONINTERACTIVE #:image small
+                                    #:prompt \"an orange circle on a purple background\" #:sampler \"euler\"
+                                    #:steps 20 #:guidance-scale 9 #:seed 1012 #:n-images 4 #:width 64 #:height 64)))
+                          (gimp-context-set-interpolation INTERPOLATION-NONE)
+                          (gimp-image-scale small 384 384)
+                          (gimp-display-new small)
+                          (plug-in-oneword-library-import #:run-mode RUN-INTERACTIVE))" || status=1
+shot set-model-dialog 6 "(plug-in-oneword-set-model #:run-mode RUN-INTERACTIVE #:model \"$src/resources/shapes\")" || status=1
 exit $status
