@@ -89,6 +89,10 @@ static void sanitize_name(const char *text, char *out, size_t cap) {
     if (n == 0) copy_text(out, cap, "embedding");
 }
 
+void library_name_from(const char *text, char *out, size_t cap) {
+    sanitize_name(text, out, cap);
+}
+
 static int name_taken(const library *lib, const char *name, size_t skip) {
     for (size_t i = 0; i < lib->count; i++)
         if (i != skip && strcmp(lib->entries[i].name, name) == 0) return 1;

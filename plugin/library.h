@@ -77,6 +77,10 @@ ow_status library_merge(library *lib, const char *const *tokens, size_t n, const
  * "token (why); ..."); the call fails only when the engine cannot take a fitting one. */
 ow_status library_add_to_model(const library *lib, ow_model *model, char *skipped, size_t cap, ow_error *err);
 
+/* A file stem from a token or a name (letters, digits, '.', '_', '-'; "embedding" when
+ * nothing is left): the name an entry or a Learn run gets. */
+void library_name_from(const char *text, char *out, size_t cap);
+
 /* The library as JSON text (what index.json holds); the caller frees it with free(). */
 char *library_to_json(const library *lib);
 

@@ -13,6 +13,7 @@ typedef struct {
 
 static const procedure_entry procedure_table[] = {
     {PROC_SET_MODEL, plugin_set_model_procedure_new},
+    {PROC_LEARN, plugin_learn_procedure_new},
     {PROC_GENERATE, plugin_generate_procedure_new},
     {PROC_GENERATE_AGAIN, plugin_generate_again_procedure_new},
     {PROC_LIBRARY_LIST, plugin_library_procedure_new},

@@ -15,6 +15,7 @@
 
 /* Procedure names, as Script-Fu calls them. */
 #define PROC_SET_MODEL "plug-in-oneword-set-model"
+#define PROC_LEARN "plug-in-oneword-learn"
 #define PROC_GENERATE "plug-in-oneword-generate"
 #define PROC_GENERATE_AGAIN "plug-in-oneword-generate-again"
 #define PROC_LIBRARY_LIST "plug-in-oneword-library-list"
@@ -27,6 +28,7 @@
 
 /* Each creates the procedure called name (one of the names above that it serves). */
 GimpProcedure *plugin_set_model_procedure_new(GimpPlugIn *plug_in, const gchar *name);
+GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_generate_again_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *name);

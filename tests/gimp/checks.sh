@@ -347,6 +347,91 @@ case $report in *"embeddings/gone.safetensors, which is gone"*"my-cat.safetensor
 *) fail library/hand-edited-index "tokens '$(out_value tokens)', report '$report'" ;;
 esac
 
+# ---- Learn Concept ----
+# Training layers: the two generated circles (64x64, from PNG) and a third of another
+# size (48x40) with alpha, part of it cleared (composited over white for training).
+layers_scheme() {  # $1: extra Scheme run with img, a, b, c bound
+    echo "(let* ((img (car (gimp-image-new 64 64 RGB)))
+                 (a (car (gimp-file-load-layer RUN-NONINTERACTIVE img \"$work/gen-0.png\")))
+                 (b (car (gimp-file-load-layer RUN-NONINTERACTIVE img \"$work/gen-1.png\")))
+                 (c (car (gimp-file-load-layer RUN-NONINTERACTIVE img \"$work/gen-1.png\"))))
+            (gimp-image-insert-layer img a 0 0) (gimp-image-insert-layer img b 0 0) (gimp-image-insert-layer img c 0 0)
+            (gimp-layer-scale c 48 40 FALSE)
+            (gimp-layer-add-alpha c)
+            (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 0 0 12 40)
+            (gimp-drawable-edit-clear c)
+            (gimp-selection-none img)
+            $1
+            (gimp-image-delete img))"
+}
+learn_args='#:init-word "circle" #:steps 6 #:size 64 #:batch 1 #:save-every 3 #:seed 1'
+gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a) #:token \"<one>\" $learn_args)")"
+[ $rc -ne 0 ] && calling_error "select two or more layers that show the concept" &&
+    pass learn/one-layer "a one-layer selection: calling error 'select two or more layers'" || fail learn/one-layer "exit $rc"
+gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<x>\"
+                          #:init-word \"purpleorange\" #:steps 2 #:size 64)")"
+[ $rc -ne 0 ] && calling_error "the init word 'purpleorange' is 2 CLIP tokens" && err_has "it must be one token" &&
+    pass learn/init-word "init word 'purpleorange': calling error '$(grep -o "is 2 CLIP tokens[^;]*" "$work/err" | head -n 1)'" ||
+    fail learn/init-word "exit $rc"
+gimp "$(layers_scheme "(gimp-item-set-visible b FALSE)
+                       (plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<x>\" $learn_args)")"
+[ $rc -ne 0 ] && calling_error "is hidden: show it, or leave it out" &&
+    pass learn/hidden-layer "a hidden layer in the selection: calling error" || fail learn/hidden-layer "exit $rc"
+
+gimp "$(layers_scheme "(let ((r (plug-in-oneword-learn $NI #:image img #:drawables (vector a b c)
+                                     #:token \"<learned-circle>\" $learn_args)))
+                         (display (string-append \"file=\" (car r) \"\n\" \"token=\" (cadr r) \"\n\" \"name=\" (caddr r) \"\n\")))")"
+file=$(out_value file)
+if [ $rc -eq 0 ] && [ "$(out_value token)" = "<learned-circle>" ] && [ -f "$file" ] &&
+    grep -q '"token":"<learned-circle>"' "$library/index.json" && grep -q '"steps":6' "$library/index.json" &&
+    [ -f "$library/runs/learned-circle/embedding.safetensors" ] && [ ! -e "$library/runs/learned-circle/state.safetensors" ] &&
+    "$cli" inspect "$file" | grep -q 'dim: *64'; then
+    pass learn/three-layers "64x64, 64x64 and 48x40 with alpha -> ${file#$library/}, token $(out_value token), 6 steps in index.json, dim 64; the finished run keeps runs/learned-circle/embedding.safetensors"
+else fail learn/three-layers "exit $rc, file '$file', token '$(out_value token)'"; fi
+gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"an <learned-circle> on a purple background\" $sampling #:seed 4 #:width 64 #:height 64))
+             (l (vector-ref (car r) 0)))
+        (display (string-append \"stddev=\" (number->string (cadr (gimp-drawable-histogram l HISTOGRAM-VALUE 0.0 1.0))) \"\n\"))
+        (gimp-image-delete (cadr r)))"
+[ $rc -eq 0 ] && awk -v a="$(out_value stddev)" 'BEGIN { exit !(a > 5) }' &&
+    pass learn/generate-with-it "'an <learned-circle> on a purple background': a layer with value standard deviation $(out_value stddev)" ||
+    fail learn/generate-with-it "exit $rc, stddev '$(out_value stddev)'"
+gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<learned-circle>\" $learn_args)")"
+[ $rc -ne 0 ] && calling_error "the library already holds the token '<learned-circle>'" &&
+    pass learn/token-taken "learning <learned-circle> again: calling error" || fail learn/token-taken "exit $rc"
+
+# killed mid-run: the library stays intact, the run continues with resume
+index_before=$(cat "$library/index.json")
+kill_args='#:init-word "circle" #:steps 60 #:size 64 #:batch 1 #:save-every 5 #:seed 2'
+gimp_bg_scheme=$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<killed>\" $kill_args)")
+gimp-console-3.0 -i -n --quit --batch-interpreter=plug-in-script-fu-eval -b "$gimp_bg_scheme" >"$work/out" 2>"$work/err" &
+gimp_pid=$!
+state=$library/runs/killed/state.safetensors
+for i in $(seq 300); do [ -f "$state" ] && break; sleep 0.1; done
+plugin_pid=$(pgrep -n -f "^$profile/plug-ins/oneword-gimp/oneword-gimp")
+[ -n "$plugin_pid" ] && kill -9 "$plugin_pid"
+wait "$gimp_pid"
+killed_rc=$?
+if [ -n "$plugin_pid" ] && [ -f "$state" ] && [ "$(cat "$library/index.json")" = "$index_before" ] && ! grep -q '<killed>' "$library/index.json"; then
+    pass learn/killed "the plug-in killed (pid $plugin_pid) after its first saved state: GIMP exit $killed_rc, index.json unchanged, runs/killed/state.safetensors kept"
+else fail learn/killed "plug-in pid '$plugin_pid', state $( [ -f "$state" ] && echo kept || echo missing)"; fi
+gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<killed>\" $kill_args)")"
+[ $rc -ne 0 ] && calling_error "runs/killed holds an unfinished run" &&
+    pass learn/unfinished-run "learning <killed> again without resume: calling error offering resume" || fail learn/unfinished-run "exit $rc"
+gimp "$(layers_scheme "(let ((r (plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<killed>\" $kill_args #:resume TRUE)))
+                         (display (string-append \"token=\" (cadr r) \"\n\")))")"
+[ $rc -eq 0 ] && [ "$(out_value token)" = "<killed>" ] && grep -q '"steps":60' "$library/index.json" && [ ! -e "$state" ] &&
+    pass learn/resume "resumed: <killed> in the library with 60 steps, the state removed" ||
+    fail learn/resume "exit $rc, token '$(out_value token)'"
+
+# the resumed run is the run that was not interrupted: the same vectors as learning it in one go
+gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<uninterrupted>\" $kill_args)")"
+"$cli" convert "$library/embeddings/killed.safetensors" killed.json >/dev/null 2>&1
+"$cli" convert "$library/embeddings/uninterrupted.safetensors" uninterrupted.json >/dev/null 2>&1
+v_killed=$(sed 's/.*"vectors"://' killed.json 2>/dev/null) v_one=$(sed 's/.*"vectors"://' uninterrupted.json 2>/dev/null)
+[ $rc -eq 0 ] && [ -n "$v_killed" ] && [ "$v_killed" = "$v_one" ] &&
+    pass learn/resume-exact "killed + resumed vs uninterrupted (60 steps, seed 2): the same $(grep -o ',' <<<"$v_one" | wc -l) + 1 numbers" ||
+    fail learn/resume-exact "exit $rc; resumed ${v_killed:0:60}... vs ${v_one:0:60}..."
+
 # the concept travels with the picture: token.xcf (made with <orange-circle>, since
 # renamed, merged and deleted) gives it back to the library, and generates the same image
 gimp "(let* ((img (car (gimp-file-load RUN-NONINTERACTIVE \"$work/token.xcf\")))

@@ -1,0 +1,313 @@
+/* learn_procedure.c: Filters > Concepts > Learn Concept...: textual inversion from the
+ * selected layers (two or more; each one training image, converted through babl from
+ * any precision or colour model, alpha over white: layer_pixels.c) with ow_learn on the
+ * profile's model. The run lives in runs/<name>/ (state.safetensors and
+ * embedding.safetensors, written every save-every steps), so a cancelled or killed run
+ * continues with #:resume TRUE; the result goes into the Embedding Library. Returns the
+ * library file and its token. */
+#include <gegl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "atomic_file.h"
+#include "layer_pixels.h"
+#include "procedures.h"
+
+typedef struct {
+    char dir[PLUGIN_PATH_MAX];  /* runs/<name> */
+    int failed;
+    ow_error err;
+} learn_run;
+
+static int on_progress(void *user, int step, int total, float loss, double seconds) {
+    (void)user;
+    double per_step = step > 0 ? seconds / step : 0.0;
+    gchar *text = g_strdup_printf("Learning: step %d/%d, loss %.4f, %.0f s left", step, total, (double)loss,
+                                  per_step * (total - step));
+    gimp_progress_set_text(text);
+    g_free(text);
+    gimp_progress_update((double)step / (double)(total > 0 ? total : 1));
+    return 0;
+}
+
+static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow_learn_state *state) {
+    (void)step;
+    learn_run *run = user;
+    char path[PLUGIN_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/embedding.safetensors", run->dir);
+    if (ow_embedding_save(emb, path, OW_EMBEDDING_LAYOUT_AUTO, &run->err) != OW_OK) {
+        run->failed = 1;
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/state.safetensors", run->dir);
+    if (ow_learn_state_save(state, path, &run->err) != OW_OK) {
+        run->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The selected layers as training images; NULL with a message for a bad selection. */
+static ow_learn_image *read_layers(GimpDrawable **drawables, int *count, char *why, size_t cap) {
+    int n = 0;
+    while (drawables && drawables[n]) n++;
+    if (n < 2) {
+        snprintf(why, cap, "select two or more layers that show the concept (each one is a training image); got %d", n);
+        return NULL;
+    }
+    int text_layers = 0;
+    for (int i = 0; i < n; i++) {
+        GimpItem *item = GIMP_ITEM(drawables[i]);
+        if (!GIMP_IS_LAYER(item)) {
+            snprintf(why, cap, "'%s' is not a layer (a channel or mask); select layers", gimp_item_get_name(item));
+            return NULL;
+        }
+        if (!gimp_item_get_visible(item)) {
+            snprintf(why, cap, "the layer '%s' is hidden: show it, or leave it out of the selection",
+                     gimp_item_get_name(item));
+            return NULL;
+        }
+        text_layers += GIMP_IS_TEXT_LAYER(item);
+    }
+    if (text_layers == n) {
+        snprintf(why, cap, "the selection holds only text layers: select pictures of the concept");
+        return NULL;
+    }
+    ow_learn_image *images = g_new0(ow_learn_image, (gsize)n);
+    for (int i = 0; i < n; i++) {
+        int w = 0, h = 0;
+        float *rgb = plugin_drawable_to_rgb(drawables[i], &w, &h);
+        if (!rgb) {
+            for (int k = 0; k < i; k++) g_free((gpointer)images[k].rgb);
+            g_free(images);
+            snprintf(why, cap, "out of memory reading the layer '%s'", gimp_item_get_name(GIMP_ITEM(drawables[i])));
+            return NULL;
+        }
+        images[i] = (ow_learn_image){rgb, w, h};
+    }
+    *count = n;
+    return images;
+}
+
+static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
+                                           GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data) {
+    (void)run_data;
+    gegl_init(NULL, NULL);
+    ow_error err = {0};
+    plugin_profile profile;
+    char model_path[PLUGIN_PATH_MAX];
+    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
+        return plugin_return_engine_error(procedure, &err);
+    if (run_mode == GIMP_RUN_INTERACTIVE && !plugin_run_dialog(procedure, config, "Learn Concept"))
+        return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
+
+    gchar *token = NULL, *init_word = NULL, *templates = NULL, *name = NULL;
+    gboolean resume = FALSE;
+    int seed = 0;
+    ow_learn_params p;
+    ow_learn_params_init(&p);
+    double learning_rate = p.learning_rate;
+    g_object_get(config, "token", &token, "init-word", &init_word, "vectors", &p.vectors, "steps", &p.steps,
+                 "learning-rate", &learning_rate, "batch", &p.batch, "size", &p.size, "template", &templates,
+                 "save-every", &p.save_every, "seed", &seed, "name", &name, "resume", &resume, NULL);
+    p.learning_rate = (float)learning_rate;
+    p.seed = (uint64_t)seed;
+
+    GimpValueArray *result = NULL;
+    ow_learn_image *images = NULL;
+    int n_images = 0;
+    ow_model *model = NULL;
+    ow_learn_state *state = NULL;
+    ow_embedding *emb = NULL;
+    library lib;
+    int lib_open = 0;
+    learn_run run = {0};
+    char why[512];
+    char entry_name[LIBRARY_TOKEN_MAX];
+    library_name_from(name && *name ? name : token ? token : "", entry_name, sizeof entry_name);
+
+    if (!token || !*token || !init_word || !*init_word) {
+        result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
+                                     "token and init-word are needed: the new word (e.g. \"<my-cat>\") and one common "
+                                     "word close to the concept (e.g. \"cat\")");
+        goto done;
+    }
+    if (!(images = read_layers(drawables, &n_images, why, sizeof why))) {
+        result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "%s", why);
+        goto done;
+    }
+    if (plugin_open_library(&lib, &profile, &err) != OW_OK) {
+        result = plugin_return_engine_error(procedure, &err);
+        goto done;
+    }
+    lib_open = 1;
+    const library_entry *holder = library_find(&lib, token);
+    if (holder) {
+        result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
+                                     "the library already holds the token '%s' (entry '%s'): choose another token, or "
+                                     "rename or delete that entry first",
+                                     token, holder->name);
+        goto done;
+    }
+
+    /* The run folder: a state there is a run to continue (resume) or to refuse to overwrite. */
+    if (snprintf(run.dir, sizeof run.dir, "%s/%s", profile.runs, entry_name) >= (int)sizeof run.dir) {
+        result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "the name '%s' is too long", entry_name);
+        goto done;
+    }
+    char state_path[PLUGIN_PATH_MAX + 64];
+    snprintf(state_path, sizeof state_path, "%s/state.safetensors", run.dir);
+    struct stat st;
+    const int have_state = stat(state_path, &st) == 0;
+    if (have_state && !resume) {
+        result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
+                                     "runs/%s holds an unfinished run (a saved state): continue it with resume "
+                                     "(#:resume TRUE), or delete %s to start again",
+                                     entry_name, run.dir);
+        goto done;
+    }
+    if (resume && !have_state) {
+        result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
+                                     "resume: runs/%s holds no saved state to continue", entry_name);
+        goto done;
+    }
+    if (resume) {
+        /* The run's own options; only steps may be raised. */
+        const int steps = p.steps;
+        if (ow_learn_state_load(&state, state_path, &err) != OW_OK) {
+            result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot resume from %s: %s", state_path,
+                                         err.message);
+            goto done;
+        }
+        ow_learn_state_params(state, &p);
+        if (strcmp(p.placeholder, token) != 0) {
+            result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
+                                         "runs/%s learns the token '%s', not '%s'", entry_name, p.placeholder, token);
+            goto done;
+        }
+        if (steps > p.steps) p.steps = steps;
+        p.resume = state;
+    } else {
+        p.placeholder = token;
+        p.init_word = init_word;
+        p.templates = templates;
+    }
+    if (plugin_make_dirs(run.dir, &err) != OW_OK) {
+        result = plugin_return_engine_error(procedure, &err);
+        goto done;
+    }
+
+    ow_model_options options;
+    ow_model_options_init(&options);
+    options.log = plugin_engine_log;
+    gimp_progress_init("Loading the model...");
+    if (ow_model_open(&model, model_path, &options, &err) != OW_OK) {
+        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s", model_path,
+                                     err.message);
+        goto done;
+    }
+    p.progress = on_progress;
+    p.on_checkpoint = on_checkpoint;
+    p.checkpoint_user = &run;
+    gimp_progress_set_text("Learning...");
+    ow_status s = ow_learn(model, images, n_images, &p, &emb, &err);
+    if (run.failed) {
+        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot save the run in %s: %s", run.dir,
+                                     run.err.message);
+        goto done;
+    }
+    if (s != OW_OK) {
+        result = plugin_return_error(procedure, s == OW_ERR_INVALID_ARGUMENT ? GIMP_PDB_CALLING_ERROR
+                                                                            : GIMP_PDB_EXECUTION_ERROR,
+                                     "learning failed: %s", err.message);
+        goto done;
+    }
+    /* The final embedding in the run, then the library entry. */
+    char emb_path[PLUGIN_PATH_MAX + 64];
+    snprintf(emb_path, sizeof emb_path, "%s/embedding.safetensors", run.dir);
+    if (ow_embedding_save(emb, emb_path, OW_EMBEDDING_LAYOUT_AUTO, &err) != OW_OK) {
+        result = plugin_return_engine_error(procedure, &err);
+        goto done;
+    }
+    gchar *source = g_strdup_printf("learned from %d layers of %s (%d steps; run in runs/%s)", n_images,
+                                    image ? gimp_image_get_name(image) : "an image", p.steps, entry_name);
+    size_t index = 0;
+    s = library_import(&lib, emb_path, entry_name, source, &index, &err);
+    g_free(source);
+    if (s != OW_OK) {
+        result = plugin_return_engine_error(procedure, &err);
+        goto done;
+    }
+    /* Finished: the state is no longer a run to continue. */
+    unlink(state_path);
+    char file[PLUGIN_PATH_MAX + 200];
+    snprintf(file, sizeof file, "%s/%s", profile.embeddings, lib.entries[index].file);
+    result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
+    GIMP_VALUES_SET_STRING(result, 1, file);
+    GIMP_VALUES_SET_STRING(result, 2, lib.entries[index].tokens[0]);
+    GIMP_VALUES_SET_STRING(result, 3, lib.entries[index].name);
+    gimp_progress_update(1.0);
+done:
+    for (int i = 0; i < n_images; i++) g_free((gpointer)images[i].rgb);
+    g_free(images);
+    ow_embedding_free(emb);
+    ow_model_close(model);
+    ow_learn_state_free(state);
+    if (lib_open) library_close(&lib);
+    g_free(token);
+    g_free(init_word);
+    g_free(templates);
+    g_free(name);
+    return result;
+}
+
+GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name) {
+    GimpProcedure *procedure =
+        gimp_image_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, learn_run_procedure, NULL, NULL);
+    gimp_procedure_set_image_types(procedure, "*");
+    gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLES);
+    gimp_procedure_set_menu_label(procedure, "_Learn Concept...");
+    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH);
+    gimp_procedure_set_documentation(
+        procedure, "Learn a new word for the concept the selected layers show",
+        "Textual inversion ('An Image is Worth One Word'): learns the vectors of a new token from the selected "
+        "layers (two or more, each one training image; alpha is composited over white) for the model set with Set "
+        "Model, and adds it to the Embedding Library. The run is saved in the profile's runs/NAME every save-every "
+        "steps; an interrupted run continues with resume.",
+        name);
+    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
+    gimp_procedure_add_string_argument(procedure, "token", "_Token", "The new word as typed in prompts, e.g. <my-cat>",
+                                       "<my-concept>", G_PARAM_READWRITE);
+    gimp_procedure_add_string_argument(procedure, "init-word", "_Init word",
+                                       "One common word close to the concept (one CLIP token), e.g. cat", "",
+                                       G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(procedure, "vectors", "_Vectors", "Vectors per token", 1, 16, 1, G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(procedure, "steps", "_Steps", "Optimiser steps", 1, 1000000, 5000,
+                                    G_PARAM_READWRITE);
+    gimp_procedure_add_double_argument(procedure, "learning-rate", "_Learning rate",
+                                       "Base rate (times the batch, as the reference's scale_lr)", 1e-9, 1.0, 5e-3,
+                                       G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(procedure, "batch", "_Batch", "Images per step", 1, 64, 2, G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(procedure, "size", "Si_ze",
+                                    "Training resolution in pixels (a multiple of the model's factor)", 8, 4096, 512,
+                                    G_PARAM_READWRITE);
+    gimp_procedure_add_string_argument(procedure, "template", "T_emplate",
+                                       "object (a thing) or style (a painting style)", "object", G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(procedure, "save-every", "Save _every", "Steps between saved states (0: never)", 0,
+                                    1000000, 500, G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(procedure, "seed", "See_d", "Every random choice of the run", 0, G_MAXINT, 0,
+                                    G_PARAM_READWRITE);
+    gimp_procedure_add_string_argument(procedure, "name", "_Name", "The library entry and run name (\"\": from the token)",
+                                       "", G_PARAM_READWRITE);
+    gimp_procedure_add_boolean_argument(procedure, "resume", "_Resume",
+                                        "Continue the unfinished run of this name (its options are kept; steps may "
+                                        "be raised)",
+                                        FALSE, G_PARAM_READWRITE);
+    gimp_procedure_add_string_return_value(procedure, "file", "File", "The library file of the learned embedding", "",
+                                           G_PARAM_READWRITE);
+    gimp_procedure_add_string_return_value(procedure, "token", "Token", "Its token", "", G_PARAM_READWRITE);
+    gimp_procedure_add_string_return_value(procedure, "name", "Name", "Its library entry", "", G_PARAM_READWRITE);
+    return procedure;
+}
