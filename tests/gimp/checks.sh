@@ -399,7 +399,11 @@ OMP_WAIT_POLICY=PASSIVE "$cli" learn --model "$model" --images gen-0.png --image
     --out cli-learn >/dev/null 2>&1
 "$cli" convert cli-learn/embeddings.pt cli-learn.json >/dev/null 2>&1
 "$cli" convert "$library/embeddings/learned-circle.safetensors" plugin-learn.json >/dev/null 2>&1
-# max |a - b| over the numbers of two .json embeddings' "vectors"; fails if their counts differ
+# max |a - b| over the numbers of two .json embeddings' "vectors"; fails if their counts differ.
+# within_tolerance DIFF: the max difference at most 1e-5. Two processes running the same
+# learning steps differ in the last float bits now and then (measured: 0 and 4.2e-8 after
+# 6 steps); another image order or a wrong alpha composite differs by 1e-2 and more.
+within_tolerance() { awk -v d="${1##* }" 'BEGIN { exit !(d != "" && d + 0 <= 1e-5) }'; }
 vector_numbers() { sed 's/.*"vectors"://' "$1" | tr -c '0-9eE.+-' '\n' | grep '[0-9]'; }
 vector_diff() {
     paste <(vector_numbers "$1") <(vector_numbers "$2") |
@@ -407,10 +411,9 @@ vector_diff() {
                     END { if (bad || n == 0) exit 1; printf "%d numbers, max difference %.3g\n", n, m }'
 }
 d_learn=$(vector_diff cli-learn.json plugin-learn.json)
-case $d_learn in *"max difference 0")
-    pass learn/same-as-cli "plug-in vs oneword learn on the same three pictures in the same order (6 steps, seed 1): $d_learn" ;;
-*) fail learn/same-as-cli "plug-in vs CLI: '$d_learn'" ;;
-esac
+within_tolerance "$d_learn" &&
+    pass learn/same-as-cli "plug-in vs oneword learn on the same three pictures in the same order (6 steps, seed 1): $d_learn (at most 1e-5)" ||
+    fail learn/same-as-cli "plug-in vs CLI: '$d_learn' (at most 1e-5)"
 gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"an <learned-circle> on a purple background\" $sampling #:seed 4 #:width 64 #:height 64))
              (l (vector-ref (car r) 0)))
         (display (string-append \"stddev=\" (number->string (cadr (gimp-drawable-histogram l HISTOGRAM-VALUE 0.0 1.0))) \"\n\"))
@@ -468,10 +471,9 @@ gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vecto
 "$cli" convert "$library/embeddings/killed.safetensors" killed.json >/dev/null 2>&1
 "$cli" convert "$library/embeddings/uninterrupted.safetensors" uninterrupted.json >/dev/null 2>&1
 d_resume=$(vector_diff killed.json uninterrupted.json)
-case "$rc $d_resume" in "0 "*"max difference 0")
-    pass learn/resume-exact "killed + resumed vs uninterrupted (60 steps, seed 2): $d_resume" ;;
-*) fail learn/resume-exact "exit $rc; resumed vs uninterrupted: '$d_resume'" ;;
-esac
+[ $rc -eq 0 ] && within_tolerance "$d_resume" &&
+    pass learn/resume-same "killed + resumed vs uninterrupted (60 steps, seed 2): $d_resume (at most 1e-5)" ||
+    fail learn/resume-same "exit $rc; resumed vs uninterrupted: '$d_resume' (at most 1e-5)"
 
 # the concept travels with the picture: token.xcf (made with <orange-circle>, since
 # renamed, merged and deleted) gives it back to the library, and generates the same image
