@@ -3,8 +3,8 @@
 # real GIMP 3 under Xvfb in the Debian 13 root (tests/gimp/root.sh): GIMP with an image
 # open, each dialog called RUN-INTERACTIVE from a batch command, the screen grabbed
 # (ImageMagick's import) and GIMP stopped. Writes tests/gimp/screenshots/*.png
-# (generated-layers.png: four generated 64x64 layers, scaled up 6x for the picture, with
-# the Embedding Library's Import dialog open).
+# (generate-dialog, learn-dialog, set-model-dialog; generated-layers: four generated 64x64
+# layers, scaled up 6x for the picture, with the Embedding Library's Import dialog open).
 # Run after tests/gimp/run has built the plug-in (build/gimp3).
 #   tests/gimp/screenshots.sh
 set -u
@@ -69,5 +69,10 @@ shot generated-layers 25 "(let* ((small (car (gimp-image-new 64 64 RGB)))
                           (gimp-image-scale small 384 384)
                           (gimp-display-new small)
                           (plug-in-oneword-library-import #:run-mode RUN-INTERACTIVE))" || status=1
+shot learn-dialog 6 "(let ((top (car (gimp-layer-new img \"cat 2\" 512 512 RGB-IMAGE 100 LAYER-MODE-NORMAL))))
+                      (gimp-image-insert-layer img top 0 0)
+                      (gimp-drawable-fill top FILL-FOREGROUND)
+                      (plug-in-oneword-learn #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector top bg)
+                        #:token \"<my-cat>\" #:init-word \"cat\"))" || status=1
 shot set-model-dialog 6 "(plug-in-oneword-set-model #:run-mode RUN-INTERACTIVE #:model \"$src/resources/shapes\")" || status=1
 exit $status
