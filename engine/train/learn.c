@@ -17,12 +17,11 @@
 
 #include "core/error.h"
 #include "model/checkpoint.h"
-#include "model/clip_text_train.h"
-#include "model/unet_train.h"
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
 #include "sampling/torch_rng.h"
 #include "train/learn_state.h"
+#include "train/learn_step.h"
 #include "train/templates.h"
 
 void ow_learn_params_init(ow_learn_params *p) {
@@ -242,27 +241,6 @@ static ow_status make_embedding(const char *placeholder, const float *rows, int 
 /* Uniform integer in [0, n). */
 static int draw(ow_torch_rng *rng, int n) { return (int)(ow_torch_rng_u64(rng) % (uint64_t)n); }
 
-typedef struct learn_state {
-    int H, n_train, first_row;   /* text width; trained rows; their index in the model's row table */
-    float *m1, *m2;              /* AdamW moments (n_train, H) */
-    int t;                       /* AdamW step count */
-} learn_state;
-
-/* torch.optim.AdamW, one step on rows (n, H) host with gradient g. */
-static void adamw_step(learn_state *st, float *rows, const float *g, float lr, float wd) {
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    st->t++;
-    const double c1 = 1.0 - pow(b1, st->t), c2 = 1.0 - pow(b2, st->t);
-    const size_t n = (size_t)st->n_train * st->H;
-    for (size_t i = 0; i < n; i++) {
-        double p = rows[i] * (1.0 - (double)lr * wd);
-        st->m1[i] = (float)(b1 * st->m1[i] + (1.0 - b1) * g[i]);
-        st->m2[i] = (float)(b2 * st->m2[i] + (1.0 - b2) * (double)g[i] * g[i]);
-        double mhat = st->m1[i] / c1, vhat = st->m2[i] / c2;
-        rows[i] = (float)(p - lr * mhat / (sqrt(vhat) + eps));
-    }
-}
-
 ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, const ow_learn_params *p,
                    ow_embedding **out, ow_error *err) {
     *out = NULL;
@@ -299,27 +277,19 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     free(init);
     if (s != OW_OK) return s;
     ow_model_embeddings *E = m->embeddings;
-    learn_state st = {.H = H, .n_train = nvec, .first_row = E->tokens[E->count - 1].first_row};
+    const int first_row = E->tokens[E->count - 1].first_row;
 
     /* Everything the loop needs, allocated once. */
     float *latents = malloc((size_t)n_images * views * nlat * sizeof *latents);
     float *alphas = malloc((size_t)m->schedule.num_train_timesteps * sizeof *alphas);
     int32_t *template_ids = malloc(n_templates * T * sizeof *template_ids), *ids = malloc((size_t)B * T * sizeof *ids);
     float *x0 = malloc((size_t)B * nlat * sizeof *x0), *noise = malloc((size_t)B * nlat * sizeof *noise);
-    float *sample = malloc((size_t)B * nlat * sizeof *sample), *target = malloc((size_t)B * nlat * sizeof *target);
-    float *pred = malloc((size_t)B * nlat * sizeof *pred), *timesteps = malloc((size_t)B * sizeof *timesteps);
-    float *grad = calloc((size_t)nvec * H, sizeof *grad), *grad_rows = malloc((size_t)E->n_rows * H * sizeof *grad_rows);
-    st.m1 = calloc((size_t)nvec * H, sizeof *st.m1);
-    st.m2 = calloc((size_t)nvec * H, sizeof *st.m2);
-    float *rows_dev = b->alloc(b, (size_t)E->n_rows * H), *drows_dev = b->alloc(b, (size_t)E->n_rows * H);
-    float *sample_dev = b->alloc(b, (size_t)B * nlat), *pred_dev = b->alloc(b, (size_t)B * nlat);
-    float *dout_dev = b->alloc(b, (size_t)B * nlat), *context = b->alloc(b, (size_t)B * T * H);
-    float *dcontext = b->alloc(b, (size_t)B * T * H);
-    float *zeros = calloc((size_t)B * T * H > (size_t)E->n_rows * H ? (size_t)B * T * H : (size_t)E->n_rows * H,
-                          sizeof *zeros);
-    if (!latents || !alphas || !template_ids || !ids || !x0 || !noise || !sample || !target || !pred || !timesteps ||
-        !grad || !grad_rows || !st.m1 || !st.m2 || !rows_dev || !drows_dev || !sample_dev || !pred_dev || !dout_dev ||
-        !context || !dcontext || !zeros)
+    float *timesteps = malloc((size_t)B * sizeof *timesteps), *grad = calloc((size_t)nvec * H, sizeof *grad);
+    ow_adamw opt = {(size_t)nvec * H, calloc((size_t)nvec * H, sizeof(float)), calloc((size_t)nvec * H, sizeof(float)), 0};
+    ow_learn_step work;
+    s = ow_learn_step_init(&work, m, B, lat, err);
+    if (s == OW_OK && (!latents || !alphas || !template_ids || !ids || !x0 || !noise || !timesteps || !grad || !opt.m1 ||
+                       !opt.m2))
         s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for training at %dx%d, batch %d", p->size, p->size, B);
     if (s == OW_OK) s = ow_schedule_alphas_cumprod(&m->schedule, alphas, err);
     for (size_t k = 0; k < n_templates && s == OW_OK; k++) {
@@ -340,23 +310,21 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         s = ow_learn_state_check(r, p, H, model_fp, images_fp, err);
         if (s == OW_OK) {
             const size_t bytes = (size_t)nvec * H * sizeof(float);
-            memcpy(E->rows + (size_t)st.first_row * H, r->rows, bytes);
-            memcpy(st.m1, r->m1, bytes);
-            memcpy(st.m2, r->m2, bytes);
-            st.t = r->adam_t;
+            memcpy(E->rows + (size_t)first_row * H, r->rows, bytes);
+            memcpy(opt.m1, r->m1, bytes);
+            memcpy(opt.m2, r->m2, bytes);
+            opt.t = r->adam_t;
             rng = r->rng;
             first_step = r->step;
         }
     }
     const float lr = p->learning_rate * (p->scale_lr ? (float)(B * p->grad_accum) : 1.0f);
-    float *trained = E->rows + (size_t)st.first_row * H; /* (nvec, H) host, the model's own row table */
-    const ow_clip_text_extra extra = {rows_dev, E->n_rows};
+    float *trained = E->rows + (size_t)first_row * H; /* (nvec, H) host, the model's own row table */
     const double started = now_seconds();
     int step = first_step;
     for (; step < p->steps && s == OW_OK; step++) {
         memset(grad, 0, (size_t)nvec * H * sizeof *grad);
         double loss_sum = 0.0;
-        b->upload(b, rows_dev, E->rows, (size_t)E->n_rows * H);
         for (int micro = 0; micro < p->grad_accum && s == OW_OK; micro++) {
             /* the batch: views, captions, timesteps, noise */
             for (int i = 0; i < B; i++) {
@@ -367,49 +335,13 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
                 timesteps[i] = (float)draw(&rng, m->schedule.num_train_timesteps);
             }
             ow_torch_randn(&rng, noise, (size_t)B * nlat);
-            for (int i = 0; i < B; i++) {
-                const double a = alphas[(int)timesteps[i]], sa = sqrt(a), sb = sqrt(1.0 - a);
-                for (size_t k = 0; k < nlat; k++) {
-                    const size_t j = (size_t)i * nlat + k;
-                    sample[j] = (float)(sa * x0[j] + sb * noise[j]);
-                    target[j] = m->schedule.prediction_type == OW_PREDICT_V ? (float)(sa * noise[j] - sb * x0[j])
-                                                                            : noise[j];
-                }
-            }
-            b->upload(b, sample_dev, sample, (size_t)B * nlat);
-            /* forward */
-            ow_clip_text_tape *ctape = NULL;
-            ow_unet_tape *utape = NULL;
-            s = ow_clip_text_forward_train(m->text_encoder, b, ids, B, T, 1, &extra, context, &ctape, err);
-            if (s == OW_OK)
-                s = ow_unet_forward_train(m->unet, b, sample_dev, B, lat, lat, timesteps, context, T, pred_dev, &utape, err);
-            /* loss = mean((pred - target)^2); dL/dpred = 2 (pred - target) / N, over the accumulation */
-            if (s == OW_OK) {
-                b->download(b, pred, pred_dev, (size_t)B * nlat);
-                const size_t N = (size_t)B * nlat;
-                double sum = 0.0;
-                for (size_t j = 0; j < N; j++) {
-                    const double d = (double)pred[j] - target[j];
-                    sum += d * d;
-                    pred[j] = (float)(2.0 * d / ((double)N * p->grad_accum));
-                }
-                loss_sum += sum / (double)N;
-                b->upload(b, dout_dev, pred, N);
-                b->upload(b, dcontext, zeros, (size_t)B * T * H);
-                b->upload(b, drows_dev, zeros, (size_t)E->n_rows * H);
-                s = ow_unet_backward_context(m->unet, b, utape, dout_dev, dcontext, err);
-            }
-            if (s == OW_OK) s = ow_clip_text_backward(m->text_encoder, b, ctape, dcontext, drows_dev, err);
-            if (s == OW_OK) {
-                b->download(b, grad_rows, drows_dev, (size_t)E->n_rows * H);
-                const float *mine = grad_rows + (size_t)st.first_row * H;
-                for (size_t k = 0; k < (size_t)nvec * H; k++) grad[k] += mine[k];
-            }
-            ow_unet_tape_free(utape);
-            ow_clip_text_tape_free(b, ctape);
+            double loss = 0.0;
+            s = ow_learn_step_run(&work, m, ids, x0, noise, timesteps, alphas, 1.0 / p->grad_accum, first_row, nvec,
+                                  grad, &loss, err);
+            loss_sum += loss;
         }
         if (s != OW_OK) break;
-        adamw_step(&st, trained, grad, lr, p->weight_decay);
+        ow_adamw_step(&opt, trained, grad, lr, p->weight_decay);
         const float loss = (float)(loss_sum / p->grad_accum);
         if (!isfinite(loss)) {
             s = ow_error_set(err, OW_ERR_FORMAT, "the training loss became %g at step %d: lower the learning rate",
@@ -422,7 +354,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
             ow_learn_state *state = NULL;
             s = make_embedding(p->placeholder, trained, nvec, H, step + 1, &snapshot, err);
             if (s == OW_OK)
-                s = ow_learn_state_make(p, H, step + 1, st.t, trained, st.m1, st.m2, &rng, model_fp, images_fp, &state,
+                s = ow_learn_state_make(p, H, step + 1, opt.t, trained, opt.m1, opt.m2, &rng, model_fp, images_fp, &state,
                                         err);
             if (s == OW_OK) stop = p->on_checkpoint(p->checkpoint_user, step + 1, snapshot, state);
             ow_embedding_free(snapshot);
@@ -443,10 +375,8 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         ow_status made = make_embedding(p->placeholder, trained, nvec, H, step, out, &e2);
         if (made != OW_OK) s = ow_error_set(err, made, "%s", e2.message);
     }
-    free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(sample); free(target);
-    free(pred); free(timesteps); free(grad); free(grad_rows); free(st.m1); free(st.m2); free(zeros);
-    float *dev[] = {rows_dev, drows_dev, sample_dev, pred_dev, dout_dev, context, dcontext};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
-        if (dev[i]) b->free(b, dev[i]);
+    free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(timesteps); free(grad);
+    free(opt.m1); free(opt.m2);
+    ow_learn_step_free(&work, m);
     return s;
 }
