@@ -26,7 +26,7 @@ static void learn_usage(FILE *to) {
             "usage: oneword learn --model PATH --images DIR|FILE [--images ...] --init-word WORD --out RUN_DIR\n"
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
             "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style]\n"
-            "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder]\n"
+            "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG; a folder means every .png in it),\n"
             "starting from the init word's embedding (one CLIP token). The learning rate is\n"
@@ -34,6 +34,8 @@ static void learn_usage(FILE *to) {
             "RUN_DIR/embeddings_gs-N.pt and RUN_DIR/state.safetensors every --save-every steps (and at the\n"
             "end), RUN_DIR/embeddings.pt at the end and RUN_DIR/log.csv. --resume continues a run from its\n"
             "last state exactly as if it had not stopped (its options are kept; --steps may be raised).\n"
+            "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
+            "give it again with --resume). Without it, transparency is composited over white.\n"
             "Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
 }
 
@@ -131,7 +133,7 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
-           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME };
+           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -142,14 +144,14 @@ int learn_main(int argc, char **argv) {
         {"flip", required_argument, 0, O_FLIP}, {"template", required_argument, 0, O_TEMPLATE},
         {"save-every", required_argument, 0, O_SAVE}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"force-placeholder", no_argument, 0, O_FORCE},
-        {"resume", required_argument, 0, O_RESUME},
+        {"resume", required_argument, 0, O_RESUME}, {"alpha-mask", no_argument, 0, O_ALPHA_MASK},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     ow_learn_params p;
     ow_learn_params_init(&p);
     p.save_every = 500;
     const char *model_path = NULL, *out_dir = NULL;
-    int threads = 0, status = 0;
+    int threads = 0, status = 0, alpha_mask = 0;
     image_list images = {0};
     ow_learn_state *resume = NULL;
     /* --resume RUN_DIR: the run's own options first, then whatever is given again. */
@@ -192,6 +194,7 @@ int learn_main(int argc, char **argv) {
         case O_SEED: bad = cli_parse_seed(optarg, &p.seed); break;
         case O_THREADS: bad = cli_parse_int(optarg, "--threads", 0, 1024, &threads); break;
         case O_FORCE: p.force_placeholder = 1; break;
+        case O_ALPHA_MASK: alpha_mask = 1; break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }
@@ -212,16 +215,19 @@ int learn_main(int argc, char **argv) {
     ow_learn_image *list = calloc((size_t)images.count, sizeof *list);
     if (!list) { status = cli_fail("out of memory"); goto done; }
     for (int i = 0; i < images.count; i++) {
-        float *rgb;
+        float *rgb, *alpha = NULL;
         int w, h;
         char why[256], shown[512];
-        if (png_read_rgb_float(images.paths[i], &rgb, &w, &h, why, sizeof why) != 0) {
+        if (png_read_rgb_float(images.paths[i], &rgb, alpha_mask ? &alpha : NULL, &w, &h, why, sizeof why) != 0) {
             status = cli_fail("training image '%s' cannot be read: %s", cli_display(images.paths[i], shown, sizeof shown), why);
-            for (int k = 0; k < i; k++) free((void *)list[k].rgb);
+            for (int k = 0; k < i; k++) {
+                free((void *)list[k].rgb);
+                free((void *)list[k].mask);
+            }
             free(list);
             goto done;
         }
-        list[i] = (ow_learn_image){rgb, w, h};
+        list[i] = (ow_learn_image){rgb, w, h, alpha};
     }
     if (cli_make_dir(out_dir) != 0) {
         char shown[512];
@@ -262,7 +268,10 @@ int learn_main(int argc, char **argv) {
         if (run.csv) fclose(run.csv);
     }
     ow_model_close(model);
-    for (int i = 0; i < images.count; i++) free((void *)list[i].rgb);
+    for (int i = 0; i < images.count; i++) {
+        free((void *)list[i].rgb);
+        free((void *)list[i].mask);
+    }
     free(list);
 done:
     for (int i = 0; i < images.count; i++) free(images.paths[i]);

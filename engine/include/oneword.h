@@ -196,10 +196,15 @@ size_t ow_model_embedding_count(const ow_model *model);
  * learned from a few images. Defaults follow the reference implementation's
  * configs/stable-diffusion/v1-finetune.yaml (see ow_learn_params_init). */
 
-/* One training image: rgb (height, width, 3) floats in [0, 1], rows top to bottom. */
+/* One training image: rgb (height, width, 3) floats in [0, 1], rows top to bottom.
+ * mask (height, width) in [0, 1], or NULL: how much each pixel counts in the loss
+ * (a layer mask or alpha: 0 = outside the concept, not learned from). The mask is
+ * resized with the image and averaged over each latent pixel; the loss is the mean
+ * over all latent pixels of weight x squared error (kohya's masked loss). */
 typedef struct ow_learn_image {
     const float *rgb;
     int width, height;
+    const float *mask;
 } ow_learn_image;
 
 /* After each optimiser step: return non-zero to stop (the embedding so far is kept). */

@@ -22,6 +22,7 @@
 #include "sampling/torch_rng.h"
 #include "train/learn_state.h"
 #include "train/learn_step.h"
+#include "train/resize.h"
 #include "train/templates.h"
 
 void ow_learn_params_init(ow_learn_params *p) {
@@ -133,31 +134,52 @@ static ow_status check_placeholder(ow_model *m, const char *placeholder, int for
 
 /* ---- images to latents ---- */
 
-/* dst (3, size, size) in [-1, 1] = bilinear resize of rgb (h, w, 3) in [0, 1] to size x size
- * (the whole image, as the reference without center_crop), mirrored when flip. */
-static void image_to_planar(const ow_learn_image *im, int size, int flip, float *dst) {
-    const int W = im->width, H = im->height;
-    for (int y = 0; y < size; y++) {
-        double sy = ((double)y + 0.5) * H / size - 0.5;
-        if (sy < 0) sy = 0;
-        int y0 = (int)sy, y1 = y0 + 1 < H ? y0 + 1 : H - 1;
-        double fy = sy - y0;
+/* dst (3, size, size) in [-1, 1] = the whole image rgb (h, w, 3) in [0, 1] resized
+ * to size x size as PIL's BICUBIC does (the reference's default, without
+ * center_crop), clamped to [0, 1] as its 8-bit result is, mirrored when flip. */
+static ow_status image_to_planar(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+    float *rgb = malloc((size_t)size * size * 3 * sizeof *rgb);
+    if (!rgb) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training image");
+    ow_status s = ow_resize_bicubic(im->rgb, im->width, im->height, 3, rgb, size, size, err);
+    for (int y = 0; y < size && s == OW_OK; y++)
         for (int x = 0; x < size; x++) {
-            int xs = flip ? size - 1 - x : x;
-            double sx = ((double)xs + 0.5) * W / size - 0.5;
-            if (sx < 0) sx = 0;
-            int x0 = (int)sx, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
-            double fx = sx - x0;
+            const float *p = rgb + ((size_t)y * size + (flip ? size - 1 - x : x)) * 3;
             for (int c = 0; c < 3; c++) {
-                const float *p = im->rgb;
-                double v = (1 - fy) * ((1 - fx) * p[((size_t)y0 * W + x0) * 3 + c] + fx * p[((size_t)y0 * W + x1) * 3 + c]) +
-                           fy * ((1 - fx) * p[((size_t)y1 * W + x0) * 3 + c] + fx * p[((size_t)y1 * W + x1) * 3 + c]);
-                if (!(v >= 0.0)) v = 0.0; /* NaN too */
-                if (v > 1.0) v = 1.0;
-                dst[((size_t)c * size + y) * size + x] = (float)(v * 2.0 - 1.0);
+                float v = p[c];
+                if (!(v >= 0.0f)) v = 0.0f; /* NaN too */
+                if (v > 1.0f) v = 1.0f;
+                dst[((size_t)c * size + y) * size + x] = v * 2.0f - 1.0f;
             }
         }
+    free(rgb);
+    return s;
+}
+
+/* weights (lat, lat) = the image's mask resized as its pixels are, clamped to [0, 1],
+ * then averaged over each latent pixel's factor x factor block; mirrored when flip;
+ * all 1 without a mask. */
+static ow_status mask_to_latent(const ow_learn_image *im, int size, int factor, int flip, float *weights,
+                                ow_error *err) {
+    const int lat = size / factor;
+    if (!im->mask) {
+        for (int i = 0; i < lat * lat; i++) weights[i] = 1.0f;
+        return OW_OK;
     }
+    float *mask = malloc((size_t)size * size * sizeof *mask);
+    if (!mask) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training mask");
+    ow_status s = ow_resize_bicubic(im->mask, im->width, im->height, 1, mask, size, size, err);
+    for (int y = 0; y < lat && s == OW_OK; y++)
+        for (int x = 0; x < lat; x++) {
+            double sum = 0.0;
+            for (int dy = 0; dy < factor; dy++)
+                for (int dx = 0; dx < factor; dx++) {
+                    float v = mask[(size_t)(y * factor + dy) * size + x * factor + dx];
+                    sum += !(v >= 0.0f) ? 0.0 : v > 1.0f ? 1.0 : v;
+                }
+            weights[y * lat + (flip ? lat - 1 - x : x)] = (float)(sum / (factor * factor));
+        }
+    free(mask);
+    return s;
 }
 
 /* latents (n_views, C, h, w) host: view 2i = image i, 2i+1 = its mirror (when flips). */
@@ -183,7 +205,8 @@ static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n
     const int views = flips ? 2 : 1;
     for (int i = 0; i < n_images && s == OW_OK; i++)
         for (int v = 0; v < views && s == OW_OK; v++) {
-            image_to_planar(&images[i], size, v, host);
+            s = image_to_planar(&images[i], size, v, host, err);
+            if (s != OW_OK) break;
             b->upload(b, img, host, npix);
             s = ow_vae_encode(enc, b, img, 1, size, size, mean, NULL, err);
             if (s != OW_OK) break;
@@ -281,6 +304,11 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
 
     /* Everything the loop needs, allocated once. */
     float *latents = malloc((size_t)n_images * views * nlat * sizeof *latents);
+    int masked = 0;
+    for (int i = 0; i < n_images; i++) masked |= images[i].mask != NULL;
+    const size_t nplane = (size_t)lat * lat;
+    float *view_weights = masked ? malloc((size_t)n_images * views * nplane * sizeof *view_weights) : NULL;
+    float *weights = masked ? malloc((size_t)B * nplane * sizeof *weights) : NULL;
     float *alphas = malloc((size_t)m->schedule.num_train_timesteps * sizeof *alphas);
     int32_t *template_ids = malloc(n_templates * T * sizeof *template_ids), *ids = malloc((size_t)B * T * sizeof *ids);
     float *x0 = malloc((size_t)B * nlat * sizeof *x0), *noise = malloc((size_t)B * nlat * sizeof *noise);
@@ -289,7 +317,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     ow_learn_step work;
     s = ow_learn_step_init(&work, m, B, lat, err);
     if (s == OW_OK && (!latents || !alphas || !template_ids || !ids || !x0 || !noise || !timesteps || !grad || !opt.m1 ||
-                       !opt.m2))
+                       !opt.m2 || (masked && (!view_weights || !weights))))
         s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for training at %dx%d, batch %d", p->size, p->size, B);
     if (s == OW_OK) s = ow_schedule_alphas_cumprod(&m->schedule, alphas, err);
     for (size_t k = 0; k < n_templates && s == OW_OK; k++) {
@@ -299,11 +327,15 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         s = ow_model_encode_ids(m, text, "training caption", template_ids + k * T, err);
     }
     if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, err);
+    for (int i = 0; i < n_images && masked && s == OW_OK; i++)
+        for (int v = 0; v < views && s == OW_OK; v++)
+            s = mask_to_latent(&images[i], p->size, vae_factor, v, view_weights + ((size_t)i * views + v) * nplane, err);
 
     ow_torch_rng rng;
     ow_torch_rng_seed(&rng, p->seed);
     const uint64_t model_fp = s == OW_OK ? model_fingerprint(m, init_id) : 0;
-    const uint64_t images_fp = ow_fingerprint(OW_FINGERPRINT_START, latents, latents ? (size_t)n_images * views * nlat * sizeof *latents : 0);
+    uint64_t images_fp = ow_fingerprint(OW_FINGERPRINT_START, latents, latents ? (size_t)n_images * views * nlat * sizeof *latents : 0);
+    if (view_weights) images_fp = ow_fingerprint(images_fp, view_weights, (size_t)n_images * views * nplane * sizeof *view_weights);
     int first_step = 0;
     if (s == OW_OK && p->resume) {
         const ow_learn_state *r = p->resume;
@@ -331,12 +363,15 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
                 int image = draw(&rng, n_images);
                 int flip = views == 2 && (double)(ow_torch_rng_u64(&rng) >> 11) / 9007199254740992.0 < p->flip;
                 memcpy(x0 + (size_t)i * nlat, latents + ((size_t)image * views + flip) * nlat, nlat * sizeof *x0);
+                if (weights)
+                    memcpy(weights + (size_t)i * nplane, view_weights + ((size_t)image * views + flip) * nplane,
+                           nplane * sizeof *weights);
                 memcpy(ids + (size_t)i * T, template_ids + (size_t)draw(&rng, (int)n_templates) * T, T * sizeof *ids);
                 timesteps[i] = (float)draw(&rng, m->schedule.num_train_timesteps);
             }
             ow_torch_randn(&rng, noise, (size_t)B * nlat);
             double loss = 0.0;
-            s = ow_learn_step_run(&work, m, ids, x0, noise, timesteps, alphas, 1.0 / p->grad_accum, first_row, nvec,
+            s = ow_learn_step_run(&work, m, ids, x0, noise, timesteps, weights, alphas, 1.0 / p->grad_accum, first_row, nvec,
                                   grad, &loss, err);
             loss_sum += loss;
         }
@@ -376,7 +411,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         if (made != OW_OK) s = ow_error_set(err, made, "%s", e2.message);
     }
     free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(timesteps); free(grad);
-    free(opt.m1); free(opt.m2);
+    free(opt.m1); free(opt.m2); free(view_weights); free(weights);
     ow_learn_step_free(&work, m);
     return s;
 }

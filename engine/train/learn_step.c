@@ -56,7 +56,7 @@ void ow_learn_step_free(ow_learn_step *w, ow_model *m) {
 }
 
 ow_status ow_learn_step_run(ow_learn_step *w, ow_model *m, const int32_t *ids, const float *x0, const float *noise,
-                            const float *timesteps, const float *alphas, double grad_scale, int first_row,
+                            const float *timesteps, const float *weights, const float *alphas, double grad_scale, int first_row,
                             int n_train, float *grad, double *loss, ow_error *err) {
     ow_backend *b = m->backend;
     const ow_model_embeddings *E = m->embeddings;
@@ -89,11 +89,13 @@ ow_status ow_learn_step_run(ow_learn_step *w, ow_model *m, const int32_t *ids, c
     /* loss = mean((pred - target)^2); dloss/dpred = 2 (pred - target) / N */
     if (s == OW_OK) {
         b->download(b, w->pred, w->pred_dev, N);
+        const size_t plane = (size_t)w->lat * w->lat;
         double sum = 0.0;
         for (size_t j = 0; j < N; j++) {
             const double d = (double)w->pred[j] - w->target[j];
-            sum += d * d;
-            w->pred[j] = (float)(2.0 * d / (double)N * grad_scale);
+            const double wt = weights ? weights[j / w->nlat * plane + j % plane] : 1.0;
+            sum += wt * d * d;
+            w->pred[j] = (float)(2.0 * wt * d / (double)N * grad_scale);
         }
         *loss = sum / (double)N;
         b->upload(b, w->dout_dev, w->pred, N);

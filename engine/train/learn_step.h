@@ -30,13 +30,15 @@ void ow_learn_step_free(ow_learn_step *w, ow_model *m);
  *   ids (B, T)        token ids, the trained rows as vocab_size + row
  *   x0, noise (B, nlat) clean latents (scaled) and their noise
  *   timesteps (B)     integer-valued, in [0, num_train_timesteps)
+ *   weights (B, lat*lat) loss weight of each latent pixel (all channels), or NULL: 1
  *   alphas            the schedule's alphas_cumprod (num_train_timesteps)
  * noisy = sqrt(a) x0 + sqrt(1-a) noise; target = noise, or sqrt(a) noise -
- * sqrt(1-a) x0 for v-prediction; loss = mean((unet(noisy) - target)^2).
+ * sqrt(1-a) x0 for v-prediction; loss = mean(weights (unet(noisy) - target)^2)
+ * (kohya's masked loss: the mean runs over every pixel, weighted or not).
  * *loss gets the loss; grad (n_train, H) += grad_scale * dloss/d(rows first_row ..
  * first_row + n_train) of the model's row table (uploaded here). */
 ow_status ow_learn_step_run(ow_learn_step *w, ow_model *m, const int32_t *ids, const float *x0, const float *noise,
-                            const float *timesteps, const float *alphas, double grad_scale, int first_row,
+                            const float *timesteps, const float *weights, const float *alphas, double grad_scale, int first_row,
                             int n_train, float *grad, double *loss, ow_error *err);
 
 /* torch.optim.AdamW (betas 0.9, 0.999, eps 1e-8; decoupled weight decay) on n values. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_cli_learn.sh: `oneword learn` end to end on the tiny model: a short run writes
 # embeddings_gs-N.pt every --save-every steps, embeddings.pt and log.csv; the result
-# loads in inspect and generate; bad input (no images, a file that is not an image, a
+# loads in inspect and generate; --alpha-mask weighs the loss by alpha; bad input (no images, a file that is not an image, a
 # multi-token init word, a placeholder that is a word, a size the model cannot take,
 # an unwritable run folder) ends with a clear message and exit 1 or 2.
 # usage: test_cli_learn.sh ONEWORD_BINARY SOURCE_ROOT
@@ -50,6 +50,18 @@ grep -q '^  \*  *1 vector ' "$work/out" && grep -q '^step: *4' "$work/out" \
     && [ -s "$work/gen2/samples/00000.png" ] && pass "generate with the learned token" \
     || fail "generate with the learned token: $(tail -3 "$work/err")"
 
+# --alpha-mask: a fully transparent image is not learned from (loss 0 every step).
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/transparent-32.png" --init-word square \
+    --out "$work/masked" --steps 3 --size 32 --alpha-mask >/dev/null 2>"$work/err"
+losses=$(tail -n +2 "$work/masked/log.csv" 2>/dev/null | cut -d, -f2 | sort -u | tr '\n' ' ')
+[ "$losses" = "0.000000 " ] && pass "--alpha-mask on a transparent image: loss 0 at every step" \
+    || fail "--alpha-mask: losses '$losses': $(tail -c 300 "$work/err")"
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/transparent-32.png" --init-word square \
+    --out "$work/unmasked" --steps 1 --size 32 >/dev/null 2>&1
+loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
+[ -n "$loss" ] && [ "$loss" != "0.000000" ] && pass "without --alpha-mask the same image is learned from (loss $loss)" \
+    || fail "without --alpha-mask: loss '$loss'"
+
 mkdir -p "$work/empty"
 # --resume continues exactly: 4 steps + 2 resumed = 6 steps in one go, byte for byte.
 [ -s "$work/run/state.safetensors" ] && pass "run folder holds state.safetensors" || fail "run folder lacks state.safetensors"
@@ -68,6 +80,18 @@ expect_fail "resume without a state" "cannot resume" learn --resume "$work/empty
 
 # Bad input.
 printf 'not a picture' >"$work/fake.png"
+# --alpha-mask: a fully transparent image is not learned from (loss 0 every step).
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/transparent-32.png" --init-word square \
+    --out "$work/masked" --steps 3 --size 32 --alpha-mask >/dev/null 2>"$work/err"
+losses=$(tail -n +2 "$work/masked/log.csv" 2>/dev/null | cut -d, -f2 | sort -u | tr '\n' ' ')
+[ "$losses" = "0.000000 " ] && pass "--alpha-mask on a transparent image: loss 0 at every step" \
+    || fail "--alpha-mask: losses '$losses': $(tail -c 300 "$work/err")"
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/transparent-32.png" --init-word square \
+    --out "$work/unmasked" --steps 1 --size 32 >/dev/null 2>&1
+loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
+[ -n "$loss" ] && [ "$loss" != "0.000000" ] && pass "without --alpha-mask the same image is learned from (loss $loss)" \
+    || fail "without --alpha-mask: loss '$loss'"
+
 mkdir -p "$work/empty"
 expect_fail "no images" "holds no .png" learn --model "$tiny" --images "$work/empty" --init-word square --out "$work/r1"
 expect_fail "a file that is not an image" "cannot be read" learn --model "$tiny" --images "$work/fake.png" \

@@ -13,6 +13,8 @@
 
 #include "check.h"
 #include "oneword.h"
+#include "pipeline/embeddings.h"
+#include "pipeline/pipeline.h"
 
 typedef struct progress_log {
     int calls, stop_at;
@@ -55,7 +57,7 @@ static void make_images(void) {
                 p[1] = 0.1f;
                 p[2] = inside ? 0.1f : 0.8f;
             }
-        images[i] = (ow_learn_image){pixels[i], 32, 32};
+        images[i] = (ow_learn_image){pixels[i], 32, 32, NULL};
     }
 }
 
@@ -169,8 +171,51 @@ static void resume_is_exact(void) {
     ow_model_close(second);
 }
 
+/* Images whose masks are 0 everywhere teach nothing: the row only decays, as AdamW's
+ * weight decay does with a zero gradient, to init x (1 - lr wd)^steps, bit for bit. A
+ * half mask teaches something. */
+static void masks_weigh_the_loss(void) {
+    ow_model *m = open_model(), *m2 = open_model();
+    if (!m || !m2) return;
+    static float zero[32 * 32], left[32 * 32];
+    for (int i = 0; i < 32 * 32; i++) left[i] = i % 32 < 16;
+    ow_learn_image masked[2] = {{pixels[0], 32, 32, zero}, {pixels[1], 32, 32, zero}};
+    progress_log log = {.all_finite = 1};
+    ow_learn_params p = short_run(&log);
+    p.steps = 4;
+    ow_embedding *emb = NULL, *emb2 = NULL;
+    ow_error err = {0};
+    ow_status s = ow_learn(m, masked, 2, &p, &emb, &err);
+    CHECK(s == OW_OK && log.last_loss == 0.0f, "fully masked: %s, loss %g", err.message, log.last_loss);
+    /* the init word's row, decayed */
+    int32_t ids[77];
+    const float *rows = NULL;
+    float want[32];
+    const double lr = (double)p.learning_rate * p.batch;
+    if (s == OW_OK && ow_model_encode_ids(m, "square", "init", ids, &err) == OW_OK) {
+        m->backend->download(m->backend, want, m->text_encoder->token_embedding.data + (size_t)ids[1] * 32, 32);
+        for (int k = 0; k < p.steps; k++)
+            for (int j = 0; j < 32; j++) want[j] = (float)(want[j] * (1.0 - lr * p.weight_decay));
+        ow_embedding_vectors(emb, 0, &rows, NULL);
+        CHECK(rows && memcmp(rows, want, sizeof want) == 0, "fully masked images: the row only decays");
+        if (rows && memcmp(rows, want, sizeof want) == 0)
+            printf("ok   masks all 0: loss 0 and the row = init x (1 - lr wd)^4, bit for bit\n");
+    }
+    masked[0].mask = masked[1].mask = left;
+    s = ow_learn(m2, masked, 2, &p, &emb2, &err);
+    const float *rows2 = NULL;
+    if (emb2) ow_embedding_vectors(emb2, 0, &rows2, NULL);
+    CHECK(s == OW_OK && log.last_loss > 0.0f && rows2 && memcmp(rows2, want, sizeof want) != 0,
+          "half-masked images are learned from: %s, loss %g", err.message, log.last_loss);
+    ow_embedding_free(emb);
+    ow_embedding_free(emb2);
+    ow_model_close(m);
+    ow_model_close(m2);
+}
+
 int main(void) {
     make_images();
+    masks_weigh_the_loss();
     ow_model *m = open_model();
     if (!m) CHECK_DONE();
     progress_log log = {.all_finite = 1};

@@ -4,7 +4,9 @@
  * captions (our tokenizer must give the example's ids), latents, noise and timesteps;
  * loss, the gradient of the placeholder's row and the row after each AdamW step
  * must agree within 1e-4 relative (max abs difference / max abs value), for an
- * epsilon model and the same model as v-prediction. */
+ * epsilon model and the same model as v-prediction. Loss weights (masks): all 0.5
+ * halves loss and gradient exactly; the weights of complementary halves (left/right,
+ * one batch item/the other) add up to the unweighted loss and gradient. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,54 @@ static int check_relative(const char *what, const float *got, const float *want,
             "|want| %.4g, tol %.0e\n", ok ? "ok  " : "FAIL", what, n, err, where, got[where], want[where], rel, scale,
             REL_TOL);
     return ok;
+}
+
+/* The loss and gradient of step 1's batch under weights (B, LAT*LAT) or NULL. */
+static double weighted(ow_learn_step *w, ow_model *m, const int32_t *ids, const float *x0, const float *noise,
+                       const float *timesteps, const float *weights, const float *alphas, int first_row, float *grad) {
+    ow_error err = {0};
+    double loss = -1.0;
+    memset(grad, 0, H * sizeof *grad);
+    ow_status s = ow_learn_step_run(w, m, ids, x0, noise, timesteps, weights, alphas, 1.0, first_row, 1, grad, &loss, &err);
+    CHECK(s == OW_OK, "weighted step: %s", err.message);
+    return loss;
+}
+
+static void check_weights(ow_learn_step *w, ow_model *m, const int32_t *ids, const float *x0, const float *noise,
+                          const int32_t *t_int, const float *alphas, int first_row) {
+    enum { P = LAT * LAT };
+    const float timesteps[B] = {(float)t_int[0], (float)t_int[1]};
+    float half[B * P], left[B * P], right[B * P], first[B * P], second[B * P];
+    for (int i = 0; i < B * P; i++) {
+        const int x = i % LAT, item = i / P;
+        half[i] = 0.5f;
+        left[i] = x < LAT / 2;
+        right[i] = x >= LAT / 2;
+        first[i] = item == 0;
+        second[i] = item == 1;
+    }
+    float g_all[H], g_half[H], g_a[H], g_b[H], g_sum[H], g_twice[H];
+    const double all = weighted(w, m, ids, x0, noise, timesteps, NULL, alphas, first_row, g_all);
+    const double h = weighted(w, m, ids, x0, noise, timesteps, half, alphas, first_row, g_half);
+    for (int j = 0; j < H; j++) g_twice[j] = 2.0f * g_half[j];
+    CHECK(2.0 * h == all && memcmp(g_twice, g_all, sizeof g_all) == 0,
+          "weights 0.5: loss %.9g = half of %.9g and the gradient halves, exactly", h, all);
+    if (2.0 * h == all && memcmp(g_twice, g_all, sizeof g_all) == 0)
+        printf("ok   weights 0.5 everywhere: loss %.7g = %.7g / 2, gradient halved, bit for bit\n", h, all);
+    const float *pairs[2][2] = {{left, right}, {first, second}};
+    const char *names[2] = {"left / right half of every latent", "batch item 1 / item 2"};
+    for (int k = 0; k < 2; k++) {
+        const double a = weighted(w, m, ids, x0, noise, timesteps, pairs[k][0], alphas, first_row, g_a);
+        const double b = weighted(w, m, ids, x0, noise, timesteps, pairs[k][1], alphas, first_row, g_b);
+        for (int j = 0; j < H; j++) g_sum[j] = g_a[j] + g_b[j];
+        const float sum = (float)(a + b), want = (float)all;
+        char what[128];
+        snprintf(what, sizeof what, "weights on %s (losses %.5g + %.5g): loss adds up", names[k], a, b);
+        check_relative(what, &sum, &want, 1);
+        snprintf(what, sizeof what, "weights on %s: gradient adds up", names[k]);
+        check_relative(what, g_sum, g_all, H);
+        CHECK(fabs(a - b) > 1e-3 * all, "the two parts weigh differently (%g vs %g)", a, b);
+    }
 }
 
 static void run_case(const char *name, ow_prediction_type prediction) {
@@ -122,7 +172,7 @@ static void run_case(const char *name, ow_prediction_type prediction) {
         for (int i = 0; i < B; i++) timesteps[i] = (float)t_int[k * B + i];
         double loss = 0.0;
         s = ow_learn_step_run(&work, m, ids + (size_t)k * B * T, x0 + (size_t)k * B * NLAT, noise + (size_t)k * B * NLAT,
-                              timesteps, alphas, 1.0, first_row, 1, grad, &loss, &err);
+                              timesteps, NULL, alphas, 1.0, first_row, 1, grad, &loss, &err);
         CHECK(s == OW_OK, "[%s] step %d: %s", name, k + 1, err.message);
         if (s != OW_OK) break;
         char what[96];
@@ -144,6 +194,7 @@ static void run_case(const char *name, ow_prediction_type prediction) {
         snprintf(what, sizeof what, "[%s] step %d AdamW update of the row", name, k + 1);
         check_relative(what, delta, want_delta, H);
     }
+    if (s == OW_OK && prediction == OW_PREDICT_EPSILON && ids && x0 && noise && t_int) check_weights(&work, m, ids, x0, noise, t_int, alphas, first_row);
     ow_learn_step_free(&work, m);
     free(alphas); free(init_row); free(ids); free(x0); free(noise); free(t_int); free(want_loss); free(want_grad);
     free(want_row);
