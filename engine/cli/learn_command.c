@@ -18,14 +18,16 @@
 #include "cli_options.h"
 #include "oneword.h"
 #include "png_read.h"
+#include "core/file.h"
 
 #define MAX_IMAGES 1000
+#define OW_TEMPLATES_FILE_MAX 65536
 
 static void learn_usage(FILE *to) {
     fprintf(to,
             "usage: oneword learn --model PATH --images DIR|FILE [--images ...] --init-word WORD --out RUN_DIR\n"
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
-            "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style]\n"
+            "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG; a folder means every .png in it),\n"
@@ -34,6 +36,8 @@ static void learn_usage(FILE *to) {
             "RUN_DIR/embeddings_gs-N.pt and RUN_DIR/state.safetensors every --save-every steps (and at the\n"
             "end), RUN_DIR/embeddings.pt at the end and RUN_DIR/log.csv. --resume continues a run from its\n"
             "last state exactly as if it had not stopped (its options are kept; --steps may be raised).\n"
+            "--template FILE: your own captions, one per line with [name] (or {}) for the token, as an\n"
+            "A1111 template file (default: the reference's object captions, \"a photo of a {}\", ...).\n"
             "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
             "give it again with --resume). Without it, transparency is composited over white.\n"
             "Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
@@ -78,6 +82,22 @@ static int add_images(image_list *list, const char *path) {
     closedir(d);
     qsort(list->paths + first, (size_t)(list->count - first), sizeof *list->paths, compare_strings);
     if (list->count == first) return cli_fail("--images '%s' holds no .png file", cli_display(path, shown, sizeof shown));
+    return 0;
+}
+
+/* The text of an A1111-style template file (its lines are checked by the engine). */
+static int read_template_file(const char *path, char **text) {
+    char shown[512];
+    size_t n = 0;
+    ow_error err = {0};
+    if (ow_file_read_all(path, "template file", OW_TEMPLATES_FILE_MAX, text, &n, &err) != OW_OK)
+        return cli_fail("--template '%s': %s (give object, style or a file of captions)",
+                        cli_display(path, shown, sizeof shown), err.message);
+    if (strlen(*text) != n) {
+        free(*text);
+        *text = NULL;
+        return cli_fail("--template '%s' is not a text file", cli_display(path, shown, sizeof shown));
+    }
     return 0;
 }
 
@@ -152,6 +172,7 @@ int learn_main(int argc, char **argv) {
     p.save_every = 500;
     const char *model_path = NULL, *out_dir = NULL;
     int threads = 0, status = 0, alpha_mask = 0;
+    char *template_text = NULL;
     image_list images = {0};
     ow_learn_state *resume = NULL;
     /* --resume RUN_DIR: the run's own options first, then whatever is given again. */
@@ -189,7 +210,16 @@ int learn_main(int argc, char **argv) {
         case O_ACCUM: bad = cli_parse_int(optarg, "--grad-accum", 1, 1024, &p.grad_accum); break;
         case O_SIZE: bad = cli_parse_int(optarg, "--size", 8, 4096, &p.size); break;
         case O_FLIP: bad = cli_parse_float(optarg, "--flip", 0.0f, 1.0f, &p.flip); break;
-        case O_TEMPLATE: p.templates = optarg; break;
+        case O_TEMPLATE:
+            if (strcmp(optarg, "object") == 0 || strcmp(optarg, "style") == 0) {
+                p.templates = optarg;
+            } else {
+                free(template_text);
+                template_text = NULL;
+                bad = read_template_file(optarg, &template_text) != 0;
+                p.templates = template_text;
+            }
+            break;
         case O_SAVE: bad = cli_parse_int(optarg, "--save-every", 0, 1000000, &p.save_every); break;
         case O_SEED: bad = cli_parse_seed(optarg, &p.seed); break;
         case O_THREADS: bad = cli_parse_int(optarg, "--threads", 0, 1024, &threads); break;
@@ -276,5 +306,6 @@ int learn_main(int argc, char **argv) {
 done:
     for (int i = 0; i < images.count; i++) free(images.paths[i]);
     ow_learn_state_free(resume);
+    free(template_text);
     return status;
 }

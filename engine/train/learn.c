@@ -78,9 +78,6 @@ static ow_status check_params(const ow_model *m, const ow_learn_image *images, i
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
                             "training size %d must be a multiple of %d pixels for this model (at most 4096)", p->size,
                             factor);
-    size_t count;
-    if (!ow_train_templates(p->templates ? p->templates : "object", &count))
-        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "templates '%s': use \"object\" or \"style\"", p->templates);
     if (m->embeddings)
         for (size_t i = 0; i < m->embeddings->count; i++)
             if (strcmp(m->embeddings->tokens[i].token, p->placeholder) == 0)
@@ -283,12 +280,17 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     const int lat_c = ucfg->in_channels, lat = p->size / vae_factor;
     const size_t nlat = (size_t)lat_c * lat * lat;
     const int views = p->flip > 0.0f ? 2 : 1;
-    size_t n_templates;
-    const char *const *templates = ow_train_templates(p->templates ? p->templates : "object", &n_templates);
+    size_t n_templates = 0;
+    char **templates = NULL;
+    s = ow_train_template_list(p->templates ? p->templates : "object", &templates, &n_templates, err);
+    if (s != OW_OK) return s;
 
     /* The placeholder joins the model with the init word's embedding in every vector. */
     float *init = malloc((size_t)nvec * H * sizeof *init);
-    if (!init) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!init) {
+        ow_train_template_list_free(templates, n_templates);
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    }
     b->download(b, init, m->text_encoder->token_embedding.data + (size_t)init_id * H, (size_t)H);
     for (int v = 1; v < nvec; v++) memcpy(init + (size_t)v * H, init, (size_t)H * sizeof *init);
     ow_embedding *emb = NULL;
@@ -298,7 +300,10 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     ow_embedding_free(emb);
     emb = NULL;
     free(init);
-    if (s != OW_OK) return s;
+    if (s != OW_OK) {
+        ow_train_template_list_free(templates, n_templates);
+        return s;
+    }
     ow_model_embeddings *E = m->embeddings;
     const int first_row = E->tokens[E->count - 1].first_row;
 
@@ -321,10 +326,11 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for training at %dx%d, batch %d", p->size, p->size, B);
     if (s == OW_OK) s = ow_schedule_alphas_cumprod(&m->schedule, alphas, err);
     for (size_t k = 0; k < n_templates && s == OW_OK; k++) {
-        char text[512];
-        const char *hole = strstr(templates[k], "{}");
-        snprintf(text, sizeof text, "%.*s%s%s", (int)(hole - templates[k]), templates[k], p->placeholder, hole + 2);
-        s = ow_model_encode_ids(m, text, "training caption", template_ids + k * T, err);
+        char text[4096];
+        if (ow_train_caption(templates[k], p->placeholder, text, sizeof text) != 0)
+            s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training caption %zu is too long with the placeholder", k + 1);
+        else
+            s = ow_model_encode_ids(m, text, "training caption", template_ids + k * T, err);
     }
     if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, err);
     for (int i = 0; i < n_images && masked && s == OW_OK; i++)
@@ -412,6 +418,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     }
     free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(timesteps); free(grad);
     free(opt.m1); free(opt.m2); free(view_weights); free(weights);
+    ow_train_template_list_free(templates, n_templates);
     ow_learn_step_free(&work, m);
     return s;
 }

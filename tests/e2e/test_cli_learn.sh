@@ -62,6 +62,23 @@ loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
 [ -n "$loss" ] && [ "$loss" != "0.000000" ] && pass "without --alpha-mask the same image is learned from (loss $loss)" \
     || fail "without --alpha-mask: loss '$loss'"
 
+# --template FILE (A1111 template lines with [name]): trains, resumes exactly, is kept by the state.
+printf 'a [name] on a white background\r\n\na large [name]\n' >"$work/templates.txt"
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --template "$work/templates.txt" \
+    --out "$work/t4" --steps 4 --save-every 2 --size 32 >/dev/null 2>&1
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --template "$work/templates.txt" \
+    --out "$work/t2" --steps 2 --save-every 2 --size 32 >/dev/null 2>&1
+"$oneword" learn --resume "$work/t2" --model "$tiny" --images "$work/images" --steps 4 >/dev/null 2>&1
+cmp -s "$work/t4/embeddings.pt" "$work/t2/embeddings.pt" \
+    && pass "--template FILE: 2 steps + resume 2 = 4 steps, byte for byte" || fail "--template FILE: resume differs"
+expect_fail "--resume with other templates" "the run used other caption templates" \
+    learn --resume "$work/t2" --model "$tiny" --images "$work/images" --steps 6 --template object
+printf 'a photo of a cat\n' >"$work/no-token.txt"
+expect_fail "a template line without [name]" "line 1 has no [name]" learn --model "$tiny" --images "$work/images" \
+    --init-word square --template "$work/no-token.txt" --out "$work/t3" --size 32
+expect_fail "a template file that does not exist" "cannot open template file" learn --model "$tiny" \
+    --images "$work/images" --init-word square --template "$work/none.txt" --out "$work/t3" --size 32
+
 mkdir -p "$work/empty"
 # --resume continues exactly: 4 steps + 2 resumed = 6 steps in one go, byte for byte.
 [ -s "$work/run/state.safetensors" ] && pass "run folder holds state.safetensors" || fail "run folder lacks state.safetensors"
@@ -91,6 +108,23 @@ losses=$(tail -n +2 "$work/masked/log.csv" 2>/dev/null | cut -d, -f2 | sort -u |
 loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
 [ -n "$loss" ] && [ "$loss" != "0.000000" ] && pass "without --alpha-mask the same image is learned from (loss $loss)" \
     || fail "without --alpha-mask: loss '$loss'"
+
+# --template FILE (A1111 template lines with [name]): trains, resumes exactly, is kept by the state.
+printf 'a [name] on a white background\r\n\na large [name]\n' >"$work/templates.txt"
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --template "$work/templates.txt" \
+    --out "$work/t4" --steps 4 --save-every 2 --size 32 >/dev/null 2>&1
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --template "$work/templates.txt" \
+    --out "$work/t2" --steps 2 --save-every 2 --size 32 >/dev/null 2>&1
+"$oneword" learn --resume "$work/t2" --model "$tiny" --images "$work/images" --steps 4 >/dev/null 2>&1
+cmp -s "$work/t4/embeddings.pt" "$work/t2/embeddings.pt" \
+    && pass "--template FILE: 2 steps + resume 2 = 4 steps, byte for byte" || fail "--template FILE: resume differs"
+expect_fail "--resume with other templates" "the run used other caption templates" \
+    learn --resume "$work/t2" --model "$tiny" --images "$work/images" --steps 6 --template object
+printf 'a photo of a cat\n' >"$work/no-token.txt"
+expect_fail "a template line without [name]" "line 1 has no [name]" learn --model "$tiny" --images "$work/images" \
+    --init-word square --template "$work/no-token.txt" --out "$work/t3" --size 32
+expect_fail "a template file that does not exist" "cannot open template file" learn --model "$tiny" \
+    --images "$work/images" --init-word square --template "$work/none.txt" --out "$work/t3" --size 32
 
 mkdir -p "$work/empty"
 expect_fail "no images" "holds no .png" learn --model "$tiny" --images "$work/empty" --init-word square --out "$work/r1"
