@@ -4,7 +4,7 @@
 # --check: exit 0 if all are installed, 1 otherwise (installs nothing).
 # --test:  also what only the test suite needs (clang + libFuzzer for tests/fuzz, unzip).
 set -eu
-packages=(meson ninja-build pkg-config gcc libopenblas-dev libjson-c-dev libzip-dev libpng-dev zlib1g-dev)
+packages=(meson ninja-build pkg-config gcc libopenblas-dev libjson-c-dev libzip-dev libpng-dev libjpeg-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
     packages+=(clang libclang-rt-14-dev unzip)
     shift

@@ -17,6 +17,7 @@
 #include "cli_messages.h"
 #include "cli_options.h"
 #include "oneword.h"
+#include "jpeg_read.h"
 #include "png_read.h"
 #include "core/file.h"
 
@@ -30,7 +31,8 @@ static void learn_usage(FILE *to) {
             "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
-            "Learns the placeholder's vectors from the images (PNG; a folder means every .png in it),\n"
+            "Learns the placeholder's vectors from the images (PNG or JPEG, upright by its EXIF\n"
+            "orientation; a folder means every .png, .jpg and .jpeg in it),\n"
             "starting from the init word's embedding (one CLIP token). The learning rate is\n"
             "--lr x batch x grad-accum unless --no-scale-lr, as the reference's scale_lr. Writes\n"
             "RUN_DIR/embeddings_gs-N.pt and RUN_DIR/state.safetensors every --save-every steps (and at the\n"
@@ -50,12 +52,14 @@ typedef struct image_list {
 
 static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int ends_with_png(const char *name) {
+/* .png, .jpg or .jpeg (any case): the images a folder contributes. */
+static int is_image_name(const char *name) {
     size_t n = strlen(name);
-    return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
+    return (n > 4 && (strcasecmp(name + n - 4, ".png") == 0 || strcasecmp(name + n - 4, ".jpg") == 0)) ||
+           (n > 5 && strcasecmp(name + n - 5, ".jpeg") == 0);
 }
 
-/* A file, or every .png of a folder (sorted). */
+/* A file, or every .png / .jpg / .jpeg of a folder (sorted). */
 static int add_images(image_list *list, const char *path) {
     struct stat st;
     char shown[512];
@@ -72,7 +76,7 @@ static int add_images(image_list *list, const char *path) {
     int first = list->count;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !ends_with_png(e->d_name)) continue;
+        if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
         char full[4096];
         snprintf(full, sizeof full, "%s/%s", path, e->d_name);
         if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) continue;
@@ -81,7 +85,7 @@ static int add_images(image_list *list, const char *path) {
     }
     closedir(d);
     qsort(list->paths + first, (size_t)(list->count - first), sizeof *list->paths, compare_strings);
-    if (list->count == first) return cli_fail("--images '%s' holds no .png file", cli_display(path, shown, sizeof shown));
+    if (list->count == first) return cli_fail("--images '%s' holds no .png or .jpg file", cli_display(path, shown, sizeof shown));
     return 0;
 }
 
@@ -248,7 +252,11 @@ int learn_main(int argc, char **argv) {
         float *rgb, *alpha = NULL;
         int w, h;
         char why[256], shown[512];
-        if (png_read_rgb_float(images.paths[i], &rgb, alpha_mask ? &alpha : NULL, &w, &h, why, sizeof why) != 0) {
+        const int failed = jpeg_is_jpeg(images.paths[i])
+                               ? jpeg_read_rgb_float(images.paths[i], &rgb, &w, &h, NULL, why, sizeof why)
+                               : png_read_rgb_float(images.paths[i], &rgb, alpha_mask ? &alpha : NULL, &w, &h, why,
+                                                    sizeof why);
+        if (failed) {
             status = cli_fail("training image '%s' cannot be read: %s", cli_display(images.paths[i], shown, sizeof shown), why);
             for (int k = 0; k < i; k++) {
                 free((void *)list[k].rgb);

@@ -109,6 +109,11 @@ loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
 [ -n "$loss" ] && [ "$loss" != "0.000000" ] && pass "without --alpha-mask the same image is learned from (loss $loss)" \
     || fail "without --alpha-mask: loss '$loss'"
 
+# JPEG training images (a folder of them, EXIF-rotated ones among them).
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/jpeg" --init-word square --out "$work/jpeg" \
+    --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/jpeg/embeddings.pt" ] \
+    && pass "learn from a folder of 11 JPEGs" || fail "learn from JPEGs: $(tr '\r' '\n' <"$work/err" | tail -2)"
+
 # --template FILE (A1111 template lines with [name]): trains, resumes exactly, is kept by the state.
 printf 'a [name] on a white background\r\n\na large [name]\n' >"$work/templates.txt"
 "$oneword" learn --model "$tiny" --images "$work/images" --init-word square --template "$work/templates.txt" \
