@@ -19,6 +19,8 @@
 #include "oneword.h"
 #include "jpeg_read.h"
 #include "png_read.h"
+#include "png_write.h"
+#include "train/templates.h"
 #include "core/file.h"
 
 #define MAX_IMAGES 1000
@@ -30,6 +32,7 @@ static void learn_usage(FILE *to) {
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
             "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
+            "         [--dry-run]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG or JPEG, upright by its EXIF\n"
             "orientation; a folder means every .png, .jpg and .jpeg in it),\n"
@@ -40,6 +43,8 @@ static void learn_usage(FILE *to) {
             "last state exactly as if it had not stopped (its options are kept; --steps may be raised).\n"
             "--template FILE: your own captions, one per line with [name] (or {}) for the token, as an\n"
             "A1111 template file (default: the reference's object captions, \"a photo of a {}\", ...).\n"
+            "--dry-run: write RUN_DIR/views.png, the exact training views (resized, mirrored, masks\n"
+            "applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
             "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
             "give it again with --resume). Without it, transparency is composited over white.\n"
             "Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
@@ -105,6 +110,52 @@ static int read_template_file(const char *path, char **text) {
     return 0;
 }
 
+/* --dry-run: RUN_DIR/views.png, the training views as learning sees them (resized,
+ * mirrored; outside a mask darkened), up to 8 a row, and the captions it would use. */
+static int write_views(const char *dir, const ow_learn_image *images, int n_images, const ow_learn_params *p) {
+    const int n = ow_learn_view_count(n_images, p), size = p->size, gap = 4, cols = n < 8 ? n : 8;
+    const int rows = (n + cols - 1) / cols, W = cols * size + (cols - 1) * gap, H = rows * size + (rows - 1) * gap;
+    const size_t plane = (size_t)size * size;
+    float *views = malloc((size_t)n * plane * 3 * sizeof *views), *masks = malloc((size_t)n * plane * sizeof *masks);
+    float *sheet = malloc((size_t)W * H * 3 * sizeof *sheet);
+    ow_error err = {0};
+    int status = 0;
+    if (!views || !masks || !sheet) status = cli_fail("out of memory for %d views of %dx%d", n, size, size);
+    else if (ow_learn_views(images, n_images, p, views, masks, &err) != OW_OK) status = cli_fail("%s", err.message);
+    if (status == 0) {
+        for (size_t i = 0; i < (size_t)W * H * 3; i++) sheet[i] = 1.0f;
+        for (int v = 0; v < n; v++) {
+            const int x0 = (v % cols) * (size + gap), y0 = (v / cols) * (size + gap);
+            for (int y = 0; y < size; y++)
+                for (int x = 0; x < size; x++) {
+                    const size_t k = (size_t)v * plane + (size_t)y * size + x;
+                    for (int c = 0; c < 3; c++)
+                        sheet[((size_t)(y0 + y) * W + x0 + x) * 3 + c] = views[k * 3 + c] * (0.25f + 0.75f * masks[k]);
+                }
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/views.png", dir);
+        if (png_write_rgb_float(path, sheet, W, H, NULL, 0, &err) != OW_OK) status = cli_fail("%s", err.message);
+        else fprintf(stderr, "wrote %s: %d training views of %dx%d (%s)\n", path, n, size, size,
+                     p->flip > 0.0f ? "each image and its mirror" : "no flips");
+    }
+    char **captions = NULL;
+    size_t n_captions = 0;
+    if (status == 0 && ow_train_template_list(p->templates, &captions, &n_captions, &err) != OW_OK)
+        status = cli_fail("%s", err.message);
+    for (size_t i = 0; status == 0 && i < n_captions && i < 3; i++) {
+        char text[4096];
+        if (ow_train_caption(captions[i], p->placeholder, text, sizeof text) == 0)
+            fprintf(stderr, "%s'%s'", i ? ", " : "captions: ", text);
+    }
+    if (status == 0 && n_captions) fprintf(stderr, "%s (%zu in all)\n", n_captions > 3 ? ", ..." : "", n_captions);
+    ow_train_template_list_free(captions, n_captions);
+    free(views);
+    free(masks);
+    free(sheet);
+    return status;
+}
+
 typedef struct run_state {
     const char *dir;
     FILE *csv;
@@ -157,7 +208,7 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
-           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK };
+           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -169,13 +220,14 @@ int learn_main(int argc, char **argv) {
         {"save-every", required_argument, 0, O_SAVE}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"force-placeholder", no_argument, 0, O_FORCE},
         {"resume", required_argument, 0, O_RESUME}, {"alpha-mask", no_argument, 0, O_ALPHA_MASK},
+        {"dry-run", no_argument, 0, O_DRY_RUN},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     ow_learn_params p;
     ow_learn_params_init(&p);
     p.save_every = 500;
     const char *model_path = NULL, *out_dir = NULL;
-    int threads = 0, status = 0, alpha_mask = 0;
+    int threads = 0, status = 0, alpha_mask = 0, dry_run = 0;
     char *template_text = NULL;
     image_list images = {0};
     ow_learn_state *resume = NULL;
@@ -229,6 +281,7 @@ int learn_main(int argc, char **argv) {
         case O_THREADS: bad = cli_parse_int(optarg, "--threads", 0, 1024, &threads); break;
         case O_FORCE: p.force_placeholder = 1; break;
         case O_ALPHA_MASK: alpha_mask = 1; break;
+        case O_DRY_RUN: dry_run = 1; break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }
@@ -239,7 +292,7 @@ int learn_main(int argc, char **argv) {
         status = 2; /* a usage error */
         goto done;
     }
-    if (!model_path || !out_dir || !p.init_word || images.count == 0) {
+    if ((!model_path && !dry_run) || !out_dir || !p.init_word || images.count == 0) {
         cli_fail("learn needs --model, --images, --init-word and --out (see oneword learn --help)");
         status = 2;
         goto done;
@@ -273,6 +326,10 @@ int learn_main(int argc, char **argv) {
     }
     ow_model *model = NULL;
     ow_error err = {0};
+    if (status == 0 && dry_run) {
+        status = write_views(out_dir, list, images.count, &p);
+        goto freed;
+    }
     if (status == 0) {
         ow_model_options opts;
         ow_model_options_init(&opts);
@@ -306,6 +363,7 @@ int learn_main(int argc, char **argv) {
         if (run.csv) fclose(run.csv);
     }
     ow_model_close(model);
+freed:
     for (int i = 0; i < images.count; i++) {
         free((void *)list[i].rgb);
         free((void *)list[i].mask);

@@ -254,6 +254,15 @@ void ow_learn_state_params(const ow_learn_state *state, ow_learn_params *params)
 int ow_learn_state_step(const ow_learn_state *state);
 void ow_learn_state_free(ow_learn_state *state);
 
+/* The training views ow_learn would encode, without a model (a dry run to show the
+ * user): each image resized to params->size square as learning resizes it and, when
+ * params->flip > 0, its mirror next to it. views gets ow_learn_view_count() x (size,
+ * size, 3) floats in [0, 1] (view 2i + 1 mirrors view 2i when flipping); masks, when
+ * not NULL, as many (size, size) loss weights (1 where an image has no mask). */
+int ow_learn_view_count(int n_images, const ow_learn_params *params);
+ow_status ow_learn_views(const ow_learn_image *images, int n_images, const ow_learn_params *params, float *views,
+                         float *masks, ow_error *err);
+
 /* Learns params->vectors new rows for params->placeholder from n_images images and
  * returns them as an embedding (token = placeholder; caller frees it). Afterwards the
  * model knows the placeholder with the learned vectors, so ow_generate can use it at

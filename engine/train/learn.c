@@ -131,10 +131,10 @@ static ow_status check_placeholder(ow_model *m, const char *placeholder, int for
 
 /* ---- images to latents ---- */
 
-/* dst (3, size, size) in [-1, 1] = the whole image rgb (h, w, 3) in [0, 1] resized
- * to size x size as PIL's BICUBIC does (the reference's default, without
- * center_crop), clamped to [0, 1] as its 8-bit result is, mirrored when flip. */
-static ow_status image_to_planar(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+/* dst (size, size, 3) in [0, 1] = the whole image rgb (h, w, 3) resized to size x
+ * size as PIL's BICUBIC does (the reference's default, without center_crop),
+ * clamped to [0, 1] as its 8-bit result is, mirrored when flip. */
+static ow_status training_view(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
     float *rgb = malloc((size_t)size * size * 3 * sizeof *rgb);
     if (!rgb) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training image");
     ow_status s = ow_resize_bicubic(im->rgb, im->width, im->height, 3, rgb, size, size, err);
@@ -145,35 +145,82 @@ static ow_status image_to_planar(const ow_learn_image *im, int size, int flip, f
                 float v = p[c];
                 if (!(v >= 0.0f)) v = 0.0f; /* NaN too */
                 if (v > 1.0f) v = 1.0f;
-                dst[((size_t)c * size + y) * size + x] = v * 2.0f - 1.0f;
+                dst[((size_t)y * size + x) * 3 + c] = v;
             }
         }
     free(rgb);
     return s;
 }
 
-/* weights (lat, lat) = the image's mask resized as its pixels are, clamped to [0, 1],
- * then averaged over each latent pixel's factor x factor block; mirrored when flip;
- * all 1 without a mask. */
+/* dst (3, size, size) in [-1, 1]: the training view as the VAE encoder takes it. */
+static ow_status image_to_planar(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+    float *view = malloc((size_t)size * size * 3 * sizeof *view);
+    if (!view) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training image");
+    ow_status s = training_view(im, size, flip, view, err);
+    for (size_t i = 0; i < (size_t)size * size && s == OW_OK; i++)
+        for (int c = 0; c < 3; c++) dst[(size_t)c * size * size + i] = view[i * 3 + c] * 2.0f - 1.0f;
+    free(view);
+    return s;
+}
+
+/* mask (size, size) in [0, 1]: the image's mask resized as its pixels are, clamped,
+ * mirrored when flip; 1 everywhere without a mask. */
+static ow_status training_mask(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+    const size_t n = (size_t)size * size;
+    if (!im->mask) {
+        for (size_t i = 0; i < n; i++) dst[i] = 1.0f;
+        return OW_OK;
+    }
+    float *mask = malloc(n * sizeof *mask);
+    if (!mask) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training mask");
+    ow_status s = ow_resize_bicubic(im->mask, im->width, im->height, 1, mask, size, size, err);
+    for (int y = 0; y < size && s == OW_OK; y++)
+        for (int x = 0; x < size; x++) {
+            const float v = mask[(size_t)y * size + (flip ? size - 1 - x : x)];
+            dst[(size_t)y * size + x] = !(v >= 0.0f) ? 0.0f : v > 1.0f ? 1.0f : v;
+        }
+    free(mask);
+    return s;
+}
+
+int ow_learn_view_count(int n_images, const ow_learn_params *p) { return n_images * (p->flip > 0.0f ? 2 : 1); }
+
+ow_status ow_learn_views(const ow_learn_image *images, int n_images, const ow_learn_params *p, float *views,
+                         float *masks, ow_error *err) {
+    if (!images || n_images < 1 || !p) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "no images or parameters");
+    if (p->size < 8 || p->size > 4096)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training size %d must be 8 to 4096 pixels", p->size);
+    for (int i = 0; i < n_images; i++)
+        if (!images[i].rgb || images[i].width < 1 || images[i].height < 1 || images[i].width > 16384 ||
+            images[i].height > 16384)
+            return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training image %d has no pixels or is %dx%d (1..16384)",
+                                i + 1, images[i].width, images[i].height);
+    const int per = p->flip > 0.0f ? 2 : 1;
+    const size_t n = (size_t)p->size * p->size;
+    ow_status s = OW_OK;
+    for (int i = 0; i < n_images && s == OW_OK; i++)
+        for (int v = 0; v < per && s == OW_OK; v++) {
+            const size_t k = (size_t)i * per + v;
+            s = training_view(&images[i], p->size, v, views + k * n * 3, err);
+            if (s == OW_OK && masks) s = training_mask(&images[i], p->size, v, masks + k * n, err);
+        }
+    return s;
+}
+
+/* weights (lat, lat) = the training mask averaged over each latent pixel's factor x
+ * factor block (all 1 without a mask). */
 static ow_status mask_to_latent(const ow_learn_image *im, int size, int factor, int flip, float *weights,
                                 ow_error *err) {
     const int lat = size / factor;
-    if (!im->mask) {
-        for (int i = 0; i < lat * lat; i++) weights[i] = 1.0f;
-        return OW_OK;
-    }
     float *mask = malloc((size_t)size * size * sizeof *mask);
     if (!mask) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training mask");
-    ow_status s = ow_resize_bicubic(im->mask, im->width, im->height, 1, mask, size, size, err);
+    ow_status s = training_mask(im, size, flip, mask, err);
     for (int y = 0; y < lat && s == OW_OK; y++)
         for (int x = 0; x < lat; x++) {
             double sum = 0.0;
             for (int dy = 0; dy < factor; dy++)
-                for (int dx = 0; dx < factor; dx++) {
-                    float v = mask[(size_t)(y * factor + dy) * size + x * factor + dx];
-                    sum += !(v >= 0.0f) ? 0.0 : v > 1.0f ? 1.0 : v;
-                }
-            weights[y * lat + (flip ? lat - 1 - x : x)] = (float)(sum / (factor * factor));
+                for (int dx = 0; dx < factor; dx++) sum += mask[(size_t)(y * factor + dy) * size + x * factor + dx];
+            weights[y * lat + x] = (float)(sum / (factor * factor));
         }
     free(mask);
     return s;

@@ -109,6 +109,15 @@ loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
 [ -n "$loss" ] && [ "$loss" != "0.000000" ] && pass "without --alpha-mask the same image is learned from (loss $loss)" \
     || fail "without --alpha-mask: loss '$loss'"
 
+# --dry-run: the views as PNG and the captions, without a model and without training.
+"$oneword" learn --images "$work/images" --init-word square --out "$work/dry" --size 32 --dry-run \
+    >/dev/null 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && [ -s "$work/dry/views.png" ] && [ ! -e "$work/dry/embeddings.pt" ] && grep -q '4 training views of 32x32' "$work/err" \
+    && grep -q "captions: 'a photo of a \*'" "$work/err" \
+    && pass "--dry-run: $(head -1 "$work/err" | sed 's/.*: //'), no training" \
+    || fail "--dry-run: exit $rc: $(cat "$work/err")"
+
 # JPEG training images (a folder of them, EXIF-rotated ones among them).
 "$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/jpeg" --init-word square --out "$work/jpeg" \
     --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/jpeg/embeddings.pt" ] \

@@ -213,8 +213,43 @@ static void masks_weigh_the_loss(void) {
     ow_model_close(m2);
 }
 
+/* The dry run's views: one per image and its mirror, resized as learning does; the
+ * masks follow the views; a bad size is refused. */
+static void views_are_the_training_views(void) {
+    ow_learn_params p;
+    ow_learn_params_init(&p);
+    p.size = 16;
+    static float left[32 * 32];
+    for (int i = 0; i < 32 * 32; i++) left[i] = i % 32 < 16;
+    ow_learn_image ims[2] = {images[0], {pixels[1], 32, 32, left}};
+    const int n = ow_learn_view_count(2, &p);
+    float views[4 * 16 * 16 * 3], masks[4 * 16 * 16];
+    ow_error err = {0};
+    ow_status s = ow_learn_views(ims, 2, &p, views, masks, &err);
+    CHECK(s == OW_OK && n == 4, "4 views (2 images, flip 0.5): %d, %s", n, err.message);
+    int mirrored = 1, in_range = 1, mask_ok = 1;
+    for (int v = 0; v < 4; v += 2)
+        for (int y = 0; y < 16; y++)
+            for (int x = 0; x < 16; x++) {
+                for (int c = 0; c < 3; c++) {
+                    const float a = views[((v * 16 + y) * 16 + x) * 3 + c], b = views[(((v + 1) * 16 + y) * 16 + 15 - x) * 3 + c];
+                    mirrored &= a == b;
+                    in_range &= a >= 0.0f && a <= 1.0f;
+                }
+                mask_ok &= masks[(v * 16 + y) * 16 + x] == masks[((v + 1) * 16 + y) * 16 + 15 - x];
+                if (v == 0) mask_ok &= masks[y * 16 + x] == 1.0f;
+            }
+    mask_ok &= masks[2 * 256 + 0] == 1.0f && masks[2 * 256 + 15] == 0.0f && masks[3 * 256 + 0] == 0.0f;
+    CHECK(mirrored && in_range && mask_ok, "views: mirrors %d, in [0, 1] %d, masks %d", mirrored, in_range, mask_ok);
+    if (mirrored && in_range && mask_ok) printf("ok   dry-run views: 4 views, each mirror exact, masks follow (1 / left half)\n");
+    p.size = 4;
+    s = ow_learn_views(ims, 2, &p, views, masks, &err);
+    CHECK(s == OW_ERR_INVALID_ARGUMENT, "size 4 refused: %s", err.message);
+}
+
 int main(void) {
     make_images();
+    views_are_the_training_views();
     masks_weigh_the_loss();
     ow_model *m = open_model();
     if (!m) CHECK_DONE();
