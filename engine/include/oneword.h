@@ -218,7 +218,8 @@ typedef struct ow_learn_state ow_learn_state;
 
 typedef struct ow_learn_params {
     const char *placeholder;     /* "*": the new token as typed in prompts */
-    const char *init_word;       /* one CLIP token whose embedding starts every vector */
+    const char *init_word;       /* one CLIP token whose embedding starts every vector, or up to `vectors`
+                                  * tokens: vector i starts from token i mod n (kohya) */
     int vectors;                 /* vectors per token, 1 (1..16) */
     int steps;                   /* optimiser steps, 5000 */
     float learning_rate;         /* base rate 5e-3 */

@@ -88,18 +88,23 @@ static ow_status check_params(const ow_model *m, const ow_learn_image *images, i
     return OW_OK;
 }
 
-/* The init word's single token id; otherwise an error that shows how it splits. */
-static ow_status init_word_id(ow_model *m, const char *word, int32_t *id, ow_error *err) {
+/* The init word's token ids (*n of them): one token, or with several vectors up to
+ * one token per vector (kohya's multi-token init: vector i starts from token i mod
+ * n). Otherwise an error that shows how the word splits. */
+static ow_status init_word_ids(ow_model *m, const char *word, int vectors, int32_t *ids, int *n_ids, ow_error *err) {
     size_t n = 0;
     ow_status s = ow_tokenizer_tokenize(m->tokenizer, word, NULL, 0, &n, err);
     if (s != OW_OK) return ow_error_prefix(err, "init word");
     int32_t pieces[64];
-    if (n == 1 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK && pieces[0] < OW_CLIP_VOCAB_SIZE) {
-        *id = pieces[0];
+    int in_vocab = n >= 1 && n <= 64 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK;
+    for (size_t i = 0; in_vocab && i < n; i++) in_vocab = pieces[i] < OW_CLIP_VOCAB_SIZE;
+    if (in_vocab && (n == 1 || (int)n <= vectors)) {
+        memcpy(ids, pieces, n * sizeof *ids);
+        *n_ids = (int)n;
         return OW_OK;
     }
     char shown[512] = "";
-    if (n > 1 && n <= 64 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK) {
+    if (in_vocab) {
         size_t used = 0;
         for (size_t i = 0; i < n && used + 40 < sizeof shown; i++) {
             char piece[64];
@@ -107,6 +112,12 @@ static ow_status init_word_id(ow_model *m, const char *word, int32_t *id, ow_err
             used += (size_t)snprintf(shown + used, sizeof shown - used, "%s\"%s\"", i ? " + " : "", piece);
         }
     }
+    if (n > 1 && n <= 16 && in_vocab)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                            "the init word '%s' is %zu CLIP tokens: %s; it must be one token: use a single common word "
+                            "close to the concept (e.g. \"cat\", \"toy\", \"painting\"), or learn %zu vectors (not %d) "
+                            "to start one from each token (as kohya does)",
+                            word, n, shown, n, vectors);
     return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
                         "the init word '%s' is %zu CLIP tokens%s%s; it must be one token: use a single common word "
                         "close to the concept (e.g. \"cat\", \"toy\", \"painting\")",
@@ -318,8 +329,10 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     const int factor = vae_factor * unet_factor;
     ow_status s = check_params(m, images, n_images, p, factor, err);
     if (s != OW_OK) return s;
-    int32_t init_id = 0;
-    if ((s = init_word_id(m, p->init_word, &init_id, err)) != OW_OK) return s;
+    int32_t init_ids[16];
+    int n_init = 0;
+    if ((s = init_word_ids(m, p->init_word, p->vectors, init_ids, &n_init, err)) != OW_OK) return s;
+    const int32_t init_id = init_ids[0];
     if ((s = check_placeholder(m, p->placeholder, p->force_placeholder, err)) != OW_OK) return s;
 
     const ow_clip_text_config *tc = &m->text_encoder->config;
@@ -332,14 +345,16 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     s = ow_train_template_list(p->templates ? p->templates : "object", &templates, &n_templates, err);
     if (s != OW_OK) return s;
 
-    /* The placeholder joins the model with the init word's embedding in every vector. */
+    /* The placeholder joins the model with the init word's embedding in every vector (token v mod n of a
+     * multi-token init word in vector v). */
     float *init = malloc((size_t)nvec * H * sizeof *init);
     if (!init) {
         ow_train_template_list_free(templates, n_templates);
         return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    b->download(b, init, m->text_encoder->token_embedding.data + (size_t)init_id * H, (size_t)H);
-    for (int v = 1; v < nvec; v++) memcpy(init + (size_t)v * H, init, (size_t)H * sizeof *init);
+    for (int v = 0; v < nvec; v++)
+        b->download(b, init + (size_t)v * H, m->text_encoder->token_embedding.data + (size_t)init_ids[v % n_init] * H,
+                    (size_t)H);
     ow_embedding *emb = NULL;
     s = ow_embedding_create(&emb, err);
     if (s == OW_OK) s = ow_embedding_add(emb, p->placeholder, init, nvec, H, err);

@@ -247,8 +247,44 @@ static void views_are_the_training_views(void) {
     CHECK(s == OW_ERR_INVALID_ARGUMENT, "size 4 refused: %s", err.message);
 }
 
+/* kohya's multi-token init: with as many vectors as the init word has tokens, vector
+ * i starts from token i's row (checked after 1 step with learning rate ~0: the rows
+ * have not moved measurably). */
+static void multi_token_init(void) {
+    ow_model *m = open_model();
+    if (!m) return;
+    progress_log log = {.all_finite = 1};
+    ow_learn_params p = short_run(&log);
+    p.init_word = "glorpwizzle"; /* "gl" + "or" + "p" + "wi" + "zzle" */
+    p.vectors = 5;
+    p.steps = 1;
+    p.learning_rate = 1e-9f;
+    ow_embedding *emb = NULL;
+    ow_error err = {0};
+    int32_t ids[77];
+    ow_status s = ow_model_encode_ids(m, "glorpwizzle", "init", ids, &err);
+    if (s == OW_OK) s = ow_learn(m, images, 2, &p, &emb, &err);
+    CHECK(s == OW_OK, "5 vectors from a 5-token init word: %s", err.message);
+    const float *rows = NULL;
+    int n = emb ? ow_embedding_vectors(emb, 0, &rows, NULL) : 0;
+    double worst = 0.0;
+    for (int v = 0; v < n && v < 5; v++) {
+        float want[32];
+        m->backend->download(m->backend, want, m->text_encoder->token_embedding.data + (size_t)ids[1 + v] * 32, 32);
+        for (int j = 0; j < 32; j++) worst = fmax(worst, fabs((double)rows[v * 32 + j] - want[j]));
+    }
+    CHECK(n == 5 && worst < 1e-6, "vector i = token i's row: %d vectors, max diff %g", n, worst);
+    if (n == 5 && worst < 1e-6) printf("ok   5-token init word, 5 vectors: vector i starts at token i (max diff %.1g)\n", worst);
+    p.vectors = 4;
+    p.placeholder = "<other>";
+    expect_refused(m, &p, 2, "or learn 5 vectors (not 4) to start one from each token", "a 5-token init word for 4 vectors");
+    ow_embedding_free(emb);
+    ow_model_close(m);
+}
+
 int main(void) {
     make_images();
+    multi_token_init();
     views_are_the_training_views();
     masks_weigh_the_loss();
     ow_model *m = open_model();
