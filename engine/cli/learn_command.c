@@ -32,7 +32,7 @@ static void learn_usage(FILE *to) {
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
             "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
-            "         [--dry-run]\n"
+            "         [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG or JPEG, upright by its EXIF\n"
             "orientation; a folder means every .png, .jpg and .jpeg in it),\n"
@@ -43,6 +43,8 @@ static void learn_usage(FILE *to) {
             "last state exactly as if it had not stopped (its options are kept; --steps may be raised).\n"
             "--template FILE: your own captions, one per line with [name] (or {}) for the token, as an\n"
             "A1111 template file (default: the reference's object captions, \"a photo of a {}\", ...).\n"
+            "--preview-every N: every N steps (and at the end) RUN_DIR/preview-N.png, 4 samples of\n"
+            "--preview-prompt (default \"a photo of a *\" with your placeholder) with the rows so far.\n"
             "--dry-run: write RUN_DIR/views.png, the exact training views (resized, mirrored, masks\n"
             "applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
             "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
@@ -161,7 +163,42 @@ typedef struct run_state {
     FILE *csv;
     float lr;
     int failed;
+    ow_model *model;           /* for previews */
+    int preview_every, size;   /* 0: no previews */
+    const char *preview_prompt;
 } run_state;
+
+/* RUN_DIR/preview-N.png: 4 samples of the preview prompt with the rows of step N
+ * (seed 0, DDIM 50 steps, scale 7.5: generate's defaults), side by side. */
+static int write_preview(run_state *r, int step) {
+    const int n = 4, size = r->size;
+    float *images = malloc((size_t)n * size * size * 3 * sizeof *images);
+    float *row = malloc((size_t)n * size * size * 3 * sizeof *row);
+    ow_generate_params g;
+    ow_generate_params_init(&g);
+    g.prompt = r->preview_prompt;
+    g.n_images = n;
+    g.width = g.height = size;
+    ow_error err = {0};
+    int status = 0;
+    if (!images || !row) status = cli_fail("out of memory for a preview");
+    else if (ow_generate(r->model, &g, images, &err) != OW_OK) status = cli_fail("preview at step %d: %s", step, err.message);
+    if (status == 0) {
+        for (int y = 0; y < size; y++)
+            for (int i = 0; i < n; i++)
+                memcpy(row + ((size_t)y * n * size + (size_t)i * size) * 3, images + (((size_t)i * size + y) * size) * 3,
+                       (size_t)size * 3 * sizeof *row);
+        char path[4096], steps[32];
+        snprintf(path, sizeof path, "%s/preview-%d.png", r->dir, step);
+        snprintf(steps, sizeof steps, "%d", step);
+        const png_text_entry text[] = {{"prompt", r->preview_prompt}, {"step", steps}};
+        if (png_write_rgb_float(path, row, n * size, size, text, 2, &err) != OW_OK)
+            status = cli_fail("cannot write %s: %s", path, err.message);
+    }
+    free(images);
+    free(row);
+    return status;
+}
 
 static int on_progress(void *user, int step, int total, float loss, double seconds) {
     run_state *r = user;
@@ -172,6 +209,10 @@ static int on_progress(void *user, int step, int total, float loss, double secon
     if (r->csv) {
         fprintf(r->csv, "%d,%.6f,%g,%.3f\n", step, (double)loss, (double)r->lr, seconds);
         fflush(r->csv);
+    }
+    if (r->preview_every > 0 && (step % r->preview_every == 0 || step == total) && write_preview(r, step) != 0) {
+        r->failed = 1;
+        return 1;
     }
     return 0;
 }
@@ -208,7 +249,7 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
-           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN };
+           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -220,14 +261,16 @@ int learn_main(int argc, char **argv) {
         {"save-every", required_argument, 0, O_SAVE}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"force-placeholder", no_argument, 0, O_FORCE},
         {"resume", required_argument, 0, O_RESUME}, {"alpha-mask", no_argument, 0, O_ALPHA_MASK},
-        {"dry-run", no_argument, 0, O_DRY_RUN},
+        {"dry-run", no_argument, 0, O_DRY_RUN}, {"preview-every", required_argument, 0, O_PREVIEW_EVERY},
+        {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     ow_learn_params p;
     ow_learn_params_init(&p);
     p.save_every = 500;
     const char *model_path = NULL, *out_dir = NULL;
-    int threads = 0, status = 0, alpha_mask = 0, dry_run = 0;
+    int threads = 0, status = 0, alpha_mask = 0, dry_run = 0, preview_every = 0;
+    const char *preview_prompt = NULL;
     char *template_text = NULL;
     image_list images = {0};
     ow_learn_state *resume = NULL;
@@ -282,6 +325,8 @@ int learn_main(int argc, char **argv) {
         case O_FORCE: p.force_placeholder = 1; break;
         case O_ALPHA_MASK: alpha_mask = 1; break;
         case O_DRY_RUN: dry_run = 1; break;
+        case O_PREVIEW_EVERY: bad = cli_parse_int(optarg, "--preview-every", 0, 1000000, &preview_every); break;
+        case O_PREVIEW_PROMPT: preview_prompt = optarg; break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }
@@ -341,8 +386,12 @@ int learn_main(int argc, char **argv) {
     if (status == 0) {
         char csv_path[4096];
         snprintf(csv_path, sizeof csv_path, "%s/log.csv", out_dir);
+        char default_prompt[512];
+        snprintf(default_prompt, sizeof default_prompt, "a photo of a %s", p.placeholder);
         run_state run = {.dir = out_dir, .csv = fopen(csv_path, resume ? "a" : "w"),
-                         .lr = p.learning_rate * (p.scale_lr ? (float)(p.batch * p.grad_accum) : 1.0f)};
+                         .lr = p.learning_rate * (p.scale_lr ? (float)(p.batch * p.grad_accum) : 1.0f),
+                         .model = model, .preview_every = preview_every, .size = p.size,
+                         .preview_prompt = preview_prompt ? preview_prompt : default_prompt};
         if (!run.csv) status = cli_fail("cannot write %s: %s", csv_path, strerror(errno));
         else if (!resume) fprintf(run.csv, "step,loss,lr,seconds\n");
         p.progress = on_progress;

@@ -235,7 +235,9 @@ typedef struct ow_learn_params {
     ow_learn_progress_fn progress;
     void *progress_user;
     /* Every save_every steps (0: never) the embedding so far is handed to on_checkpoint
-     * (the reference writes embeddings_gs-N.pt then); non-zero from it stops the run. */
+     * (the reference writes embeddings_gs-N.pt then); non-zero from it stops the run.
+     * In progress and on_checkpoint the model already knows the placeholder with the
+     * rows so far: ow_generate may be called there for a preview. */
     int save_every;
     int (*on_checkpoint)(void *user, int step, const ow_embedding *embedding, const ow_learn_state *state);
     void *checkpoint_user;

@@ -451,6 +451,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
                              (double)loss, step + 1);
             break;
         }
+        E->device_count = 0; /* callbacks may generate (previews): the model's device rows are refreshed */
         int stop = p->progress && p->progress(p->progress_user, step + 1, p->steps, loss, now_seconds() - started);
         if (!stop && p->save_every > 0 && p->on_checkpoint && ((step + 1) % p->save_every == 0 || step + 1 == p->steps)) {
             ow_embedding *snapshot = NULL;

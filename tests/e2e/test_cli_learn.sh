@@ -109,6 +109,14 @@ loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
 [ -n "$loss" ] && [ "$loss" != "0.000000" ] && pass "without --alpha-mask the same image is learned from (loss $loss)" \
     || fail "without --alpha-mask: loss '$loss'"
 
+# --preview-every: preview-N.png at steps 2 and 4, and the run learns exactly what it learns without them.
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --out "$work/previewed" --steps 4 \
+    --save-every 2 --size 32 --seed 7 --preview-every 2 --preview-prompt "a photo of *" >/dev/null 2>"$work/err"
+[ -s "$work/previewed/preview-2.png" ] && [ -s "$work/previewed/preview-4.png" ] \
+    && cmp -s "$work/previewed/embeddings.pt" "$work/run/embeddings_gs-4.pt" \
+    && pass "--preview-every 2: preview-2.png and preview-4.png, and the same rows as the run without previews" \
+    || fail "--preview-every: $(ls "$work/previewed" | tr '\n' ' ') $(tr '\r' '\n' <"$work/err" | tail -2)"
+
 # --dry-run: the views as PNG and the captions, without a model and without training.
 "$oneword" learn --images "$work/images" --init-word square --out "$work/dry" --size 32 --dry-run \
     >/dev/null 2>"$work/err"
