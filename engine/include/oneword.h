@@ -71,6 +71,18 @@ ow_status ow_model_inspect(const char *path, char **text, ow_error *err);
  * given to ow_generate must be multiples of it. */
 int ow_model_image_factor(const ow_model *model);
 
+/* ---- the CPU's matrix products ------------------------------------------- */
+
+/* The OpenBLAS core type this process should run with, when OpenBLAS fell back to
+ * generic kernels on a processor it does not know (OpenBLAS 0.3.21 on a 2023 Xeon:
+ * 5x slower matrix products): "SkylakeX" (AVX-512) or "Haswell" (AVX2 + FMA); NULL
+ * when its own choice is right or OPENBLAS_CORETYPE is set. OpenBLAS reads the
+ * variable only when it loads, so a program sets it and restarts itself (the CLI
+ * does: it runs itself again with the variable set). */
+const char *ow_cpu_blas_core_to_force(void);
+/* "<OpenBLAS config>, <core> kernels[, OPENBLAS_CORETYPE=...]" into out. */
+void ow_cpu_blas_describe(char *out, size_t cap);
+
 /* ---- generation ------------------------------------------------------ */
 
 typedef struct ow_generate_params {

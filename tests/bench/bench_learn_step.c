@@ -15,6 +15,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "blas_restart.h"
+
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
 #include "sampling/torch_rng.h"
@@ -67,6 +69,7 @@ static int run_size(ow_model *m, int size, int repeat, int first_row, int thread
 }
 
 int main(int argc, char **argv) {
+    blas_restart_if_generic(argv); /* the kernels the oneword command runs */
     const char *cache = NULL;
     int threads = 0, repeat = 2, sizes[8], n_sizes = 0;
     for (int i = 1; i < argc; i++) {
