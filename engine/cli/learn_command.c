@@ -17,23 +17,38 @@
 #include "cli_messages.h"
 #include "cli_options.h"
 #include "oneword.h"
+#include "jpeg_read.h"
 #include "png_read.h"
+#include "png_write.h"
+#include "train/templates.h"
+#include "core/file.h"
 
 #define MAX_IMAGES 1000
+#define OW_TEMPLATES_FILE_MAX 65536
 
 static void learn_usage(FILE *to) {
     fprintf(to,
             "usage: oneword learn --model PATH --images DIR|FILE [--images ...] --init-word WORD --out RUN_DIR\n"
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
-            "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style]\n"
-            "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder]\n"
+            "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
+            "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
+            "         [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
-            "Learns the placeholder's vectors from the images (PNG; a folder means every .png in it),\n"
+            "Learns the placeholder's vectors from the images (PNG or JPEG, upright by its EXIF\n"
+            "orientation; a folder means every .png, .jpg and .jpeg in it),\n"
             "starting from the init word's embedding (one CLIP token). The learning rate is\n"
             "--lr x batch x grad-accum unless --no-scale-lr, as the reference's scale_lr. Writes\n"
             "RUN_DIR/embeddings_gs-N.pt and RUN_DIR/state.safetensors every --save-every steps (and at the\n"
             "end), RUN_DIR/embeddings.pt at the end and RUN_DIR/log.csv. --resume continues a run from its\n"
             "last state exactly as if it had not stopped (its options are kept; --steps may be raised).\n"
+            "--template FILE: your own captions, one per line with [name] (or {}) for the token, as an\n"
+            "A1111 template file (default: the reference's object captions, \"a photo of a {}\", ...).\n"
+            "--preview-every N: every N steps (and at the end) RUN_DIR/preview-N.png, 4 samples of\n"
+            "--preview-prompt (default \"a photo of a *\" with your placeholder) with the rows so far.\n"
+            "--dry-run: write RUN_DIR/views.png, the exact training views (resized, mirrored, masks\n"
+            "applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
+            "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
+            "give it again with --resume). Without it, transparency is composited over white.\n"
             "Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
 }
 
@@ -44,12 +59,14 @@ typedef struct image_list {
 
 static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int ends_with_png(const char *name) {
+/* .png, .jpg or .jpeg (any case): the images a folder contributes. */
+static int is_image_name(const char *name) {
     size_t n = strlen(name);
-    return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
+    return (n > 4 && (strcasecmp(name + n - 4, ".png") == 0 || strcasecmp(name + n - 4, ".jpg") == 0)) ||
+           (n > 5 && strcasecmp(name + n - 5, ".jpeg") == 0);
 }
 
-/* A file, or every .png of a folder (sorted). */
+/* A file, or every .png / .jpg / .jpeg of a folder (sorted). */
 static int add_images(image_list *list, const char *path) {
     struct stat st;
     char shown[512];
@@ -66,7 +83,7 @@ static int add_images(image_list *list, const char *path) {
     int first = list->count;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !ends_with_png(e->d_name)) continue;
+        if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
         char full[4096];
         snprintf(full, sizeof full, "%s/%s", path, e->d_name);
         if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) continue;
@@ -75,8 +92,70 @@ static int add_images(image_list *list, const char *path) {
     }
     closedir(d);
     qsort(list->paths + first, (size_t)(list->count - first), sizeof *list->paths, compare_strings);
-    if (list->count == first) return cli_fail("--images '%s' holds no .png file", cli_display(path, shown, sizeof shown));
+    if (list->count == first) return cli_fail("--images '%s' holds no .png or .jpg file", cli_display(path, shown, sizeof shown));
     return 0;
+}
+
+/* The text of an A1111-style template file (its lines are checked by the engine). */
+static int read_template_file(const char *path, char **text) {
+    char shown[512];
+    size_t n = 0;
+    ow_error err = {0};
+    if (ow_file_read_all(path, "template file", OW_TEMPLATES_FILE_MAX, text, &n, &err) != OW_OK)
+        return cli_fail("--template '%s': %s (give object, style or a file of captions)",
+                        cli_display(path, shown, sizeof shown), err.message);
+    if (strlen(*text) != n) {
+        free(*text);
+        *text = NULL;
+        return cli_fail("--template '%s' is not a text file", cli_display(path, shown, sizeof shown));
+    }
+    return 0;
+}
+
+/* --dry-run: RUN_DIR/views.png, the training views as learning sees them (resized,
+ * mirrored; outside a mask darkened), up to 8 a row, and the captions it would use. */
+static int write_views(const char *dir, const ow_learn_image *images, int n_images, const ow_learn_params *p) {
+    const int n = ow_learn_view_count(n_images, p), size = p->size, gap = 4, cols = n < 8 ? n : 8;
+    const int rows = (n + cols - 1) / cols, W = cols * size + (cols - 1) * gap, H = rows * size + (rows - 1) * gap;
+    const size_t plane = (size_t)size * size;
+    float *views = malloc((size_t)n * plane * 3 * sizeof *views), *masks = malloc((size_t)n * plane * sizeof *masks);
+    float *sheet = malloc((size_t)W * H * 3 * sizeof *sheet);
+    ow_error err = {0};
+    int status = 0;
+    if (!views || !masks || !sheet) status = cli_fail("out of memory for %d views of %dx%d", n, size, size);
+    else if (ow_learn_views(images, n_images, p, views, masks, &err) != OW_OK) status = cli_fail("%s", err.message);
+    if (status == 0) {
+        for (size_t i = 0; i < (size_t)W * H * 3; i++) sheet[i] = 1.0f;
+        for (int v = 0; v < n; v++) {
+            const int x0 = (v % cols) * (size + gap), y0 = (v / cols) * (size + gap);
+            for (int y = 0; y < size; y++)
+                for (int x = 0; x < size; x++) {
+                    const size_t k = (size_t)v * plane + (size_t)y * size + x;
+                    for (int c = 0; c < 3; c++)
+                        sheet[((size_t)(y0 + y) * W + x0 + x) * 3 + c] = views[k * 3 + c] * (0.25f + 0.75f * masks[k]);
+                }
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/views.png", dir);
+        if (png_write_rgb_float(path, sheet, W, H, NULL, 0, &err) != OW_OK) status = cli_fail("%s", err.message);
+        else fprintf(stderr, "wrote %s: %d training views of %dx%d (%s)\n", path, n, size, size,
+                     p->flip > 0.0f ? "each image and its mirror" : "no flips");
+    }
+    char **captions = NULL;
+    size_t n_captions = 0;
+    if (status == 0 && ow_train_template_list(p->templates, &captions, &n_captions, &err) != OW_OK)
+        status = cli_fail("%s", err.message);
+    for (size_t i = 0; status == 0 && i < n_captions && i < 3; i++) {
+        char text[4096];
+        if (ow_train_caption(captions[i], p->placeholder, text, sizeof text) == 0)
+            fprintf(stderr, "%s'%s'", i ? ", " : "captions: ", text);
+    }
+    if (status == 0 && n_captions) fprintf(stderr, "%s (%zu in all)\n", n_captions > 3 ? ", ..." : "", n_captions);
+    ow_train_template_list_free(captions, n_captions);
+    free(views);
+    free(masks);
+    free(sheet);
+    return status;
 }
 
 typedef struct run_state {
@@ -84,7 +163,42 @@ typedef struct run_state {
     FILE *csv;
     float lr;
     int failed;
+    ow_model *model;           /* for previews */
+    int preview_every, size;   /* 0: no previews */
+    const char *preview_prompt;
 } run_state;
+
+/* RUN_DIR/preview-N.png: 4 samples of the preview prompt with the rows of step N
+ * (seed 0, DDIM 50 steps, scale 7.5: generate's defaults), side by side. */
+static int write_preview(run_state *r, int step) {
+    const int n = 4, size = r->size;
+    float *images = malloc((size_t)n * size * size * 3 * sizeof *images);
+    float *row = malloc((size_t)n * size * size * 3 * sizeof *row);
+    ow_generate_params g;
+    ow_generate_params_init(&g);
+    g.prompt = r->preview_prompt;
+    g.n_images = n;
+    g.width = g.height = size;
+    ow_error err = {0};
+    int status = 0;
+    if (!images || !row) status = cli_fail("out of memory for a preview");
+    else if (ow_generate(r->model, &g, images, &err) != OW_OK) status = cli_fail("preview at step %d: %s", step, err.message);
+    if (status == 0) {
+        for (int y = 0; y < size; y++)
+            for (int i = 0; i < n; i++)
+                memcpy(row + ((size_t)y * n * size + (size_t)i * size) * 3, images + (((size_t)i * size + y) * size) * 3,
+                       (size_t)size * 3 * sizeof *row);
+        char path[4096], steps[32];
+        snprintf(path, sizeof path, "%s/preview-%d.png", r->dir, step);
+        snprintf(steps, sizeof steps, "%d", step);
+        const png_text_entry text[] = {{"prompt", r->preview_prompt}, {"step", steps}};
+        if (png_write_rgb_float(path, row, n * size, size, text, 2, &err) != OW_OK)
+            status = cli_fail("cannot write %s: %s", path, err.message);
+    }
+    free(images);
+    free(row);
+    return status;
+}
 
 static int on_progress(void *user, int step, int total, float loss, double seconds) {
     run_state *r = user;
@@ -95,6 +209,10 @@ static int on_progress(void *user, int step, int total, float loss, double secon
     if (r->csv) {
         fprintf(r->csv, "%d,%.6f,%g,%.3f\n", step, (double)loss, (double)r->lr, seconds);
         fflush(r->csv);
+    }
+    if (r->preview_every > 0 && (step % r->preview_every == 0 || step == total) && write_preview(r, step) != 0) {
+        r->failed = 1;
+        return 1;
     }
     return 0;
 }
@@ -131,7 +249,7 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
-           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME };
+           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -142,14 +260,18 @@ int learn_main(int argc, char **argv) {
         {"flip", required_argument, 0, O_FLIP}, {"template", required_argument, 0, O_TEMPLATE},
         {"save-every", required_argument, 0, O_SAVE}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"force-placeholder", no_argument, 0, O_FORCE},
-        {"resume", required_argument, 0, O_RESUME},
+        {"resume", required_argument, 0, O_RESUME}, {"alpha-mask", no_argument, 0, O_ALPHA_MASK},
+        {"dry-run", no_argument, 0, O_DRY_RUN}, {"preview-every", required_argument, 0, O_PREVIEW_EVERY},
+        {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     ow_learn_params p;
     ow_learn_params_init(&p);
     p.save_every = 500;
     const char *model_path = NULL, *out_dir = NULL;
-    int threads = 0, status = 0;
+    int threads = 0, status = 0, alpha_mask = 0, dry_run = 0, preview_every = 0;
+    const char *preview_prompt = NULL;
+    char *template_text = NULL;
     image_list images = {0};
     ow_learn_state *resume = NULL;
     /* --resume RUN_DIR: the run's own options first, then whatever is given again. */
@@ -187,11 +309,24 @@ int learn_main(int argc, char **argv) {
         case O_ACCUM: bad = cli_parse_int(optarg, "--grad-accum", 1, 1024, &p.grad_accum); break;
         case O_SIZE: bad = cli_parse_int(optarg, "--size", 8, 4096, &p.size); break;
         case O_FLIP: bad = cli_parse_float(optarg, "--flip", 0.0f, 1.0f, &p.flip); break;
-        case O_TEMPLATE: p.templates = optarg; break;
+        case O_TEMPLATE:
+            if (strcmp(optarg, "object") == 0 || strcmp(optarg, "style") == 0) {
+                p.templates = optarg;
+            } else {
+                free(template_text);
+                template_text = NULL;
+                bad = read_template_file(optarg, &template_text) != 0;
+                p.templates = template_text;
+            }
+            break;
         case O_SAVE: bad = cli_parse_int(optarg, "--save-every", 0, 1000000, &p.save_every); break;
         case O_SEED: bad = cli_parse_seed(optarg, &p.seed); break;
         case O_THREADS: bad = cli_parse_int(optarg, "--threads", 0, 1024, &threads); break;
         case O_FORCE: p.force_placeholder = 1; break;
+        case O_ALPHA_MASK: alpha_mask = 1; break;
+        case O_DRY_RUN: dry_run = 1; break;
+        case O_PREVIEW_EVERY: bad = cli_parse_int(optarg, "--preview-every", 0, 1000000, &preview_every); break;
+        case O_PREVIEW_PROMPT: preview_prompt = optarg; break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }
@@ -202,7 +337,7 @@ int learn_main(int argc, char **argv) {
         status = 2; /* a usage error */
         goto done;
     }
-    if (!model_path || !out_dir || !p.init_word || images.count == 0) {
+    if ((!model_path && !dry_run) || !out_dir || !p.init_word || images.count == 0) {
         cli_fail("learn needs --model, --images, --init-word and --out (see oneword learn --help)");
         status = 2;
         goto done;
@@ -212,16 +347,23 @@ int learn_main(int argc, char **argv) {
     ow_learn_image *list = calloc((size_t)images.count, sizeof *list);
     if (!list) { status = cli_fail("out of memory"); goto done; }
     for (int i = 0; i < images.count; i++) {
-        float *rgb;
+        float *rgb, *alpha = NULL;
         int w, h;
         char why[256], shown[512];
-        if (png_read_rgb_float(images.paths[i], &rgb, &w, &h, why, sizeof why) != 0) {
+        const int failed = jpeg_is_jpeg(images.paths[i])
+                               ? jpeg_read_rgb_float(images.paths[i], &rgb, &w, &h, NULL, why, sizeof why)
+                               : png_read_rgb_float(images.paths[i], &rgb, alpha_mask ? &alpha : NULL, &w, &h, why,
+                                                    sizeof why);
+        if (failed) {
             status = cli_fail("training image '%s' cannot be read: %s", cli_display(images.paths[i], shown, sizeof shown), why);
-            for (int k = 0; k < i; k++) free((void *)list[k].rgb);
+            for (int k = 0; k < i; k++) {
+                free((void *)list[k].rgb);
+                free((void *)list[k].mask);
+            }
             free(list);
             goto done;
         }
-        list[i] = (ow_learn_image){rgb, w, h};
+        list[i] = (ow_learn_image){rgb, w, h, alpha};
     }
     if (cli_make_dir(out_dir) != 0) {
         char shown[512];
@@ -229,6 +371,10 @@ int learn_main(int argc, char **argv) {
     }
     ow_model *model = NULL;
     ow_error err = {0};
+    if (status == 0 && dry_run) {
+        status = write_views(out_dir, list, images.count, &p);
+        goto freed;
+    }
     if (status == 0) {
         ow_model_options opts;
         ow_model_options_init(&opts);
@@ -240,8 +386,12 @@ int learn_main(int argc, char **argv) {
     if (status == 0) {
         char csv_path[4096];
         snprintf(csv_path, sizeof csv_path, "%s/log.csv", out_dir);
+        char default_prompt[512];
+        snprintf(default_prompt, sizeof default_prompt, "a photo of a %s", p.placeholder);
         run_state run = {.dir = out_dir, .csv = fopen(csv_path, resume ? "a" : "w"),
-                         .lr = p.learning_rate * (p.scale_lr ? (float)(p.batch * p.grad_accum) : 1.0f)};
+                         .lr = p.learning_rate * (p.scale_lr ? (float)(p.batch * p.grad_accum) : 1.0f),
+                         .model = model, .preview_every = preview_every, .size = p.size,
+                         .preview_prompt = preview_prompt ? preview_prompt : default_prompt};
         if (!run.csv) status = cli_fail("cannot write %s: %s", csv_path, strerror(errno));
         else if (!resume) fprintf(run.csv, "step,loss,lr,seconds\n");
         p.progress = on_progress;
@@ -262,10 +412,15 @@ int learn_main(int argc, char **argv) {
         if (run.csv) fclose(run.csv);
     }
     ow_model_close(model);
-    for (int i = 0; i < images.count; i++) free((void *)list[i].rgb);
+freed:
+    for (int i = 0; i < images.count; i++) {
+        free((void *)list[i].rgb);
+        free((void *)list[i].mask);
+    }
     free(list);
 done:
     for (int i = 0; i < images.count; i++) free(images.paths[i]);
     ow_learn_state_free(resume);
+    free(template_text);
     return status;
 }

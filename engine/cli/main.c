@@ -16,6 +16,7 @@
 #include "cli_options.h"
 #include "learn_command.h"
 #include "oneword.h"
+#include "blas_restart.h"
 #include "png_write.h"
 
 /* The ranges generate accepts, stated by the usage text: what A1111 offers and a
@@ -268,12 +269,21 @@ static int inspect_main(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    blas_restart_if_generic(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        char blas[256];
+        ow_cpu_blas_describe(blas, sizeof blas);
         printf("oneword %s\n", OW_VERSION_STRING);
+        if (strcmp(argv[1], "version") == 0) {
+            const char *restarted = getenv("ONEWORD_BLAS_RESTARTED"), *core = getenv("OPENBLAS_CORETYPE");
+            if (restarted && (!core || strcmp(core, restarted) != 0)) restarted = NULL;
+            printf("matrix products: %s%s\n", blas,
+                   restarted ? " (set by oneword: OpenBLAS took this processor for a generic one)" : "");
+        }
         return 0;
     }
     if (strcmp(argv[1], "generate") == 0) return generate_main(argc - 1, argv + 1);

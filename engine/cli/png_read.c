@@ -1,7 +1,8 @@
-/* png_read.c: PNG -> float RGB with libpng's simplified API (PNG_FORMAT_RGB, 8 bits
+/* png_read.c: PNG -> float RGB with libpng's simplified API (PNG_FORMAT_RGBA, 8 bits
  * per channel after libpng's own conversion of 16-bit, gray and palette images;
- * transparent pixels composited over white, as the reference's PIL convert("RGB")
- * does not, but as a training image with a transparent background should look). */
+ * transparent pixels composited over white in sRGB, as the reference's PIL
+ * convert("RGB") does not, but as a training image with a transparent background
+ * should look; the alpha itself can serve as the loss mask). */
 #include "png_read.h"
 
 #include <png.h>
@@ -11,8 +12,9 @@
 
 #define SIDE_MAX 16384
 
-int png_read_rgb_float(const char *path, float **rgb, int *width, int *height, char *why, size_t cap) {
+int png_read_rgb_float(const char *path, float **rgb, float **alpha, int *width, int *height, char *why, size_t cap) {
     *rgb = NULL;
+    if (alpha) *alpha = NULL;
     png_image image;
     memset(&image, 0, sizeof image);
     image.version = PNG_IMAGE_VERSION;
@@ -26,30 +28,37 @@ int png_read_rgb_float(const char *path, float **rgb, int *width, int *height, c
         png_image_free(&image);
         return -1;
     }
-    image.format = PNG_FORMAT_RGB;
-    const size_t n = (size_t)image.width * image.height * 3;
-    unsigned char *pixels = malloc(n);
+    const int has_alpha = (image.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+    image.format = PNG_FORMAT_RGBA;
+    const size_t npix = (size_t)image.width * image.height, n = npix * 3;
+    unsigned char *pixels = malloc(npix * 4);
     if (!pixels) {
         snprintf(why, cap, "out of memory for a %ux%u image", image.width, image.height);
         png_image_free(&image);
         return -1;
     }
-    png_color white = {255, 255, 255};
-    if (!png_image_finish_read(&image, &white, pixels, 0, NULL)) {
+    if (!png_image_finish_read(&image, NULL, pixels, 0, NULL)) {
         snprintf(why, cap, "%s", image.message[0] ? image.message : "cannot decode the PNG");
         free(pixels);
         png_image_free(&image);
         return -1;
     }
-    float *out = malloc(n * sizeof *out);
-    if (!out) {
+    float *out = malloc(n * sizeof *out), *mask = alpha && has_alpha ? malloc(npix * sizeof *mask) : NULL;
+    if (!out || (alpha && has_alpha && !mask)) {
         snprintf(why, cap, "out of memory for a %ux%u image", image.width, image.height);
         free(pixels);
+        free(out);
+        free(mask);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) out[i] = pixels[i] / 255.0f;
+    for (size_t i = 0; i < npix; i++) {
+        const float a = pixels[i * 4 + 3] / 255.0f;
+        for (int c = 0; c < 3; c++) out[i * 3 + c] = pixels[i * 4 + c] / 255.0f * a + (1.0f - a);
+        if (mask) mask[i] = a;
+    }
     free(pixels);
     *rgb = out;
+    if (alpha) *alpha = mask;
     *width = (int)image.width;
     *height = (int)image.height;
     return 0;

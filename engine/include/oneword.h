@@ -71,6 +71,18 @@ ow_status ow_model_inspect(const char *path, char **text, ow_error *err);
  * given to ow_generate must be multiples of it. */
 int ow_model_image_factor(const ow_model *model);
 
+/* ---- the CPU's matrix products ------------------------------------------- */
+
+/* The OpenBLAS core type this process should run with, when OpenBLAS fell back to
+ * generic kernels on a processor it does not know (OpenBLAS 0.3.21 on a 2023 Xeon:
+ * 5x slower matrix products): "SkylakeX" (AVX-512) or "Haswell" (AVX2 + FMA); NULL
+ * when its own choice is right or OPENBLAS_CORETYPE is set. OpenBLAS reads the
+ * variable only when it loads, so a program sets it and restarts itself (the CLI
+ * does: it runs itself again with the variable set). */
+const char *ow_cpu_blas_core_to_force(void);
+/* "<OpenBLAS config>, <core> kernels[, OPENBLAS_CORETYPE=...]" into out. */
+void ow_cpu_blas_describe(char *out, size_t cap);
+
 /* ---- generation ------------------------------------------------------ */
 
 typedef struct ow_generate_params {
@@ -196,10 +208,15 @@ size_t ow_model_embedding_count(const ow_model *model);
  * learned from a few images. Defaults follow the reference implementation's
  * configs/stable-diffusion/v1-finetune.yaml (see ow_learn_params_init). */
 
-/* One training image: rgb (height, width, 3) floats in [0, 1], rows top to bottom. */
+/* One training image: rgb (height, width, 3) floats in [0, 1], rows top to bottom.
+ * mask (height, width) in [0, 1], or NULL: how much each pixel counts in the loss
+ * (a layer mask or alpha: 0 = outside the concept, not learned from). The mask is
+ * resized with the image and averaged over each latent pixel; the loss is the mean
+ * over all latent pixels of weight x squared error (kohya's masked loss). */
 typedef struct ow_learn_image {
     const float *rgb;
     int width, height;
+    const float *mask;
 } ow_learn_image;
 
 /* After each optimiser step: return non-zero to stop (the embedding so far is kept). */
@@ -213,7 +230,8 @@ typedef struct ow_learn_state ow_learn_state;
 
 typedef struct ow_learn_params {
     const char *placeholder;     /* "*": the new token as typed in prompts */
-    const char *init_word;       /* one CLIP token whose embedding starts every vector */
+    const char *init_word;       /* one CLIP token whose embedding starts every vector, or up to `vectors`
+                                  * tokens: vector i starts from token i mod n (kohya) */
     int vectors;                 /* vectors per token, 1 (1..16) */
     int steps;                   /* optimiser steps, 5000 */
     float learning_rate;         /* base rate 5e-3 */
@@ -229,7 +247,9 @@ typedef struct ow_learn_params {
     ow_learn_progress_fn progress;
     void *progress_user;
     /* Every save_every steps (0: never) the embedding so far is handed to on_checkpoint
-     * (the reference writes embeddings_gs-N.pt then); non-zero from it stops the run. */
+     * (the reference writes embeddings_gs-N.pt then); non-zero from it stops the run.
+     * In progress and on_checkpoint the model already knows the placeholder with the
+     * rows so far: ow_generate may be called there for a preview. */
     int save_every;
     int (*on_checkpoint)(void *user, int step, const ow_embedding *embedding, const ow_learn_state *state);
     void *checkpoint_user;
@@ -248,6 +268,15 @@ void ow_learn_state_params(const ow_learn_state *state, ow_learn_params *params)
 /* The step the state was taken after. */
 int ow_learn_state_step(const ow_learn_state *state);
 void ow_learn_state_free(ow_learn_state *state);
+
+/* The training views ow_learn would encode, without a model (a dry run to show the
+ * user): each image resized to params->size square as learning resizes it and, when
+ * params->flip > 0, its mirror next to it. views gets ow_learn_view_count() x (size,
+ * size, 3) floats in [0, 1] (view 2i + 1 mirrors view 2i when flipping); masks, when
+ * not NULL, as many (size, size) loss weights (1 where an image has no mask). */
+int ow_learn_view_count(int n_images, const ow_learn_params *params);
+ow_status ow_learn_views(const ow_learn_image *images, int n_images, const ow_learn_params *params, float *views,
+                         float *masks, ow_error *err);
 
 /* Learns params->vectors new rows for params->placeholder from n_images images and
  * returns them as an embedding (token = placeholder; caller frees it). Afterwards the

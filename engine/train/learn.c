@@ -17,12 +17,12 @@
 
 #include "core/error.h"
 #include "model/checkpoint.h"
-#include "model/clip_text_train.h"
-#include "model/unet_train.h"
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
 #include "sampling/torch_rng.h"
 #include "train/learn_state.h"
+#include "train/learn_step.h"
+#include "train/resize.h"
 #include "train/templates.h"
 
 void ow_learn_params_init(ow_learn_params *p) {
@@ -78,9 +78,6 @@ static ow_status check_params(const ow_model *m, const ow_learn_image *images, i
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
                             "training size %d must be a multiple of %d pixels for this model (at most 4096)", p->size,
                             factor);
-    size_t count;
-    if (!ow_train_templates(p->templates ? p->templates : "object", &count))
-        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "templates '%s': use \"object\" or \"style\"", p->templates);
     if (m->embeddings)
         for (size_t i = 0; i < m->embeddings->count; i++)
             if (strcmp(m->embeddings->tokens[i].token, p->placeholder) == 0)
@@ -91,18 +88,23 @@ static ow_status check_params(const ow_model *m, const ow_learn_image *images, i
     return OW_OK;
 }
 
-/* The init word's single token id; otherwise an error that shows how it splits. */
-static ow_status init_word_id(ow_model *m, const char *word, int32_t *id, ow_error *err) {
+/* The init word's token ids (*n of them): one token, or with several vectors up to
+ * one token per vector (kohya's multi-token init: vector i starts from token i mod
+ * n). Otherwise an error that shows how the word splits. */
+static ow_status init_word_ids(ow_model *m, const char *word, int vectors, int32_t *ids, int *n_ids, ow_error *err) {
     size_t n = 0;
     ow_status s = ow_tokenizer_tokenize(m->tokenizer, word, NULL, 0, &n, err);
     if (s != OW_OK) return ow_error_prefix(err, "init word");
     int32_t pieces[64];
-    if (n == 1 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK && pieces[0] < OW_CLIP_VOCAB_SIZE) {
-        *id = pieces[0];
+    int in_vocab = n >= 1 && n <= 64 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK;
+    for (size_t i = 0; in_vocab && i < n; i++) in_vocab = pieces[i] < OW_CLIP_VOCAB_SIZE;
+    if (in_vocab && (n == 1 || (int)n <= vectors)) {
+        memcpy(ids, pieces, n * sizeof *ids);
+        *n_ids = (int)n;
         return OW_OK;
     }
     char shown[512] = "";
-    if (n > 1 && n <= 64 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK) {
+    if (in_vocab) {
         size_t used = 0;
         for (size_t i = 0; i < n && used + 40 < sizeof shown; i++) {
             char piece[64];
@@ -110,6 +112,12 @@ static ow_status init_word_id(ow_model *m, const char *word, int32_t *id, ow_err
             used += (size_t)snprintf(shown + used, sizeof shown - used, "%s\"%s\"", i ? " + " : "", piece);
         }
     }
+    if (n > 1 && n <= 16 && in_vocab)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                            "the init word '%s' is %zu CLIP tokens: %s; it must be one token: use a single common word "
+                            "close to the concept (e.g. \"cat\", \"toy\", \"painting\"), or learn %zu vectors (not %d) "
+                            "to start one from each token (as kohya does)",
+                            word, n, shown, n, vectors);
     return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
                         "the init word '%s' is %zu CLIP tokens%s%s; it must be one token: use a single common word "
                         "close to the concept (e.g. \"cat\", \"toy\", \"painting\")",
@@ -134,31 +142,99 @@ static ow_status check_placeholder(ow_model *m, const char *placeholder, int for
 
 /* ---- images to latents ---- */
 
-/* dst (3, size, size) in [-1, 1] = bilinear resize of rgb (h, w, 3) in [0, 1] to size x size
- * (the whole image, as the reference without center_crop), mirrored when flip. */
-static void image_to_planar(const ow_learn_image *im, int size, int flip, float *dst) {
-    const int W = im->width, H = im->height;
-    for (int y = 0; y < size; y++) {
-        double sy = ((double)y + 0.5) * H / size - 0.5;
-        if (sy < 0) sy = 0;
-        int y0 = (int)sy, y1 = y0 + 1 < H ? y0 + 1 : H - 1;
-        double fy = sy - y0;
+/* dst (size, size, 3) in [0, 1] = the whole image rgb (h, w, 3) resized to size x
+ * size as PIL's BICUBIC does (the reference's default, without center_crop),
+ * clamped to [0, 1] as its 8-bit result is, mirrored when flip. */
+static ow_status training_view(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+    float *rgb = malloc((size_t)size * size * 3 * sizeof *rgb);
+    if (!rgb) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training image");
+    ow_status s = ow_resize_bicubic(im->rgb, im->width, im->height, 3, rgb, size, size, err);
+    for (int y = 0; y < size && s == OW_OK; y++)
         for (int x = 0; x < size; x++) {
-            int xs = flip ? size - 1 - x : x;
-            double sx = ((double)xs + 0.5) * W / size - 0.5;
-            if (sx < 0) sx = 0;
-            int x0 = (int)sx, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
-            double fx = sx - x0;
+            const float *p = rgb + ((size_t)y * size + (flip ? size - 1 - x : x)) * 3;
             for (int c = 0; c < 3; c++) {
-                const float *p = im->rgb;
-                double v = (1 - fy) * ((1 - fx) * p[((size_t)y0 * W + x0) * 3 + c] + fx * p[((size_t)y0 * W + x1) * 3 + c]) +
-                           fy * ((1 - fx) * p[((size_t)y1 * W + x0) * 3 + c] + fx * p[((size_t)y1 * W + x1) * 3 + c]);
-                if (!(v >= 0.0)) v = 0.0; /* NaN too */
-                if (v > 1.0) v = 1.0;
-                dst[((size_t)c * size + y) * size + x] = (float)(v * 2.0 - 1.0);
+                float v = p[c];
+                if (!(v >= 0.0f)) v = 0.0f; /* NaN too */
+                if (v > 1.0f) v = 1.0f;
+                dst[((size_t)y * size + x) * 3 + c] = v;
             }
         }
+    free(rgb);
+    return s;
+}
+
+/* dst (3, size, size) in [-1, 1]: the training view as the VAE encoder takes it. */
+static ow_status image_to_planar(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+    float *view = malloc((size_t)size * size * 3 * sizeof *view);
+    if (!view) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training image");
+    ow_status s = training_view(im, size, flip, view, err);
+    for (size_t i = 0; i < (size_t)size * size && s == OW_OK; i++)
+        for (int c = 0; c < 3; c++) dst[(size_t)c * size * size + i] = view[i * 3 + c] * 2.0f - 1.0f;
+    free(view);
+    return s;
+}
+
+/* mask (size, size) in [0, 1]: the image's mask resized as its pixels are, clamped,
+ * mirrored when flip; 1 everywhere without a mask. */
+static ow_status training_mask(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+    const size_t n = (size_t)size * size;
+    if (!im->mask) {
+        for (size_t i = 0; i < n; i++) dst[i] = 1.0f;
+        return OW_OK;
     }
+    float *mask = malloc(n * sizeof *mask);
+    if (!mask) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training mask");
+    ow_status s = ow_resize_bicubic(im->mask, im->width, im->height, 1, mask, size, size, err);
+    for (int y = 0; y < size && s == OW_OK; y++)
+        for (int x = 0; x < size; x++) {
+            const float v = mask[(size_t)y * size + (flip ? size - 1 - x : x)];
+            dst[(size_t)y * size + x] = !(v >= 0.0f) ? 0.0f : v > 1.0f ? 1.0f : v;
+        }
+    free(mask);
+    return s;
+}
+
+int ow_learn_view_count(int n_images, const ow_learn_params *p) { return n_images * (p->flip > 0.0f ? 2 : 1); }
+
+ow_status ow_learn_views(const ow_learn_image *images, int n_images, const ow_learn_params *p, float *views,
+                         float *masks, ow_error *err) {
+    if (!images || n_images < 1 || !p) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "no images or parameters");
+    if (p->size < 8 || p->size > 4096)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training size %d must be 8 to 4096 pixels", p->size);
+    for (int i = 0; i < n_images; i++)
+        if (!images[i].rgb || images[i].width < 1 || images[i].height < 1 || images[i].width > 16384 ||
+            images[i].height > 16384)
+            return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training image %d has no pixels or is %dx%d (1..16384)",
+                                i + 1, images[i].width, images[i].height);
+    const int per = p->flip > 0.0f ? 2 : 1;
+    const size_t n = (size_t)p->size * p->size;
+    ow_status s = OW_OK;
+    for (int i = 0; i < n_images && s == OW_OK; i++)
+        for (int v = 0; v < per && s == OW_OK; v++) {
+            const size_t k = (size_t)i * per + v;
+            s = training_view(&images[i], p->size, v, views + k * n * 3, err);
+            if (s == OW_OK && masks) s = training_mask(&images[i], p->size, v, masks + k * n, err);
+        }
+    return s;
+}
+
+/* weights (lat, lat) = the training mask averaged over each latent pixel's factor x
+ * factor block (all 1 without a mask). */
+static ow_status mask_to_latent(const ow_learn_image *im, int size, int factor, int flip, float *weights,
+                                ow_error *err) {
+    const int lat = size / factor;
+    float *mask = malloc((size_t)size * size * sizeof *mask);
+    if (!mask) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training mask");
+    ow_status s = training_mask(im, size, flip, mask, err);
+    for (int y = 0; y < lat && s == OW_OK; y++)
+        for (int x = 0; x < lat; x++) {
+            double sum = 0.0;
+            for (int dy = 0; dy < factor; dy++)
+                for (int dx = 0; dx < factor; dx++) sum += mask[(size_t)(y * factor + dy) * size + x * factor + dx];
+            weights[y * lat + x] = (float)(sum / (factor * factor));
+        }
+    free(mask);
+    return s;
 }
 
 /* latents (n_views, C, h, w) host: view 2i = image i, 2i+1 = its mirror (when flips). */
@@ -184,7 +260,8 @@ static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n
     const int views = flips ? 2 : 1;
     for (int i = 0; i < n_images && s == OW_OK; i++)
         for (int v = 0; v < views && s == OW_OK; v++) {
-            image_to_planar(&images[i], size, v, host);
+            s = image_to_planar(&images[i], size, v, host, err);
+            if (s != OW_OK) break;
             b->upload(b, img, host, npix);
             s = ow_vae_encode(enc, b, img, 1, size, size, mean, NULL, err);
             if (s != OW_OK) break;
@@ -242,27 +319,6 @@ static ow_status make_embedding(const char *placeholder, const float *rows, int 
 /* Uniform integer in [0, n). */
 static int draw(ow_torch_rng *rng, int n) { return (int)(ow_torch_rng_u64(rng) % (uint64_t)n); }
 
-typedef struct learn_state {
-    int H, n_train, first_row;   /* text width; trained rows; their index in the model's row table */
-    float *m1, *m2;              /* AdamW moments (n_train, H) */
-    int t;                       /* AdamW step count */
-} learn_state;
-
-/* torch.optim.AdamW, one step on rows (n, H) host with gradient g. */
-static void adamw_step(learn_state *st, float *rows, const float *g, float lr, float wd) {
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    st->t++;
-    const double c1 = 1.0 - pow(b1, st->t), c2 = 1.0 - pow(b2, st->t);
-    const size_t n = (size_t)st->n_train * st->H;
-    for (size_t i = 0; i < n; i++) {
-        double p = rows[i] * (1.0 - (double)lr * wd);
-        st->m1[i] = (float)(b1 * st->m1[i] + (1.0 - b1) * g[i]);
-        st->m2[i] = (float)(b2 * st->m2[i] + (1.0 - b2) * (double)g[i] * g[i]);
-        double mhat = st->m1[i] / c1, vhat = st->m2[i] / c2;
-        rows[i] = (float)(p - lr * mhat / (sqrt(vhat) + eps));
-    }
-}
-
 ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, const ow_learn_params *p,
                    ow_embedding **out, ow_error *err) {
     *out = NULL;
@@ -273,8 +329,10 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     const int factor = vae_factor * unet_factor;
     ow_status s = check_params(m, images, n_images, p, factor, err);
     if (s != OW_OK) return s;
-    int32_t init_id = 0;
-    if ((s = init_word_id(m, p->init_word, &init_id, err)) != OW_OK) return s;
+    int32_t init_ids[16];
+    int n_init = 0;
+    if ((s = init_word_ids(m, p->init_word, p->vectors, init_ids, &n_init, err)) != OW_OK) return s;
+    const int32_t init_id = init_ids[0];
     if ((s = check_placeholder(m, p->placeholder, p->force_placeholder, err)) != OW_OK) return s;
 
     const ow_clip_text_config *tc = &m->text_encoder->config;
@@ -282,14 +340,21 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     const int lat_c = ucfg->in_channels, lat = p->size / vae_factor;
     const size_t nlat = (size_t)lat_c * lat * lat;
     const int views = p->flip > 0.0f ? 2 : 1;
-    size_t n_templates;
-    const char *const *templates = ow_train_templates(p->templates ? p->templates : "object", &n_templates);
+    size_t n_templates = 0;
+    char **templates = NULL;
+    s = ow_train_template_list(p->templates ? p->templates : "object", &templates, &n_templates, err);
+    if (s != OW_OK) return s;
 
-    /* The placeholder joins the model with the init word's embedding in every vector. */
+    /* The placeholder joins the model with the init word's embedding in every vector (token v mod n of a
+     * multi-token init word in vector v). */
     float *init = malloc((size_t)nvec * H * sizeof *init);
-    if (!init) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
-    b->download(b, init, m->text_encoder->token_embedding.data + (size_t)init_id * H, (size_t)H);
-    for (int v = 1; v < nvec; v++) memcpy(init + (size_t)v * H, init, (size_t)H * sizeof *init);
+    if (!init) {
+        ow_train_template_list_free(templates, n_templates);
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (int v = 0; v < nvec; v++)
+        b->download(b, init + (size_t)v * H, m->text_encoder->token_embedding.data + (size_t)init_ids[v % n_init] * H,
+                    (size_t)H);
     ow_embedding *emb = NULL;
     s = ow_embedding_create(&emb, err);
     if (s == OW_OK) s = ow_embedding_add(emb, p->placeholder, init, nvec, H, err);
@@ -297,132 +362,103 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     ow_embedding_free(emb);
     emb = NULL;
     free(init);
-    if (s != OW_OK) return s;
+    if (s != OW_OK) {
+        ow_train_template_list_free(templates, n_templates);
+        return s;
+    }
     ow_model_embeddings *E = m->embeddings;
-    learn_state st = {.H = H, .n_train = nvec, .first_row = E->tokens[E->count - 1].first_row};
+    const int first_row = E->tokens[E->count - 1].first_row;
 
     /* Everything the loop needs, allocated once. */
     float *latents = malloc((size_t)n_images * views * nlat * sizeof *latents);
+    int masked = 0;
+    for (int i = 0; i < n_images; i++) masked |= images[i].mask != NULL;
+    const size_t nplane = (size_t)lat * lat;
+    float *view_weights = masked ? malloc((size_t)n_images * views * nplane * sizeof *view_weights) : NULL;
+    float *weights = masked ? malloc((size_t)B * nplane * sizeof *weights) : NULL;
     float *alphas = malloc((size_t)m->schedule.num_train_timesteps * sizeof *alphas);
     int32_t *template_ids = malloc(n_templates * T * sizeof *template_ids), *ids = malloc((size_t)B * T * sizeof *ids);
     float *x0 = malloc((size_t)B * nlat * sizeof *x0), *noise = malloc((size_t)B * nlat * sizeof *noise);
-    float *sample = malloc((size_t)B * nlat * sizeof *sample), *target = malloc((size_t)B * nlat * sizeof *target);
-    float *pred = malloc((size_t)B * nlat * sizeof *pred), *timesteps = malloc((size_t)B * sizeof *timesteps);
-    float *grad = calloc((size_t)nvec * H, sizeof *grad), *grad_rows = malloc((size_t)E->n_rows * H * sizeof *grad_rows);
-    st.m1 = calloc((size_t)nvec * H, sizeof *st.m1);
-    st.m2 = calloc((size_t)nvec * H, sizeof *st.m2);
-    float *rows_dev = b->alloc(b, (size_t)E->n_rows * H), *drows_dev = b->alloc(b, (size_t)E->n_rows * H);
-    float *sample_dev = b->alloc(b, (size_t)B * nlat), *pred_dev = b->alloc(b, (size_t)B * nlat);
-    float *dout_dev = b->alloc(b, (size_t)B * nlat), *context = b->alloc(b, (size_t)B * T * H);
-    float *dcontext = b->alloc(b, (size_t)B * T * H);
-    float *zeros = calloc((size_t)B * T * H > (size_t)E->n_rows * H ? (size_t)B * T * H : (size_t)E->n_rows * H,
-                          sizeof *zeros);
-    if (!latents || !alphas || !template_ids || !ids || !x0 || !noise || !sample || !target || !pred || !timesteps ||
-        !grad || !grad_rows || !st.m1 || !st.m2 || !rows_dev || !drows_dev || !sample_dev || !pred_dev || !dout_dev ||
-        !context || !dcontext || !zeros)
+    float *timesteps = malloc((size_t)B * sizeof *timesteps), *grad = calloc((size_t)nvec * H, sizeof *grad);
+    ow_adamw opt = {(size_t)nvec * H, calloc((size_t)nvec * H, sizeof(float)), calloc((size_t)nvec * H, sizeof(float)), 0};
+    ow_learn_step work;
+    s = ow_learn_step_init(&work, m, B, lat, err);
+    if (s == OW_OK && (!latents || !alphas || !template_ids || !ids || !x0 || !noise || !timesteps || !grad || !opt.m1 ||
+                       !opt.m2 || (masked && (!view_weights || !weights))))
         s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for training at %dx%d, batch %d", p->size, p->size, B);
     if (s == OW_OK) s = ow_schedule_alphas_cumprod(&m->schedule, alphas, err);
     for (size_t k = 0; k < n_templates && s == OW_OK; k++) {
-        char text[512];
-        const char *hole = strstr(templates[k], "{}");
-        snprintf(text, sizeof text, "%.*s%s%s", (int)(hole - templates[k]), templates[k], p->placeholder, hole + 2);
-        s = ow_model_encode_ids(m, text, "training caption", template_ids + k * T, err);
+        char text[4096];
+        if (ow_train_caption(templates[k], p->placeholder, text, sizeof text) != 0)
+            s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training caption %zu is too long with the placeholder", k + 1);
+        else
+            s = ow_model_encode_ids(m, text, "training caption", template_ids + k * T, err);
     }
     if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, err);
+    for (int i = 0; i < n_images && masked && s == OW_OK; i++)
+        for (int v = 0; v < views && s == OW_OK; v++)
+            s = mask_to_latent(&images[i], p->size, vae_factor, v, view_weights + ((size_t)i * views + v) * nplane, err);
 
     ow_torch_rng rng;
     ow_torch_rng_seed(&rng, p->seed);
     const uint64_t model_fp = s == OW_OK ? model_fingerprint(m, init_id) : 0;
-    const uint64_t images_fp = ow_fingerprint(OW_FINGERPRINT_START, latents, latents ? (size_t)n_images * views * nlat * sizeof *latents : 0);
+    uint64_t images_fp = ow_fingerprint(OW_FINGERPRINT_START, latents, latents ? (size_t)n_images * views * nlat * sizeof *latents : 0);
+    if (view_weights) images_fp = ow_fingerprint(images_fp, view_weights, (size_t)n_images * views * nplane * sizeof *view_weights);
     int first_step = 0;
     if (s == OW_OK && p->resume) {
         const ow_learn_state *r = p->resume;
         s = ow_learn_state_check(r, p, H, model_fp, images_fp, err);
         if (s == OW_OK) {
             const size_t bytes = (size_t)nvec * H * sizeof(float);
-            memcpy(E->rows + (size_t)st.first_row * H, r->rows, bytes);
-            memcpy(st.m1, r->m1, bytes);
-            memcpy(st.m2, r->m2, bytes);
-            st.t = r->adam_t;
+            memcpy(E->rows + (size_t)first_row * H, r->rows, bytes);
+            memcpy(opt.m1, r->m1, bytes);
+            memcpy(opt.m2, r->m2, bytes);
+            opt.t = r->adam_t;
             rng = r->rng;
             first_step = r->step;
         }
     }
     const float lr = p->learning_rate * (p->scale_lr ? (float)(B * p->grad_accum) : 1.0f);
-    float *trained = E->rows + (size_t)st.first_row * H; /* (nvec, H) host, the model's own row table */
-    const ow_clip_text_extra extra = {rows_dev, E->n_rows};
+    float *trained = E->rows + (size_t)first_row * H; /* (nvec, H) host, the model's own row table */
     const double started = now_seconds();
     int step = first_step;
     for (; step < p->steps && s == OW_OK; step++) {
         memset(grad, 0, (size_t)nvec * H * sizeof *grad);
         double loss_sum = 0.0;
-        b->upload(b, rows_dev, E->rows, (size_t)E->n_rows * H);
         for (int micro = 0; micro < p->grad_accum && s == OW_OK; micro++) {
             /* the batch: views, captions, timesteps, noise */
             for (int i = 0; i < B; i++) {
                 int image = draw(&rng, n_images);
                 int flip = views == 2 && (double)(ow_torch_rng_u64(&rng) >> 11) / 9007199254740992.0 < p->flip;
                 memcpy(x0 + (size_t)i * nlat, latents + ((size_t)image * views + flip) * nlat, nlat * sizeof *x0);
+                if (weights)
+                    memcpy(weights + (size_t)i * nplane, view_weights + ((size_t)image * views + flip) * nplane,
+                           nplane * sizeof *weights);
                 memcpy(ids + (size_t)i * T, template_ids + (size_t)draw(&rng, (int)n_templates) * T, T * sizeof *ids);
                 timesteps[i] = (float)draw(&rng, m->schedule.num_train_timesteps);
             }
             ow_torch_randn(&rng, noise, (size_t)B * nlat);
-            for (int i = 0; i < B; i++) {
-                const double a = alphas[(int)timesteps[i]], sa = sqrt(a), sb = sqrt(1.0 - a);
-                for (size_t k = 0; k < nlat; k++) {
-                    const size_t j = (size_t)i * nlat + k;
-                    sample[j] = (float)(sa * x0[j] + sb * noise[j]);
-                    target[j] = m->schedule.prediction_type == OW_PREDICT_V ? (float)(sa * noise[j] - sb * x0[j])
-                                                                            : noise[j];
-                }
-            }
-            b->upload(b, sample_dev, sample, (size_t)B * nlat);
-            /* forward */
-            ow_clip_text_tape *ctape = NULL;
-            ow_unet_tape *utape = NULL;
-            s = ow_clip_text_forward_train(m->text_encoder, b, ids, B, T, 1, &extra, context, &ctape, err);
-            if (s == OW_OK)
-                s = ow_unet_forward_train(m->unet, b, sample_dev, B, lat, lat, timesteps, context, T, pred_dev, &utape, err);
-            /* loss = mean((pred - target)^2); dL/dpred = 2 (pred - target) / N, over the accumulation */
-            if (s == OW_OK) {
-                b->download(b, pred, pred_dev, (size_t)B * nlat);
-                const size_t N = (size_t)B * nlat;
-                double sum = 0.0;
-                for (size_t j = 0; j < N; j++) {
-                    const double d = (double)pred[j] - target[j];
-                    sum += d * d;
-                    pred[j] = (float)(2.0 * d / ((double)N * p->grad_accum));
-                }
-                loss_sum += sum / (double)N;
-                b->upload(b, dout_dev, pred, N);
-                b->upload(b, dcontext, zeros, (size_t)B * T * H);
-                b->upload(b, drows_dev, zeros, (size_t)E->n_rows * H);
-                s = ow_unet_backward_context(m->unet, b, utape, dout_dev, dcontext, err);
-            }
-            if (s == OW_OK) s = ow_clip_text_backward(m->text_encoder, b, ctape, dcontext, drows_dev, err);
-            if (s == OW_OK) {
-                b->download(b, grad_rows, drows_dev, (size_t)E->n_rows * H);
-                const float *mine = grad_rows + (size_t)st.first_row * H;
-                for (size_t k = 0; k < (size_t)nvec * H; k++) grad[k] += mine[k];
-            }
-            ow_unet_tape_free(utape);
-            ow_clip_text_tape_free(b, ctape);
+            double loss = 0.0;
+            s = ow_learn_step_run(&work, m, ids, x0, noise, timesteps, weights, alphas, 1.0 / p->grad_accum, first_row, nvec,
+                                  grad, &loss, err);
+            loss_sum += loss;
         }
         if (s != OW_OK) break;
-        adamw_step(&st, trained, grad, lr, p->weight_decay);
+        ow_adamw_step(&opt, trained, grad, lr, p->weight_decay);
         const float loss = (float)(loss_sum / p->grad_accum);
         if (!isfinite(loss)) {
             s = ow_error_set(err, OW_ERR_FORMAT, "the training loss became %g at step %d: lower the learning rate",
                              (double)loss, step + 1);
             break;
         }
+        E->device_count = 0; /* callbacks may generate (previews): the model's device rows are refreshed */
         int stop = p->progress && p->progress(p->progress_user, step + 1, p->steps, loss, now_seconds() - started);
         if (!stop && p->save_every > 0 && p->on_checkpoint && ((step + 1) % p->save_every == 0 || step + 1 == p->steps)) {
             ow_embedding *snapshot = NULL;
             ow_learn_state *state = NULL;
             s = make_embedding(p->placeholder, trained, nvec, H, step + 1, &snapshot, err);
             if (s == OW_OK)
-                s = ow_learn_state_make(p, H, step + 1, st.t, trained, st.m1, st.m2, &rng, model_fp, images_fp, &state,
+                s = ow_learn_state_make(p, H, step + 1, opt.t, trained, opt.m1, opt.m2, &rng, model_fp, images_fp, &state,
                                         err);
             if (s == OW_OK) stop = p->on_checkpoint(p->checkpoint_user, step + 1, snapshot, state);
             ow_embedding_free(snapshot);
@@ -443,10 +479,9 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         ow_status made = make_embedding(p->placeholder, trained, nvec, H, step, out, &e2);
         if (made != OW_OK) s = ow_error_set(err, made, "%s", e2.message);
     }
-    free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(sample); free(target);
-    free(pred); free(timesteps); free(grad); free(grad_rows); free(st.m1); free(st.m2); free(zeros);
-    float *dev[] = {rows_dev, drows_dev, sample_dev, pred_dev, dout_dev, context, dcontext};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
-        if (dev[i]) b->free(b, dev[i]);
+    free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(timesteps); free(grad);
+    free(opt.m1); free(opt.m2); free(view_weights); free(weights);
+    ow_train_template_list_free(templates, n_templates);
+    ow_learn_step_free(&work, m);
     return s;
 }

@@ -1,6 +1,7 @@
 /* learn_state.c: making, checking, saving and loading ow_learn_state. Floats go into
  * the metadata as C99 hexadecimal (%a), so a saved state reads back bit for bit. */
 #include "train/learn_state.h"
+#include "train/templates.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -119,7 +120,9 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
     SAME(images_fingerprint == s->images_fingerprint, "the training images differ from the run's%s", "");
     SAME(strcmp(p->placeholder, s->placeholder) == 0, "the run learned '%s', not '%s'", s->placeholder, p->placeholder);
     SAME(strcmp(p->init_word, s->init_word) == 0, "the run started from '%s', not '%s'", s->init_word, p->init_word);
-    SAME(strcmp(p->templates ? p->templates : "object", s->templates) == 0, "the run used the %s templates", s->templates);
+    SAME(strcmp(p->templates ? p->templates : "object", s->templates) == 0, "the run used %s%s", strchr(s->templates, '{') ||
+         strchr(s->templates, '[') ? "other caption templates" : "the templates ", strchr(s->templates, '{') ||
+         strchr(s->templates, '[') ? "" : s->templates);
     SAME(p->vectors == s->vectors, "the run has %d vectors per token, not %d", s->vectors, p->vectors);
     SAME(p->batch == s->batch && p->grad_accum == s->grad_accum, "the run used batch %d x %d", s->batch, s->grad_accum);
     SAME(p->size == s->size, "the run trained at %d pixels, not %d", s->size, p->size);
@@ -198,7 +201,8 @@ static ow_status meta_double(const ow_tensor_set *set, const char *key, double *
 
 static ow_status meta_text(const ow_tensor_set *set, const char *key, char **out, ow_error *err) {
     const char *v = ow_tensor_set_metadata(set, key);
-    if (!v || !*v || strlen(v) > 512 || !ow_utf8_valid(v, strlen(v)))
+    const size_t cap = strcmp(key, "templates") == 0 ? OW_TEMPLATES_MAX_TEXT : 512;
+    if (!v || !*v || strlen(v) > cap || !ow_utf8_valid(v, strlen(v)))
         return ow_error_set(err, OW_ERR_FORMAT, "training state: '%s' is missing or not text", key);
     if (!(*out = strdup(v))) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     return OW_OK;

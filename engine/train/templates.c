@@ -1,6 +1,12 @@
 /* templates.c: the reference implementation's caption lists (see templates.h). */
 #include "train/templates.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/text.h"
+
 #include <string.h>
 
 static const char *const object_templates[] = {
@@ -120,4 +126,110 @@ const char *const *ow_train_templates(const char *name, size_t *count) {
     }
     *count = 0;
     return NULL;
+}
+
+void ow_train_template_list_free(char **list, size_t count) {
+    for (size_t i = 0; list && i < count; i++) free(list[i]);
+    free(list);
+}
+
+/* A copy of line[0..n) with "[name]" written as "{}"; NULL when out of memory. */
+static char *normalised(const char *line, size_t n) {
+    char *out = malloc(n + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n;) {
+        if (n - i >= 6 && memcmp(line + i, "[name]", 6) == 0) {
+            *o++ = '{';
+            *o++ = '}';
+            i += 6;
+        } else {
+            *o++ = line[i++];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+ow_status ow_train_template_list(const char *spec, char ***out, size_t *count, ow_error *err) {
+    *out = NULL;
+    *count = 0;
+    size_t n_builtin;
+    const char *const *builtin = ow_train_templates(spec, &n_builtin);
+    char **list = NULL;
+    size_t n = 0;
+    if (builtin) {
+        if (!(list = calloc(n_builtin, sizeof *list))) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+        for (; n < n_builtin; n++)
+            if (!(list[n] = strdup(builtin[n]))) {
+                ow_train_template_list_free(list, n);
+                return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+            }
+        *out = list;
+        *count = n;
+        return OW_OK;
+    }
+    const size_t len = strlen(spec);
+    if (!strchr(spec, '\n') && !strstr(spec, "{}") && !strstr(spec, "[name]"))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                            "templates '%.64s': use \"object\", \"style\" or caption lines with [name]", spec);
+    if (len > OW_TEMPLATES_MAX_TEXT || !ow_utf8_valid(spec, len))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                            "the templates are not \"object\", \"style\" or lines of UTF-8 text (at most %d bytes)",
+                            OW_TEMPLATES_MAX_TEXT);
+    if (!(list = calloc(OW_TEMPLATES_MAX_LINES, sizeof *list)))
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    ow_status s = OW_OK;
+    int line_no = 0;
+    for (const char *line = spec; *line && s == OW_OK;) {
+        const char *end = strchr(line, '\n');
+        size_t k = end ? (size_t)(end - line) : strlen(line);
+        line_no++;
+        const char *next = end ? end + 1 : line + k;
+        while (k && (line[k - 1] == '\r' || line[k - 1] == ' ' || line[k - 1] == '\t')) k--;
+        while (k && (*line == ' ' || *line == '\t')) { line++; k--; }
+        if (k) {
+            char *t = normalised(line, k);
+            if (!t) s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+            else if (strstr(t, "[filewords]"))
+                s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                                 "template line %d uses [filewords]: per-image captions are not supported; write the "
+                                 "caption with [name] for the concept", line_no);
+            else if (!strstr(t, "{}"))
+                s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                                 "template line %d has no [name] (or {}) where the concept's token goes", line_no);
+            else if (strlen(t) > OW_TEMPLATE_MAX_LINE)
+                s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "template line %d is longer than %d bytes", line_no,
+                                 OW_TEMPLATE_MAX_LINE);
+            else if (n == OW_TEMPLATES_MAX_LINES)
+                s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "more than %d template lines", OW_TEMPLATES_MAX_LINES);
+            if (s == OW_OK) list[n++] = t;
+            else free(t);
+        }
+        line = next;
+    }
+    if (s == OW_OK && n == 0)
+        s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                         "the templates are neither \"object\" nor \"style\" nor caption lines with [name]");
+    if (s != OW_OK) {
+        ow_train_template_list_free(list, n);
+        return s;
+    }
+    *out = list;
+    *count = n;
+    return OW_OK;
+}
+
+int ow_train_caption(const char *tmpl, const char *placeholder, char *out, size_t cap) {
+    size_t used = 0;
+    const size_t plen = strlen(placeholder);
+    for (const char *c = tmpl; *c;) {
+        const int hole = c[0] == '{' && c[1] == '}';
+        const size_t k = hole ? plen : 1;
+        if (used + k + 1 > cap) return -1;
+        memcpy(out + used, hole ? placeholder : c, k);
+        used += k;
+        c += hole ? 2 : 1;
+    }
+    out[used] = '\0';
+    return 0;
 }

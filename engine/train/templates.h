@@ -8,7 +8,20 @@
 
 #include <stddef.h>
 
+#include "oneword.h"
+
 /* The list named "object" or "style"; NULL for another name. *count gets its length. */
 const char *const *ow_train_templates(const char *name, size_t *count);
+
+/* The templates a run trains with: spec is "object", "style" (NULL: "object"), or
+ * the user's own captions, one per line (an A1111 template file: "[name]" or "{}"
+ * for the placeholder, in every line; blank lines skipped; "[filewords]" refused: no
+ * per-image captions yet). *out gets copies with "{}" for the placeholder. */
+enum { OW_TEMPLATES_MAX_LINES = 1000, OW_TEMPLATES_MAX_TEXT = 65536, OW_TEMPLATE_MAX_LINE = 400 };
+ow_status ow_train_template_list(const char *spec, char ***out, size_t *count, ow_error *err);
+void ow_train_template_list_free(char **list, size_t count);
+
+/* out = tmpl with every "{}" replaced by placeholder; -1 when it does not fit in cap. */
+int ow_train_caption(const char *tmpl, const char *placeholder, char *out, size_t cap);
 
 #endif

@@ -28,6 +28,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "blas_restart.h"
+
 #include "backend/backend.h"
 #include "formats/tensor_set.h"
 #include "model/unet.h"
@@ -306,6 +308,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+    blas_restart_if_generic(argv); /* the kernels the oneword command runs */
     const char *cache = NULL;
     int threads = 0, repeat = 3, batch = 2, profile = 0;
     int sizes[16], nsizes = 0;

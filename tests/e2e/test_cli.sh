@@ -94,5 +94,15 @@ expect_fail "bad number" "--steps" "${gen[@]}" --model "$tiny" --prompt x --step
 expect_fail "unknown command" "unknown command" frobnicate
 expect_fail "inspect a text file" "notes.ckpt" inspect "$work/notes.ckpt"
 
+# The matrix products never run on OpenBLAS's generic kernels on a processor with AVX2:
+# when OpenBLAS does not know the processor, oneword restarts itself with the right core.
+line=$("$oneword" version | grep '^matrix products:')
+if grep -qw avx2 /proc/cpuinfo && echo "$line" | grep -qE ', (Prescott|Core2|Penryn|Dunnington|Nehalem|Atom|Katmai) kernels'; then
+    echo "FAIL generic BLAS kernels on an AVX2 processor: $line"; failed=$((failed + 1))
+elif [ -z "$line" ]; then
+    echo "FAIL oneword version names no matrix-product kernels"; failed=$((failed + 1))
+else
+    echo "ok   $line"; passed=$((passed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

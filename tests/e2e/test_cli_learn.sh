@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_cli_learn.sh: `oneword learn` end to end on the tiny model: a short run writes
 # embeddings_gs-N.pt every --save-every steps, embeddings.pt and log.csv; the result
-# loads in inspect and generate; bad input (no images, a file that is not an image, a
+# loads in inspect and generate; --alpha-mask weighs the loss by alpha; --template FILE;
+# SIGKILL at any moment leaves a run that loads and resumes; bad input (no images, a file that is not an image, a
 # multi-token init word, a placeholder that is a word, a size the model cannot take,
 # an unwritable run folder) ends with a clear message and exit 1 or 2.
 # usage: test_cli_learn.sh ONEWORD_BINARY SOURCE_ROOT
@@ -68,6 +69,85 @@ expect_fail "resume without a state" "cannot resume" learn --resume "$work/empty
 
 # Bad input.
 printf 'not a picture' >"$work/fake.png"
+# SIGKILL at any moment (also during a save) leaves a run that resumes: every kill of a run
+# saving each step leaves a state that --resume continues and embeddings that load.
+for delay in 0.3 0.5 0.7 0.9 1.1; do
+    rm -rf "$work/killed"
+    "$oneword" learn --model "$tiny" --images "$work/images" --init-word square --out "$work/killed" --steps 100000 \
+        --save-every 1 --size 32 >/dev/null 2>&1 &
+    pid=$!
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    if [ ! -e "$work/killed/state.safetensors" ]; then
+        pass "killed after ${delay}s before the first save: no state, nothing half-written ($(ls "$work/killed" 2>/dev/null | tr '\n' ' '))"
+        continue
+    fi
+    bad=0
+    for f in "$work"/killed/embeddings_gs-*.pt; do
+        [ -e "$f" ] || continue
+        "$oneword" inspect "$f" >/dev/null 2>&1 || { bad=1; echo "  $f does not load"; }
+    done
+    at=$(ls "$work"/killed/embeddings_gs-*.pt 2>/dev/null | sed 's/.*gs-\([0-9]*\)\.pt/\1/' | sort -n | tail -1)
+    "$oneword" learn --resume "$work/killed" --model "$tiny" --images "$work/images" --steps $((at + 1)) \
+        >/dev/null 2>"$work/err" || { bad=1; echo "  resume: $(tail -c 200 "$work/err")"; }
+    left=$(ls -a "$work/killed" | grep -c 'oneword-tmp' || true)
+    [ "$bad" -eq 0 ] && [ "$left" -eq 0 ] \
+        && pass "killed after ${delay}s (step $at saved): every checkpoint loads, --resume continues, no temporary file left" \
+        || fail "killed after ${delay}s: a checkpoint does not load, or resume fails, or $left temporary files"
+done
+
+# --alpha-mask: a fully transparent image is not learned from (loss 0 every step).
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/transparent-32.png" --init-word square \
+    --out "$work/masked" --steps 3 --size 32 --alpha-mask >/dev/null 2>"$work/err"
+losses=$(tail -n +2 "$work/masked/log.csv" 2>/dev/null | cut -d, -f2 | sort -u | tr '\n' ' ')
+[ "$losses" = "0.000000 " ] && pass "--alpha-mask on a transparent image: loss 0 at every step" \
+    || fail "--alpha-mask: losses '$losses': $(tail -c 300 "$work/err")"
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/transparent-32.png" --init-word square \
+    --out "$work/unmasked" --steps 1 --size 32 >/dev/null 2>&1
+loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
+[ -n "$loss" ] && [ "$loss" != "0.000000" ] && pass "without --alpha-mask the same image is learned from (loss $loss)" \
+    || fail "without --alpha-mask: loss '$loss'"
+
+# --preview-every: preview-N.png at steps 2 and 4, and the run learns exactly what it learns without them.
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --out "$work/previewed" --steps 4 \
+    --save-every 2 --size 32 --seed 7 --preview-every 2 --preview-prompt "a photo of *" >/dev/null 2>"$work/err"
+[ -s "$work/previewed/preview-2.png" ] && [ -s "$work/previewed/preview-4.png" ] \
+    && cmp -s "$work/previewed/embeddings.pt" "$work/run/embeddings_gs-4.pt" \
+    && pass "--preview-every 2: preview-2.png and preview-4.png, and the same rows as the run without previews" \
+    || fail "--preview-every: $(ls "$work/previewed" | tr '\n' ' ') $(tr '\r' '\n' <"$work/err" | tail -2)"
+
+# --dry-run: the views as PNG and the captions, without a model and without training.
+"$oneword" learn --images "$work/images" --init-word square --out "$work/dry" --size 32 --dry-run \
+    >/dev/null 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && [ -s "$work/dry/views.png" ] && [ ! -e "$work/dry/embeddings.pt" ] && grep -q '4 training views of 32x32' "$work/err" \
+    && grep -q "captions: 'a photo of a \*'" "$work/err" \
+    && pass "--dry-run: $(head -1 "$work/err" | sed 's/.*: //'), no training" \
+    || fail "--dry-run: exit $rc: $(cat "$work/err")"
+
+# JPEG training images (a folder of them, EXIF-rotated ones among them).
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/jpeg" --init-word square --out "$work/jpeg" \
+    --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/jpeg/embeddings.pt" ] \
+    && pass "learn from a folder of 11 JPEGs" || fail "learn from JPEGs: $(tr '\r' '\n' <"$work/err" | tail -2)"
+
+# --template FILE (A1111 template lines with [name]): trains, resumes exactly, is kept by the state.
+printf 'a [name] on a white background\r\n\na large [name]\n' >"$work/templates.txt"
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --template "$work/templates.txt" \
+    --out "$work/t4" --steps 4 --save-every 2 --size 32 >/dev/null 2>&1
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --template "$work/templates.txt" \
+    --out "$work/t2" --steps 2 --save-every 2 --size 32 >/dev/null 2>&1
+"$oneword" learn --resume "$work/t2" --model "$tiny" --images "$work/images" --steps 4 >/dev/null 2>&1
+cmp -s "$work/t4/embeddings.pt" "$work/t2/embeddings.pt" \
+    && pass "--template FILE: 2 steps + resume 2 = 4 steps, byte for byte" || fail "--template FILE: resume differs"
+expect_fail "--resume with other templates" "the run used other caption templates" \
+    learn --resume "$work/t2" --model "$tiny" --images "$work/images" --steps 6 --template object
+printf 'a photo of a cat\n' >"$work/no-token.txt"
+expect_fail "a template line without [name]" "line 1 has no [name]" learn --model "$tiny" --images "$work/images" \
+    --init-word square --template "$work/no-token.txt" --out "$work/t3" --size 32
+expect_fail "a template file that does not exist" "cannot open template file" learn --model "$tiny" \
+    --images "$work/images" --init-word square --template "$work/none.txt" --out "$work/t3" --size 32
+
 mkdir -p "$work/empty"
 expect_fail "no images" "holds no .png" learn --model "$tiny" --images "$work/empty" --init-word square --out "$work/r1"
 expect_fail "a file that is not an image" "cannot be read" learn --model "$tiny" --images "$work/fake.png" \

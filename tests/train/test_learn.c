@@ -13,6 +13,8 @@
 
 #include "check.h"
 #include "oneword.h"
+#include "pipeline/embeddings.h"
+#include "pipeline/pipeline.h"
 
 typedef struct progress_log {
     int calls, stop_at;
@@ -55,7 +57,7 @@ static void make_images(void) {
                 p[1] = 0.1f;
                 p[2] = inside ? 0.1f : 0.8f;
             }
-        images[i] = (ow_learn_image){pixels[i], 32, 32};
+        images[i] = (ow_learn_image){pixels[i], 32, 32, NULL};
     }
 }
 
@@ -169,8 +171,122 @@ static void resume_is_exact(void) {
     ow_model_close(second);
 }
 
+/* Images whose masks are 0 everywhere teach nothing: the row only decays, as AdamW's
+ * weight decay does with a zero gradient, to init x (1 - lr wd)^steps, bit for bit. A
+ * half mask teaches something. */
+static void masks_weigh_the_loss(void) {
+    ow_model *m = open_model(), *m2 = open_model();
+    if (!m || !m2) return;
+    static float zero[32 * 32], left[32 * 32];
+    for (int i = 0; i < 32 * 32; i++) left[i] = i % 32 < 16;
+    ow_learn_image masked[2] = {{pixels[0], 32, 32, zero}, {pixels[1], 32, 32, zero}};
+    progress_log log = {.all_finite = 1};
+    ow_learn_params p = short_run(&log);
+    p.steps = 4;
+    ow_embedding *emb = NULL, *emb2 = NULL;
+    ow_error err = {0};
+    ow_status s = ow_learn(m, masked, 2, &p, &emb, &err);
+    CHECK(s == OW_OK && log.last_loss == 0.0f, "fully masked: %s, loss %g", err.message, log.last_loss);
+    /* the init word's row, decayed */
+    int32_t ids[77];
+    const float *rows = NULL;
+    float want[32];
+    const double lr = (double)p.learning_rate * p.batch;
+    if (s == OW_OK && ow_model_encode_ids(m, "square", "init", ids, &err) == OW_OK) {
+        m->backend->download(m->backend, want, m->text_encoder->token_embedding.data + (size_t)ids[1] * 32, 32);
+        for (int k = 0; k < p.steps; k++)
+            for (int j = 0; j < 32; j++) want[j] = (float)(want[j] * (1.0 - lr * p.weight_decay));
+        ow_embedding_vectors(emb, 0, &rows, NULL);
+        CHECK(rows && memcmp(rows, want, sizeof want) == 0, "fully masked images: the row only decays");
+        if (rows && memcmp(rows, want, sizeof want) == 0)
+            printf("ok   masks all 0: loss 0 and the row = init x (1 - lr wd)^4, bit for bit\n");
+    }
+    masked[0].mask = masked[1].mask = left;
+    s = ow_learn(m2, masked, 2, &p, &emb2, &err);
+    const float *rows2 = NULL;
+    if (emb2) ow_embedding_vectors(emb2, 0, &rows2, NULL);
+    CHECK(s == OW_OK && log.last_loss > 0.0f && rows2 && memcmp(rows2, want, sizeof want) != 0,
+          "half-masked images are learned from: %s, loss %g", err.message, log.last_loss);
+    ow_embedding_free(emb);
+    ow_embedding_free(emb2);
+    ow_model_close(m);
+    ow_model_close(m2);
+}
+
+/* The dry run's views: one per image and its mirror, resized as learning does; the
+ * masks follow the views; a bad size is refused. */
+static void views_are_the_training_views(void) {
+    ow_learn_params p;
+    ow_learn_params_init(&p);
+    p.size = 16;
+    static float left[32 * 32];
+    for (int i = 0; i < 32 * 32; i++) left[i] = i % 32 < 16;
+    ow_learn_image ims[2] = {images[0], {pixels[1], 32, 32, left}};
+    const int n = ow_learn_view_count(2, &p);
+    float views[4 * 16 * 16 * 3], masks[4 * 16 * 16];
+    ow_error err = {0};
+    ow_status s = ow_learn_views(ims, 2, &p, views, masks, &err);
+    CHECK(s == OW_OK && n == 4, "4 views (2 images, flip 0.5): %d, %s", n, err.message);
+    int mirrored = 1, in_range = 1, mask_ok = 1;
+    for (int v = 0; v < 4; v += 2)
+        for (int y = 0; y < 16; y++)
+            for (int x = 0; x < 16; x++) {
+                for (int c = 0; c < 3; c++) {
+                    const float a = views[((v * 16 + y) * 16 + x) * 3 + c], b = views[(((v + 1) * 16 + y) * 16 + 15 - x) * 3 + c];
+                    mirrored &= a == b;
+                    in_range &= a >= 0.0f && a <= 1.0f;
+                }
+                mask_ok &= masks[(v * 16 + y) * 16 + x] == masks[((v + 1) * 16 + y) * 16 + 15 - x];
+                if (v == 0) mask_ok &= masks[y * 16 + x] == 1.0f;
+            }
+    mask_ok &= masks[2 * 256 + 0] == 1.0f && masks[2 * 256 + 15] == 0.0f && masks[3 * 256 + 0] == 0.0f;
+    CHECK(mirrored && in_range && mask_ok, "views: mirrors %d, in [0, 1] %d, masks %d", mirrored, in_range, mask_ok);
+    if (mirrored && in_range && mask_ok) printf("ok   dry-run views: 4 views, each mirror exact, masks follow (1 / left half)\n");
+    p.size = 4;
+    s = ow_learn_views(ims, 2, &p, views, masks, &err);
+    CHECK(s == OW_ERR_INVALID_ARGUMENT, "size 4 refused: %s", err.message);
+}
+
+/* kohya's multi-token init: with as many vectors as the init word has tokens, vector
+ * i starts from token i's row (checked after 1 step with learning rate ~0: the rows
+ * have not moved measurably). */
+static void multi_token_init(void) {
+    ow_model *m = open_model();
+    if (!m) return;
+    progress_log log = {.all_finite = 1};
+    ow_learn_params p = short_run(&log);
+    p.init_word = "glorpwizzle"; /* "gl" + "or" + "p" + "wi" + "zzle" */
+    p.vectors = 5;
+    p.steps = 1;
+    p.learning_rate = 1e-9f;
+    ow_embedding *emb = NULL;
+    ow_error err = {0};
+    int32_t ids[77];
+    ow_status s = ow_model_encode_ids(m, "glorpwizzle", "init", ids, &err);
+    if (s == OW_OK) s = ow_learn(m, images, 2, &p, &emb, &err);
+    CHECK(s == OW_OK, "5 vectors from a 5-token init word: %s", err.message);
+    const float *rows = NULL;
+    int n = emb ? ow_embedding_vectors(emb, 0, &rows, NULL) : 0;
+    double worst = 0.0;
+    for (int v = 0; v < n && v < 5; v++) {
+        float want[32];
+        m->backend->download(m->backend, want, m->text_encoder->token_embedding.data + (size_t)ids[1 + v] * 32, 32);
+        for (int j = 0; j < 32; j++) worst = fmax(worst, fabs((double)rows[v * 32 + j] - want[j]));
+    }
+    CHECK(n == 5 && worst < 1e-6, "vector i = token i's row: %d vectors, max diff %g", n, worst);
+    if (n == 5 && worst < 1e-6) printf("ok   5-token init word, 5 vectors: vector i starts at token i (max diff %.1g)\n", worst);
+    p.vectors = 4;
+    p.placeholder = "<other>";
+    expect_refused(m, &p, 2, "or learn 5 vectors (not 4) to start one from each token", "a 5-token init word for 4 vectors");
+    ow_embedding_free(emb);
+    ow_model_close(m);
+}
+
 int main(void) {
     make_images();
+    multi_token_init();
+    views_are_the_training_views();
+    masks_weigh_the_loss();
     ow_model *m = open_model();
     if (!m) CHECK_DONE();
     progress_log log = {.all_finite = 1};
