@@ -1,6 +1,7 @@
-/* layer_pixels.c: float RGB -> new layer (gegl_buffer_set in "R'G'B' float"), and
+/* layer_pixels.c: float RGB -> new layer (gegl_buffer_set in "R'G'B' float"),
  * drawable -> float RGB composited over white (gegl_buffer_get in "R'G'B'A float";
- * the straight alpha a gives c * a + 1 * (1 - a)). */
+ * the straight alpha a gives c * a + 1 * (1 - a)) with its alpha, and a layer mask as
+ * floats ("Y float"): Learn's pictures and loss weights. */
 #include "layer_pixels.h"
 
 #include <gegl.h>
@@ -17,7 +18,8 @@ GimpLayer *plugin_layer_from_rgb(GimpImage *image, const char *name, const float
     return layer;
 }
 
-float *plugin_drawable_to_rgb(GimpDrawable *drawable, int *width, int *height) {
+float *plugin_drawable_to_rgb(GimpDrawable *drawable, int *width, int *height, float **alpha) {
+    if (alpha) *alpha = NULL;
     int w = gimp_drawable_get_width(drawable), h = gimp_drawable_get_height(drawable);
     size_t n = (size_t)w * (size_t)h;
     float *rgba = g_try_malloc(n * 4 * sizeof *rgba);
@@ -35,8 +37,24 @@ float *plugin_drawable_to_rgb(GimpDrawable *drawable, int *width, int *height) {
         float a = rgba[4 * i + 3];
         for (int c = 0; c < 3; c++) rgb[3 * i + c] = rgba[4 * i + c] * a + (1.0f - a);
     }
+    if (alpha && gimp_drawable_has_alpha(drawable) && (*alpha = g_try_malloc(n * sizeof **alpha)))
+        for (size_t i = 0; i < n; i++) (*alpha)[i] = rgba[4 * i + 3];
     g_free(rgba);
     *width = w;
     *height = h;
     return rgb;
+}
+
+float *plugin_layer_mask_values(GimpLayer *layer) {
+    GimpLayerMask *mask = gimp_layer_get_mask(layer);
+    if (!mask) return NULL;
+    GimpDrawable *drawable = GIMP_DRAWABLE(mask);
+    int w = gimp_drawable_get_width(drawable), h = gimp_drawable_get_height(drawable);
+    float *values = g_try_malloc((size_t)w * (size_t)h * sizeof *values);
+    if (!values) return NULL;
+    GeglBuffer *buffer = gimp_drawable_get_buffer(drawable);
+    gegl_buffer_get(buffer, GEGL_RECTANGLE(0, 0, w, h), 1.0, babl_format("Y float"), values, GEGL_AUTO_ROWSTRIDE,
+                    GEGL_ABYSS_NONE);
+    g_object_unref(buffer);
+    return values;
 }

@@ -11,7 +11,13 @@
 GimpLayer *plugin_layer_from_rgb(GimpImage *image, const char *name, const float *rgb, int width, int height);
 
 /* The drawable's pixels as (height, width, 3) floats with alpha composited over white
- * (what Learn trains on); *width and *height get its size. g_free() the result. */
-float *plugin_drawable_to_rgb(GimpDrawable *drawable, int *width, int *height);
+ * (what Learn trains on); *width and *height get its size. *alpha (alpha may be NULL)
+ * gets its alpha (height, width) in [0, 1] when it has an alpha channel, else NULL.
+ * g_free() the results. */
+float *plugin_drawable_to_rgb(GimpDrawable *drawable, int *width, int *height, float **alpha);
+
+/* The layer's mask as (height, width) floats in [0, 1] (babl "Y float"), or NULL when
+ * it has none. g_free() it. */
+float *plugin_layer_mask_values(GimpLayer *layer);
 
 #endif

@@ -1,7 +1,8 @@
 /* learn_procedure.c: Filters > Concepts > Learn Concept...: textual inversion from the
  * selected layers (two or more; each one training image, converted through babl from
  * any precision or colour model, alpha over white: layer_pixels.c) with ow_learn on the
- * profile's model. The run lives in runs/<name>/ (state.safetensors and
+ * profile's model; a layer mask, or else the layer's alpha, weights the loss (use-masks).
+ * The run lives in runs/<name>/ (state.safetensors and
  * embedding.safetensors, written every save-every steps), so a cancelled or killed run
  * continues with #:resume TRUE; the result goes into the Embedding Library. Returns the
  * library file and its token. */
@@ -49,8 +50,17 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
     return 0;
 }
 
-/* The selected layers as training images; NULL with a message for a bad selection. */
-static ow_learn_image *read_layers(GimpDrawable **drawables, int *count, char *why, size_t cap) {
+static void free_images(ow_learn_image *images, int n) {
+    for (int i = 0; i < n; i++) {
+        g_free((gpointer)images[i].rgb);
+        g_free((gpointer)images[i].mask);
+    }
+    g_free(images);
+}
+
+/* The selected layers as training images; NULL with a message for a bad selection. With
+ * use_masks, a layer's mask, or else its alpha, weights its loss (ow_learn_image.mask). */
+static ow_learn_image *read_layers(GimpDrawable **drawables, int use_masks, int *count, char *why, size_t cap) {
     int n = 0;
     while (drawables && drawables[n]) n++;
     if (n < 2) {
@@ -78,14 +88,18 @@ static ow_learn_image *read_layers(GimpDrawable **drawables, int *count, char *w
     ow_learn_image *images = g_new0(ow_learn_image, (gsize)n);
     for (int i = 0; i < n; i++) {
         int w = 0, h = 0;
-        float *rgb = plugin_drawable_to_rgb(drawables[i], &w, &h);
+        float *alpha = NULL;
+        float *rgb = plugin_drawable_to_rgb(drawables[i], &w, &h, use_masks ? &alpha : NULL);
+        float *mask = use_masks ? plugin_layer_mask_values(GIMP_LAYER(drawables[i])) : NULL;
+        if (mask) g_free(alpha);
+        else mask = alpha;
         if (!rgb) {
-            for (int k = 0; k < i; k++) g_free((gpointer)images[k].rgb);
-            g_free(images);
+            g_free(mask);
+            free_images(images, i);
             snprintf(why, cap, "out of memory reading the layer '%s'", gimp_item_get_name(GIMP_ITEM(drawables[i])));
             return NULL;
         }
-        images[i] = (ow_learn_image){rgb, w, h};
+        images[i] = (ow_learn_image){.rgb = rgb, .width = w, .height = h, .mask = mask};
     }
     *count = n;
     return images;
@@ -104,14 +118,15 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
     gchar *token = NULL, *init_word = NULL, *templates = NULL, *name = NULL;
-    gboolean resume = FALSE;
+    gboolean resume = FALSE, use_masks = TRUE;
     int seed = 0;
     ow_learn_params p;
     ow_learn_params_init(&p);
     double learning_rate = p.learning_rate;
     g_object_get(config, "token", &token, "init-word", &init_word, "vectors", &p.vectors, "steps", &p.steps,
                  "learning-rate", &learning_rate, "batch", &p.batch, "size", &p.size, "template", &templates,
-                 "save-every", &p.save_every, "seed", &seed, "name", &name, "resume", &resume, NULL);
+                 "save-every", &p.save_every, "seed", &seed, "name", &name, "resume", &resume, "use-masks",
+                 &use_masks, NULL);
     p.learning_rate = (float)learning_rate;
     p.seed = (uint64_t)seed;
 
@@ -134,7 +149,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
                                      "word close to the concept (e.g. \"cat\")");
         goto done;
     }
-    if (!(images = read_layers(drawables, &n_images, why, sizeof why))) {
+    if (!(images = read_layers(drawables, use_masks, &n_images, why, sizeof why))) {
         result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "%s", why);
         goto done;
     }
@@ -250,8 +265,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     GIMP_VALUES_SET_STRING(result, 3, lib.entries[index].name);
     gimp_progress_update(1.0);
 done:
-    for (int i = 0; i < n_images; i++) g_free((gpointer)images[i].rgb);
-    g_free(images);
+    if (images) free_images(images, n_images);
     ow_embedding_free(emb);
     ow_model_close(model);
     ow_learn_state_free(state);
@@ -305,6 +319,10 @@ GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name
                                         "Continue the unfinished run of this name (its options are kept; steps may "
                                         "be raised)",
                                         FALSE, G_PARAM_READWRITE);
+    gimp_procedure_add_boolean_argument(procedure, "use-masks", "Use layer _masks",
+                                        "A layer's mask, or else its alpha, weights the loss: what lies outside "
+                                        "is not learned from",
+                                        TRUE, G_PARAM_READWRITE);
     gimp_procedure_add_string_return_value(procedure, "file", "File", "The library file of the learned embedding", "",
                                            G_PARAM_READWRITE);
     gimp_procedure_add_string_return_value(procedure, "token", "Token", "Its token", "", G_PARAM_READWRITE);

@@ -392,10 +392,11 @@ if [ $rc -eq 0 ] && [ "$(out_value token)" = "<learned-circle>" ] && [ -f "$file
     "$cli" inspect "$file" | grep -q 'dim: *64'; then
     pass learn/three-layers "64x64, 64x64 and 48x40 with alpha -> ${file#$library/}, token $(out_value token), 6 steps in index.json, dim 64; the finished run keeps runs/learned-circle/embedding.safetensors"
 else fail learn/three-layers "exit $rc, file '$file', token '$(out_value token)'"; fi
-# the same run by the CLI on the layers as PNG files (the 48x40 one with its alpha): the
-# same vectors, so the layers reached the engine as the CLI reads the files
+# the same run by the CLI on the layers as PNG files (the 48x40 one with its alpha, which
+# weights the loss in both: --alpha-mask): the same vectors, so the layers and the alpha
+# reached the engine as the CLI reads the files
 OMP_WAIT_POLICY=PASSIVE "$cli" learn --model "$model" --images gen-0.png --images gen-1.png --images learn-c.png \
-    --init-word circle --placeholder "<learned-circle>" --steps 6 --size 64 --batch 1 --save-every 3 --seed 1 \
+    --alpha-mask --init-word circle --placeholder "<learned-circle>" --steps 6 --size 64 --batch 1 --save-every 3 --seed 1 \
     --out cli-learn >/dev/null 2>&1
 "$cli" convert cli-learn/embeddings.pt cli-learn.json >/dev/null 2>&1
 "$cli" convert "$library/embeddings/learned-circle.safetensors" plugin-learn.json >/dev/null 2>&1
@@ -412,7 +413,7 @@ vector_diff() {
 }
 d_learn=$(vector_diff cli-learn.json plugin-learn.json)
 within_tolerance "$d_learn" &&
-    pass learn/same-as-cli "plug-in vs oneword learn on the same three pictures in the same order (6 steps, seed 1): $d_learn (at most 1e-5)" ||
+    pass learn/same-as-cli "plug-in vs oneword learn --alpha-mask on the same three pictures in the same order (6 steps, seed 1): $d_learn (at most 1e-5)" ||
     fail learn/same-as-cli "plug-in vs CLI: '$d_learn' (at most 1e-5)"
 gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"an <learned-circle> on a purple background\" $sampling #:seed 4 #:width 64 #:height 64))
              (l (vector-ref (car r) 0)))
@@ -441,6 +442,26 @@ gimp "$(layers_scheme "(let ((g (car (gimp-group-layer-new img \"group\"))))
                             #:init-word \"circle\" #:steps 2 #:size 64 #:batch 1 #:save-every 0))")"
 [ $rc -eq 0 ] && grep -q '"token":"<group>"' "$library/index.json" &&
     pass learn/layer-group "a layer group (of two layers) and a layer: learned <group>" || fail learn/layer-group "exit $rc"
+
+# a layer mask weights the loss: an all-white mask learns what no mask learns, a half
+# black one something else
+mask_learn() {  # TOKEN MASK-SCHEME USE-MASKS
+    gimp "$(layers_scheme "(let ((m (car (gimp-layer-create-mask b $2))))
+                             (gimp-layer-add-mask b m)
+                             (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 0 0 32 64)
+                             (gimp-drawable-edit-fill m FILL-WHITE)
+                             (gimp-selection-none img)
+                             (plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"$1\"
+                               $learn_args #:use-masks $3))")"
+    "$cli" convert "$library/embeddings/$(sed 's/[<>]//g' <<<"$1").safetensors" "$work/$1.json" >/dev/null 2>&1
+}
+mask_learn "<mask-none>" ADD-MASK-BLACK FALSE
+mask_learn "<mask-white>" ADD-MASK-WHITE TRUE
+mask_learn "<mask-half>" ADD-MASK-BLACK TRUE
+d_white=$(vector_diff "<mask-white>.json" "<mask-none>.json") d_half=$(vector_diff "<mask-half>.json" "<mask-none>.json")
+if within_tolerance "$d_white" && [ -n "$d_half" ] && ! within_tolerance "$d_half"; then
+    pass learn/layer-mask "all-white layer mask vs use-masks FALSE: $d_white; left half white only: $d_half"
+else fail learn/layer-mask "white vs none: '$d_white' (want <= 1e-5), half vs none: '$d_half' (want > 1e-5)"; fi
 
 # killed mid-run: the library stays intact, the run continues with resume
 index_before=$(cat "$library/index.json")
