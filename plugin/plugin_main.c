@@ -4,6 +4,7 @@
 #include <libgimp/gimp.h>
 #include <string.h>
 
+#include "blas_restart.h"
 #include "procedures.h"
 
 typedef struct {
@@ -68,4 +69,10 @@ static void oneword_plug_in_init(OnewordPlugIn *self) {
     (void)self;
 }
 
-GIMP_MAIN(ONEWORD_TYPE_PLUG_IN)
+/* GIMP_MAIN, with a first step: when OpenBLAS chose generic kernels on this
+ * processor, the plug-in runs itself again with the right ones (blas_restart.h;
+ * GIMP's pipe descriptors in argv stay open across the exec). */
+int main(int argc, char **argv) {
+    blas_restart_if_generic(argv);
+    return gimp_main(ONEWORD_TYPE_PLUG_IN, argc, argv);
+}
