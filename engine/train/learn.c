@@ -48,14 +48,21 @@ static double now_seconds(void) {
 
 /* ---- checks ---- */
 
-static ow_status check_params(const ow_model *m, const ow_learn_image *images, int n_images,
-                              const ow_learn_params *p, int factor, ow_error *err) {
-    if (!images || n_images < 1) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "learning needs at least one image");
+/* Every image has pixels and at most 16384 a side. */
+static ow_status check_images(const ow_learn_image *images, int n_images, ow_error *err) {
     for (int i = 0; i < n_images; i++)
         if (!images[i].rgb || images[i].width < 1 || images[i].height < 1 || images[i].width > 16384 ||
             images[i].height > 16384)
             return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training image %d has no pixels or is %dx%d (1..16384)",
                                 i + 1, images[i].width, images[i].height);
+    return OW_OK;
+}
+
+static ow_status check_params(const ow_model *m, const ow_learn_image *images, int n_images,
+                              const ow_learn_params *p, int factor, ow_error *err) {
+    if (!images || n_images < 1) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "learning needs at least one image");
+    ow_status s = check_images(images, n_images, err);
+    if (s != OW_OK) return s;
     if (!p->placeholder || !p->placeholder[0])
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the placeholder token is empty (the reference uses \"*\")");
     if (!p->init_word || !p->init_word[0])
@@ -201,14 +208,10 @@ ow_status ow_learn_views(const ow_learn_image *images, int n_images, const ow_le
     if (!images || n_images < 1 || !p) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "no images or parameters");
     if (p->size < 8 || p->size > 4096)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training size %d must be 8 to 4096 pixels", p->size);
-    for (int i = 0; i < n_images; i++)
-        if (!images[i].rgb || images[i].width < 1 || images[i].height < 1 || images[i].width > 16384 ||
-            images[i].height > 16384)
-            return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "training image %d has no pixels or is %dx%d (1..16384)",
-                                i + 1, images[i].width, images[i].height);
-    const int per = p->flip > 0.0f ? 2 : 1;
+    ow_status s = check_images(images, n_images, err);
+    if (s != OW_OK) return s;
+    const int per = ow_learn_view_count(1, p);
     const size_t n = (size_t)p->size * p->size;
-    ow_status s = OW_OK;
     for (int i = 0; i < n_images && s == OW_OK; i++)
         for (int v = 0; v < per && s == OW_OK; v++) {
             const size_t k = (size_t)i * per + v;
@@ -339,7 +342,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     const int H = tc->hidden_size, T = OW_CLIP_CONTEXT, B = p->batch, nvec = p->vectors;
     const int lat_c = ucfg->in_channels, lat = p->size / vae_factor;
     const size_t nlat = (size_t)lat_c * lat * lat;
-    const int views = p->flip > 0.0f ? 2 : 1;
+    const int views = ow_learn_view_count(1, p);
     size_t n_templates = 0;
     char **templates = NULL;
     s = ow_train_template_list(p->templates ? p->templates : "object", &templates, &n_templates, err);

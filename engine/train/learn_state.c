@@ -199,9 +199,9 @@ static ow_status meta_double(const ow_tensor_set *set, const char *key, double *
     return OW_OK;
 }
 
-static ow_status meta_text(const ow_tensor_set *set, const char *key, char **out, ow_error *err) {
+/* Metadata text of at most cap bytes, valid UTF-8. */
+static ow_status meta_text(const ow_tensor_set *set, const char *key, size_t cap, char **out, ow_error *err) {
     const char *v = ow_tensor_set_metadata(set, key);
-    const size_t cap = strcmp(key, "templates") == 0 ? OW_TEMPLATES_MAX_TEXT : 512;
     if (!v || !*v || strlen(v) > cap || !ow_utf8_valid(v, strlen(v)))
         return ow_error_set(err, OW_ERR_FORMAT, "training state: '%s' is missing or not text", key);
     if (!(*out = strdup(v))) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
@@ -235,9 +235,9 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     ow_status st = OW_OK;
 #define INT(key, lo, hi, field) if (st == OW_OK && (st = meta_int(set, key, lo, hi, &v, err)) == OW_OK) field = (int)v
 #define DBL(key, field) if (st == OW_OK && (st = meta_double(set, key, &d, err)) == OW_OK) field = d
-    if (st == OW_OK) st = meta_text(set, "placeholder", &s->placeholder, err);
-    if (st == OW_OK) st = meta_text(set, "init_word", &s->init_word, err);
-    if (st == OW_OK) st = meta_text(set, "templates", &s->templates, err);
+    if (st == OW_OK) st = meta_text(set, "placeholder", 512, &s->placeholder, err);
+    if (st == OW_OK) st = meta_text(set, "init_word", 512, &s->init_word, err);
+    if (st == OW_OK) st = meta_text(set, "templates", OW_TEMPLATES_MAX_TEXT, &s->templates, err);
     INT("vectors", vectors, vectors, s->vectors);
     INT("steps", 1, 1000000, s->steps);
     INT("batch", 1, 64, s->batch);
