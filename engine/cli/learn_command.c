@@ -20,6 +20,7 @@
 #include "jpeg_read.h"
 #include "png_read.h"
 #include "png_write.h"
+#include "image_grid.h"
 #include "train/templates.h"
 #include "core/file.h"
 
@@ -115,26 +116,22 @@ static int read_template_file(const char *path, char **text) {
 /* --dry-run: RUN_DIR/views.png, the training views as learning sees them (resized,
  * mirrored; outside a mask darkened), up to 8 a row, and the captions it would use. */
 static int write_views(const char *dir, const ow_learn_image *images, int n_images, const ow_learn_params *p) {
-    const int n = ow_learn_view_count(n_images, p), size = p->size, gap = 4, cols = n < 8 ? n : 8;
-    const int rows = (n + cols - 1) / cols, W = cols * size + (cols - 1) * gap, H = rows * size + (rows - 1) * gap;
+    const int n = ow_learn_view_count(n_images, p), size = p->size, cols = n < 8 ? n : 8;
     const size_t plane = (size_t)size * size;
     float *views = malloc((size_t)n * plane * 3 * sizeof *views), *masks = malloc((size_t)n * plane * sizeof *masks);
-    float *sheet = malloc((size_t)W * H * 3 * sizeof *sheet);
+    float *sheet = NULL;
+    int W = 0, H = 0;
     ow_error err = {0};
     int status = 0;
-    if (!views || !masks || !sheet) status = cli_fail("out of memory for %d views of %dx%d", n, size, size);
+    if (!views || !masks) status = cli_fail("out of memory for %d views of %dx%d", n, size, size);
     else if (ow_learn_views(images, n_images, p, views, masks, &err) != OW_OK) status = cli_fail("%s", err.message);
     if (status == 0) {
-        for (size_t i = 0; i < (size_t)W * H * 3; i++) sheet[i] = 1.0f;
-        for (int v = 0; v < n; v++) {
-            const int x0 = (v % cols) * (size + gap), y0 = (v / cols) * (size + gap);
-            for (int y = 0; y < size; y++)
-                for (int x = 0; x < size; x++) {
-                    const size_t k = (size_t)v * plane + (size_t)y * size + x;
-                    for (int c = 0; c < 3; c++)
-                        sheet[((size_t)(y0 + y) * W + x0 + x) * 3 + c] = views[k * 3 + c] * (0.25f + 0.75f * masks[k]);
-                }
-        }
+        for (size_t k = 0; k < (size_t)n * plane; k++) /* outside the mask darkened */
+            for (int c = 0; c < 3; c++) views[k * 3 + c] *= 0.25f + 0.75f * masks[k];
+        if (!(sheet = image_grid(views, n, size, size, cols, 4, &W, &H)))
+            status = cli_fail("out of memory for %d views of %dx%d", n, size, size);
+    }
+    if (status == 0) {
         char path[4096];
         snprintf(path, sizeof path, "%s/views.png", dir);
         if (png_write_rgb_float(path, sheet, W, H, NULL, 0, &err) != OW_OK) status = cli_fail("%s", err.message);
@@ -172,8 +169,7 @@ typedef struct run_state {
  * (seed 0, DDIM 50 steps, scale 7.5: generate's defaults), side by side. */
 static int write_preview(run_state *r, int step) {
     const int n = 4, size = r->size;
-    float *images = malloc((size_t)n * size * size * 3 * sizeof *images);
-    float *row = malloc((size_t)n * size * size * 3 * sizeof *row);
+    float *images = malloc((size_t)n * size * size * 3 * sizeof *images), *row = NULL;
     ow_generate_params g;
     ow_generate_params_init(&g);
     g.prompt = r->preview_prompt;
@@ -181,18 +177,16 @@ static int write_preview(run_state *r, int step) {
     g.width = g.height = size;
     ow_error err = {0};
     int status = 0;
-    if (!images || !row) status = cli_fail("out of memory for a preview");
+    int row_w = 0, row_h = 0;
+    if (!images) status = cli_fail("out of memory for a preview");
     else if (ow_generate(r->model, &g, images, &err) != OW_OK) status = cli_fail("preview at step %d: %s", step, err.message);
+    else if (!(row = image_grid(images, n, size, size, n, 0, &row_w, &row_h))) status = cli_fail("out of memory for a preview");
     if (status == 0) {
-        for (int y = 0; y < size; y++)
-            for (int i = 0; i < n; i++)
-                memcpy(row + ((size_t)y * n * size + (size_t)i * size) * 3, images + (((size_t)i * size + y) * size) * 3,
-                       (size_t)size * 3 * sizeof *row);
         char path[4096], steps[32];
         snprintf(path, sizeof path, "%s/preview-%d.png", r->dir, step);
         snprintf(steps, sizeof steps, "%d", step);
         const png_text_entry text[] = {{"prompt", r->preview_prompt}, {"step", steps}};
-        if (png_write_rgb_float(path, row, n * size, size, text, 2, &err) != OW_OK)
+        if (png_write_rgb_float(path, row, row_w, row_h, text, 2, &err) != OW_OK)
             status = cli_fail("cannot write %s: %s", path, err.message);
     }
     free(images);

@@ -17,6 +17,7 @@
 #include "learn_command.h"
 #include "oneword.h"
 #include "blas_restart.h"
+#include "image_grid.h"
 #include "png_write.h"
 
 /* The ranges generate accepts, stated by the usage text: what A1111 offers and a
@@ -224,23 +225,17 @@ static int generate_main(int argc, char **argv) {
     }
     if (rc == 0) {
         /* Grid as txt2img.py: one row per batch, n_samples columns. */
-        int cols = params.n_images, rows = n_iter;
-        size_t grid_w = (size_t)params.width * (size_t)cols;
-        float *grid = malloc(grid_w * (size_t)params.height * (size_t)rows * 3 * sizeof *grid);
+        int grid_w = 0, grid_h = 0;
+        float *grid = image_grid(images, params.n_images * n_iter, params.width, params.height, params.n_images, 0,
+                                 &grid_w, &grid_h);
         if (!grid) rc = cli_fail("out of memory for the grid");
-        for (int r = 0; grid && r < rows; r++)
-            for (int col = 0; col < cols; col++)
-                for (int y = 0; y < params.height; y++)
-                    memcpy(grid + (((size_t)r * params.height + y) * grid_w + (size_t)col * params.width) * 3,
-                           images + per_image * (size_t)(r * cols + col) + (size_t)y * params.width * 3,
-                           (size_t)params.width * 3 * sizeof *grid);
         if (grid) {
             char path[4200];
             snprintf(path, sizeof path, "%s/grid.png", outdir);
             params.seed = first_seed;
             char *text = parameters_text(&params, model_path, first_seed);
             png_text_entry chunk = {"parameters", text ? text : ""};
-            if (png_write_rgb_float(path, grid, (int)grid_w, params.height * rows, &chunk, 1, &err) != OW_OK)
+            if (png_write_rgb_float(path, grid, grid_w, grid_h, &chunk, 1, &err) != OW_OK)
                 rc = cli_fail("%s", err.message);
             else
                 printf("%s\n", path);
