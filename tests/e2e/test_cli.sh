@@ -9,39 +9,9 @@ root=$2
 tiny="$root/tests/golden/tiny/sd-tiny-a"
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
-passed=0
-failed=0
+. "$(dirname "$0")/cli_checks.sh"
 
-# expect_fail NAME PATTERN ARGS...: exit status 1 or 2 (not a signal, not 0) and
-# stderr containing PATTERN (a fixed string).
-expect_fail() {
-    local name=$1 pattern=$2
-    shift 2
-    "$oneword" "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then
-        echo "FAIL $name: exit status $rc (want 1 or 2); stderr: $(tail -c 400 "$work/err")"
-        failed=$((failed + 1))
-    elif ! grep -qF -- "$pattern" "$work/err"; then
-        echo "FAIL $name: stderr lacks '$pattern': $(tail -c 400 "$work/err")"
-        failed=$((failed + 1))
-    else
-        echo "ok   $name (exit $rc): $(grep -v '^$' "$work/err" | head -1)"
-        passed=$((passed + 1))
-    fi
-}
 
-expect_ok() {
-    local name=$1
-    shift
-    if "$oneword" "$@" >"$work/out" 2>"$work/err"; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name: exit $?; stderr: $(tail -c 400 "$work/err")"
-        failed=$((failed + 1))
-    fi
-}
 
 gen=(generate --steps 2 --n-samples 1 --width 64 --height 64 --threads 2)
 

@@ -21,36 +21,10 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-passed=0
-failed=0
+. "$(dirname "$0")/cli_checks.sh"
 
-pass() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; failed=$((failed + 1)); }
 
-# expect_fail NAME PATTERN ARGS...: exit status 1 or 2 and stderr containing PATTERN.
-expect_fail() {
-    local name=$1 pattern=$2
-    shift 2
-    "$oneword" "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then
-        fail "$name: exit status $rc (want 1 or 2); stderr: $(tail -c 400 "$work/err")"
-    elif ! grep -qF -- "$pattern" "$work/err"; then
-        fail "$name: stderr lacks '$pattern': $(tail -c 400 "$work/err")"
-    else
-        pass "$name (exit $rc): $(grep -v '^$' "$work/err" | head -1)"
-    fi
-}
 
-expect_ok() {
-    local name=$1
-    shift
-    if "$oneword" "$@" >"$work/out" 2>"$work/err"; then
-        pass "$name"
-    else
-        fail "$name: exit $?; stderr: $(tail -c 400 "$work/err")"
-    fi
-}
 
 # no_raw_controls NAME FILE...: none of ESC, DEL or a C1 control (U+0080..U+009F) in the files.
 no_raw_controls() {

@@ -12,20 +12,8 @@ root=$2
 tiny="$root/tests/golden/tiny/sd-tiny-b"
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
-passed=0
-failed=0
-pass() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+. "$(dirname "$0")/cli_checks.sh"
 
-expect_fail() {
-    local name=$1 pattern=$2
-    shift 2
-    "$oneword" "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then fail "$name: exit status $rc (want 1 or 2): $(tail -c 300 "$work/err")"
-    elif ! grep -qF -- "$pattern" "$work/err"; then fail "$name: stderr lacks '$pattern': $(tail -c 300 "$work/err")"
-    else pass "$name (exit $rc): $(grep -v '^$' "$work/err" | tail -1)"; fi
-}
 
 # Training images: two samples of the tiny model itself.
 "$oneword" generate --model "$tiny" --prompt "a red square" --steps 2 --n-samples 2 --width 32 --height 32 \

@@ -15,10 +15,7 @@ steps=${4:-400}
 model="$root/resources/shapes"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-pass() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+. "$(dirname "$0")/cli_checks.sh"
 
 # judged WORD CAPTION BACKGROUND [EMBEDDING]: how many of the 32 samples of "WORD" the judge accepts
 judged() {
