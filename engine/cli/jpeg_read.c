@@ -11,11 +11,12 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 #include "core/file.h"
 
 #define SIDE_MAX 16384
-#define LIBJPEG_MEMORY_MAX (1024L * 1024 * 1024) /* progressive files keep every coefficient */
+#define LIBJPEG_MEMORY_MAX (512L * 1024 * 1024) /* progressive files keep every coefficient */
 
 typedef struct error_jump {
     struct jpeg_error_mgr base;
@@ -32,6 +33,15 @@ static void on_error(j_common_ptr cinfo) {
 }
 
 static void no_output(j_common_ptr cinfo) { (void)cinfo; } /* warnings are not printed */
+
+/* Pixel data that ends early (the file, or the scan at a marker) is an error, as
+ * Pillow says "image file is truncated": libjpeg would pad the rest with grey, and
+ * 157 bytes declaring 11544 x 4096 would make us hold 567 MB of it. Other warnings
+ * (extraneous bytes before a marker, which cameras write) are not errors. */
+static void on_message(j_common_ptr cinfo, int level) {
+    const int code = cinfo->err->msg_code;
+    if (level == -1 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER)) on_error(cinfo);
+}
 
 int jpeg_is_jpeg(const char *path) {
     FILE *f = NULL;
@@ -110,6 +120,7 @@ int jpeg_read_rgb_float(const char *path, float **rgb, int *width, int *height, 
     cinfo.err = jpeg_std_error(&jerr.base);
     jerr.base.error_exit = on_error;
     jerr.base.output_message = no_output;
+    jerr.base.emit_message = on_message;
     if (setjmp(jerr.jump)) {
         snprintf(why, cap, "not a readable JPEG: %s", jerr.message);
         jpeg_destroy_decompress(&cinfo);
@@ -140,7 +151,10 @@ int jpeg_read_rgb_float(const char *path, float **rgb, int *width, int *height, 
     /* Adobe writes CMYK inverted (0 = full ink); libjpeg hands the stored values back. */
     const int inverted = cmyk && cinfo.saw_Adobe_marker;
     unsigned char *row = jerr.row = malloc((size_t)w * comps);
-    float *pixels = jerr.pixels = malloc((size_t)w * h * 3 * sizeof *pixels);
+    /* The output grows with the rows decoded, so what is held stays bounded by the data
+     * the file really has (a truncated file stops at its end, above). */
+    int rows_held = h < 64 ? h : 64;
+    float *pixels = jerr.pixels = malloc((size_t)w * rows_held * 3 * sizeof *pixels);
     if (!row || !pixels) {
         snprintf(why, cap, "out of memory for a %dx%d image", w, h);
         jpeg_destroy_decompress(&cinfo);
@@ -151,6 +165,15 @@ int jpeg_read_rgb_float(const char *path, float **rgb, int *width, int *height, 
     }
     while (cinfo.output_scanline < cinfo.output_height) {
         const int y = (int)cinfo.output_scanline;
+        if (y == rows_held) {
+            rows_held = rows_held * 2 < h ? rows_held * 2 : h;
+            float *grown = realloc(pixels, (size_t)w * rows_held * 3 * sizeof *pixels);
+            if (!grown) {
+                snprintf(jerr.message, sizeof jerr.message, "out of memory for a %dx%d image", w, h);
+                longjmp(jerr.jump, 1);
+            }
+            pixels = jerr.pixels = grown;
+        }
         JSAMPROW rows[1] = {row};
         jpeg_read_scanlines(&cinfo, rows, 1);
         float *dst = pixels + (size_t)y * w * 3;

@@ -3,11 +3,14 @@
  * tests/ref/make_image_fixtures.py): one picture stored with each of the eight EXIF
  * orientations comes out upright and equal to Pillow's exif_transpose decode;
  * grayscale, progressive and Adobe CMYK JPEGs decode like Pillow's; truncated,
- * oversized and non-JPEG files are refused with a message (ASan/UBSan clean). */
+ * oversized and non-JPEG files are refused with a message (ASan/UBSan clean); a
+ * 157-byte file declaring 11544 x 4096 pixels (found by fuzz_training_image) is
+ * refused as truncated without holding the 567 MB its size would take. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -102,6 +105,14 @@ int main(void) {
     write_file(tmp, buf, n);
     expect_refused(tmp, "1..16384 a side", "a JPEG claiming 40000x40000");
     expect_refused(source_path("tests/golden/e2e/transparent-32.png"), "not a readable JPEG", "a PNG read as JPEG");
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    expect_refused(source_path("tests/golden/e2e/truncated-11544x4096.jpg"), "premature end of data segment",
+                   "157 bytes declaring 11544x4096 (would be 567 MB as floats)");
+    getrusage(RUSAGE_SELF, &after);
+    CHECK(after.ru_maxrss - before.ru_maxrss < 100 * 1024, "...held %ld KB more at most (want < 100 MB)",
+          after.ru_maxrss - before.ru_maxrss);
+    printf("     peak RSS grew by %ld KB reading it\n", after.ru_maxrss - before.ru_maxrss);
     expect_refused("/tmp", "regular file", "a folder");
     CHECK(!jpeg_is_jpeg(source_path("tests/golden/e2e/transparent-32.png")), "a PNG is not taken for a JPEG");
     unlink(tmp);
