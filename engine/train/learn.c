@@ -240,9 +240,10 @@ static ow_status mask_to_latent(const ow_learn_image *im, int size, int factor, 
     return s;
 }
 
-/* latents (n_views, C, h, w) host: view 2i = image i, 2i+1 = its mirror (when flips). */
+/* latents (n_views, C, h, w) host: view 2i = image i, 2i+1 = its mirror (when flips);
+ * *views_fp continues over each view as the encoder takes it. */
 static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n_images, int size, int flips,
-                                float *latents, ow_error *err) {
+                                float *latents, uint64_t *views_fp, ow_error *err) {
     ow_backend *b = m->backend;
     ow_checkpoint *ck = NULL;
     ow_vae *enc = NULL;
@@ -265,6 +266,7 @@ static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n
         for (int v = 0; v < views && s == OW_OK; v++) {
             s = image_to_planar(&images[i], size, v, host, err);
             if (s != OW_OK) break;
+            *views_fp = ow_fingerprint(*views_fp, host, npix * sizeof *host);
             b->upload(b, img, host, npix);
             s = ow_vae_encode(enc, b, img, 1, size, size, mean, NULL, err);
             if (s != OW_OK) break;
@@ -397,7 +399,11 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         else
             s = ow_model_encode_ids(m, text, "training caption", template_ids + k * T, err);
     }
-    if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, err);
+    /* What identifies the run's images: the exact views the VAE encoder takes (plain C,
+     * the same bits in every process) and the mask weights; not the latents, whose last
+     * bits may differ between processes. */
+    uint64_t images_fp = OW_FINGERPRINT_START;
+    if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, &images_fp, err);
     for (int i = 0; i < n_images && masked && s == OW_OK; i++)
         for (int v = 0; v < views && s == OW_OK; v++)
             s = mask_to_latent(&images[i], p->size, vae_factor, v, view_weights + ((size_t)i * views + v) * nplane, err);
@@ -405,7 +411,6 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     ow_torch_rng rng;
     ow_torch_rng_seed(&rng, p->seed);
     const uint64_t model_fp = s == OW_OK ? model_fingerprint(m, init_id) : 0;
-    uint64_t images_fp = ow_fingerprint(OW_FINGERPRINT_START, latents, latents ? (size_t)n_images * views * nlat * sizeof *latents : 0);
     if (view_weights) images_fp = ow_fingerprint(images_fp, view_weights, (size_t)n_images * views * nplane * sizeof *view_weights);
     int first_step = 0;
     if (s == OW_OK && p->resume) {

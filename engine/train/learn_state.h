@@ -20,7 +20,7 @@ struct ow_learn_state {
     float *rows, *m1, *m2;         /* (vectors, H) each */
     ow_torch_rng rng;
     uint64_t model_fingerprint;    /* of the frozen weights the run reads */
-    uint64_t images_fingerprint;   /* of the encoded training latents */
+    uint64_t images_fingerprint;   /* of the training views the encoder takes, and the masks */
 };
 
 /* FNV-1a over bytes, continuing from h (start with OW_FINGERPRINT_START). */
