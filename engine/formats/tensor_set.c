@@ -249,12 +249,15 @@ ow_status ow_tensor_set_open(ow_tensor_set **out, const char *path, ow_error *er
     set->map_size = size;
     const unsigned char *p = map;
     ow_status s;
-    if (p[0] == 'P' && p[1] == 'K' && p[2] == 3 && p[3] == 4) {
+    /* safetensors first: its header length may begin with the bytes of a pickle's PROTO
+     * (a header of 0x380 bytes is 80 03 ...), while byte 8 of a torch file is never '{'
+     * (a zip's compression method; the legacy magic number's pickled digits). */
+    if (looks_like_safetensors(p, size)) {
+        s = ow_safetensors_read(set, err);
+    } else if (p[0] == 'P' && p[1] == 'K' && p[2] == 3 && p[3] == 4) {
         s = ow_torch_zip_read(set, err);
     } else if (p[0] == 0x80 && p[1] >= 2 && p[1] <= 5) {
         s = ow_torch_legacy_read(set, err);
-    } else if (looks_like_safetensors(p, size)) {
-        s = ow_safetensors_read(set, err);
     } else {
         s = ow_error_set(err, OW_ERR_FORMAT,
                          "not a checkpoint: '%s' is neither .safetensors nor a torch .pt/.ckpt/.bin file "
