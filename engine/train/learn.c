@@ -241,9 +241,9 @@ static ow_status mask_to_latent(const ow_learn_image *im, int size, int factor, 
 }
 
 /* latents (n_views, C, h, w) host: view 2i = image i, 2i+1 = its mirror (when flips);
- * *views_fp continues over each view as the encoder takes it. */
+ * each view as the encoder takes it is added to id. */
 static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n_images, int size, int flips,
-                                float *latents, uint64_t *views_fp, ow_error *err) {
+                                float *latents, ow_learn_images_id *id, ow_error *err) {
     ow_backend *b = m->backend;
     ow_checkpoint *ck = NULL;
     ow_vae *enc = NULL;
@@ -266,7 +266,9 @@ static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n
         for (int v = 0; v < views && s == OW_OK; v++) {
             s = image_to_planar(&images[i], size, v, host, err);
             if (s != OW_OK) break;
-            *views_fp = ow_fingerprint(*views_fp, host, npix * sizeof *host);
+            for (int c = 0; c < 3 && s == OW_OK; c++)
+                s = ow_learn_images_id_add(id, host + (size_t)c * size * size, size, err);
+            if (s != OW_OK) break;
             b->upload(b, img, host, npix);
             s = ow_vae_encode(enc, b, img, 1, size, size, mean, NULL, err);
             if (s != OW_OK) break;
@@ -399,23 +401,24 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         else
             s = ow_model_encode_ids(m, text, "training caption", template_ids + k * T, err);
     }
-    /* What identifies the run's images: the exact views the VAE encoder takes (plain C,
-     * the same bits in every process) and the mask weights; not the latents, whose last
-     * bits may differ between processes. */
-    uint64_t images_fp = OW_FINGERPRINT_START;
-    if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, &images_fp, err);
+    /* What identifies the run's images: the views the VAE encoder takes and the mask
+     * weights; not the latents, whose last bits may differ between processes. */
+    ow_learn_images_id images_id = {OW_FINGERPRINT_START, NULL, 0};
+    if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, &images_id, err);
     for (int i = 0; i < n_images && masked && s == OW_OK; i++)
-        for (int v = 0; v < views && s == OW_OK; v++)
-            s = mask_to_latent(&images[i], p->size, vae_factor, v, view_weights + ((size_t)i * views + v) * nplane, err);
+        for (int v = 0; v < views && s == OW_OK; v++) {
+            float *plane = view_weights + ((size_t)i * views + v) * nplane;
+            s = mask_to_latent(&images[i], p->size, vae_factor, v, plane, err);
+            if (s == OW_OK) s = ow_learn_images_id_add(&images_id, plane, lat, err);
+        }
 
     ow_torch_rng rng;
     ow_torch_rng_seed(&rng, p->seed);
     const uint64_t model_fp = s == OW_OK ? model_fingerprint(m, init_id) : 0;
-    if (view_weights) images_fp = ow_fingerprint(images_fp, view_weights, (size_t)n_images * views * nplane * sizeof *view_weights);
     int first_step = 0;
     if (s == OW_OK && p->resume) {
         const ow_learn_state *r = p->resume;
-        s = ow_learn_state_check(r, p, H, model_fp, images_fp, err);
+        s = ow_learn_state_check(r, p, H, model_fp, &images_id, err);
         if (s == OW_OK) {
             const size_t bytes = (size_t)nvec * H * sizeof(float);
             memcpy(E->rows + (size_t)first_row * H, r->rows, bytes);
@@ -466,7 +469,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
             ow_learn_state *state = NULL;
             s = make_embedding(p->placeholder, trained, nvec, H, step + 1, &snapshot, err);
             if (s == OW_OK)
-                s = ow_learn_state_make(p, H, step + 1, opt.t, trained, opt.m1, opt.m2, &rng, model_fp, images_fp, &state,
+                s = ow_learn_state_make(p, H, step + 1, opt.t, trained, opt.m1, opt.m2, &rng, model_fp, &images_id, &state,
                                         err);
             if (s == OW_OK) stop = p->on_checkpoint(p->checkpoint_user, step + 1, snapshot, state);
             ow_embedding_free(snapshot);
@@ -488,7 +491,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         if (made != OW_OK) s = ow_error_set(err, made, "%s", e2.message);
     }
     free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(timesteps); free(grad);
-    free(opt.m1); free(opt.m2); free(view_weights); free(weights);
+    free(opt.m1); free(opt.m2); free(view_weights); ow_learn_images_id_clear(&images_id); free(weights);
     ow_train_template_list_free(templates, n_templates);
     ow_learn_step_free(&work, m);
     return s;

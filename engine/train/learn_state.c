@@ -25,8 +25,44 @@ uint64_t ow_fingerprint(uint64_t h, const void *data, size_t n) {
     return h;
 }
 
+ow_status ow_learn_images_id_add(ow_learn_images_id *id, const float *plane, int n, ow_error *err) {
+    id->fingerprint = ow_fingerprint(id->fingerprint, plane, (size_t)n * n * sizeof *plane);
+    const int g = n < OW_IMAGES_SUMMARY_GRID ? n : OW_IMAGES_SUMMARY_GRID;
+    float *grown = realloc(id->summary, (id->n_summary + (size_t)g * g) * sizeof *grown);
+    if (!grown) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory identifying the training images");
+    id->summary = grown;
+    float *out = grown + id->n_summary;
+    for (int by = 0; by < g; by++)
+        for (int bx = 0; bx < g; bx++) {
+            /* block (by, bx) covers rows [by n / g, (by + 1) n / g) and the same columns */
+            const int y0 = by * n / g, y1 = (by + 1) * n / g, x0 = bx * n / g, x1 = (bx + 1) * n / g;
+            double sum = 0.0;
+            for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++) sum += plane[(size_t)y * n + x];
+            out[by * g + bx] = (float)(sum / ((double)(y1 - y0) * (x1 - x0)));
+        }
+    id->n_summary += (size_t)g * g;
+    return OW_OK;
+}
+
+void ow_learn_images_id_clear(ow_learn_images_id *id) {
+    free(id->summary);
+    id->summary = NULL;
+    id->n_summary = 0;
+}
+
+/* Whether two runs' images are the same pictures (see ow_learn_images_id). */
+static int same_images(const ow_learn_images_id *a, const ow_learn_images_id *b) {
+    if (a->fingerprint == b->fingerprint) return 1;
+    if (!a->summary || !b->summary || a->n_summary != b->n_summary) return 0;
+    for (size_t i = 0; i < a->n_summary; i++)
+        if (!(fabsf(a->summary[i] - b->summary[i]) <= OW_IMAGES_SUMMARY_TOLERANCE)) return 0;
+    return 1;
+}
+
 void ow_learn_state_free(ow_learn_state *s) {
     if (!s) return;
+    free(s->images.summary);
     free(s->placeholder);
     free(s->init_word);
     free(s->templates);
@@ -73,7 +109,7 @@ static ow_learn_state *state_new(int vectors, int H) {
 
 ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int adam_t, const float *rows,
                               const float *m1, const float *m2, const ow_torch_rng *rng, uint64_t model_fingerprint,
-                              uint64_t images_fingerprint, ow_learn_state **out, ow_error *err) {
+                              const ow_learn_images_id *images, ow_learn_state **out, ow_error *err) {
     *out = NULL;
     ow_learn_state *s = state_new(p->vectors, H);
     if (!s) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory saving the training state");
@@ -102,13 +138,22 @@ ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int ada
     memcpy(s->m2, m2, n);
     s->rng = *rng;
     s->model_fingerprint = model_fingerprint;
-    s->images_fingerprint = images_fingerprint;
+    s->images.fingerprint = images->fingerprint;
+    if (images->n_summary) {
+        s->images.summary = malloc(images->n_summary * sizeof *s->images.summary);
+        if (!s->images.summary) {
+            ow_learn_state_free(s);
+            return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory saving the training state");
+        }
+        memcpy(s->images.summary, images->summary, images->n_summary * sizeof *s->images.summary);
+        s->images.n_summary = images->n_summary;
+    }
     *out = s;
     return OW_OK;
 }
 
 ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p, int H, uint64_t model_fingerprint,
-                               uint64_t images_fingerprint, ow_error *err) {
+                               const ow_learn_images_id *images, ow_error *err) {
 #define SAME(cond, what, ...)                                                                                    \
     do {                                                                                                         \
         if (!(cond))                                                                                             \
@@ -117,7 +162,7 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
     } while (0)
     SAME(model_fingerprint == s->model_fingerprint, "the run was made with another model%s", "");
     SAME(H == s->H, "the run's vectors are %d wide, this model's %d", s->H, H);
-    SAME(images_fingerprint == s->images_fingerprint, "the training images differ from the run's%s", "");
+    SAME(same_images(images, &s->images), "the training images differ from the run's%s", "");
     SAME(strcmp(p->placeholder, s->placeholder) == 0, "the run learned '%s', not '%s'", s->placeholder, p->placeholder);
     SAME(strcmp(p->init_word, s->init_word) == 0, "the run started from '%s', not '%s'", s->init_word, p->init_word);
     SAME(strcmp(p->templates ? p->templates : "object", s->templates) == 0, "the run used %s%s", strchr(s->templates, '{') ||
@@ -154,20 +199,22 @@ ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_erro
         "rng_next", PUT("%u", (unsigned)s->rng.next), "rng_has_cached_normal", PUT("%d", (int)s->rng.has_cached_normal),
         "rng_cached_normal", PUT("%a", s->rng.cached_normal), "rng_kernel", PUT("%d", (int)s->rng.kernel),
         "model_fingerprint", PUT("%016" PRIx64, s->model_fingerprint),
-        "images_fingerprint", PUT("%016" PRIx64, s->images_fingerprint), NULL};
+        "images_fingerprint", PUT("%016" PRIx64, s->images.fingerprint), NULL};
 #undef PUT
     const int64_t shape[2] = {s->vectors, s->H}, words[1] = {OW_MT19937_N};
     const size_t n = (size_t)s->vectors * s->H * sizeof(float);
-    ow_tensor_entry e[4] = {
+    ow_tensor_entry e[5] = {
         {.name = "rows", .dtype = OW_DTYPE_F32, .ndim = 2, .data = (const unsigned char *)s->rows, .nbytes = n},
         {.name = "adam_m1", .dtype = OW_DTYPE_F32, .ndim = 2, .data = (const unsigned char *)s->m1, .nbytes = n},
         {.name = "adam_m2", .dtype = OW_DTYPE_F32, .ndim = 2, .data = (const unsigned char *)s->m2, .nbytes = n},
         {.name = "rng_state", .dtype = OW_DTYPE_I32, .ndim = 1, .data = (const unsigned char *)s->rng.state,
          .nbytes = sizeof s->rng.state},
+        {.name = "images_summary", .dtype = OW_DTYPE_F32, .ndim = 1, .data = (const unsigned char *)s->images.summary,
+         .nbytes = s->images.n_summary * sizeof(float), .shape = {(int64_t)s->images.n_summary}},
     };
     for (int i = 0; i < 3; i++) memcpy(e[i].shape, shape, sizeof shape);
     memcpy(e[3].shape, words, sizeof words);
-    return ow_safetensors_write(path, e, 4, meta, err);
+    return ow_safetensors_write(path, e, s->images.n_summary ? 5 : 4, meta, err);
 }
 
 static ow_status meta_int(const ow_tensor_set *set, const char *key, long lo, long hi, long *out, ow_error *err) {
@@ -213,7 +260,8 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     if (!format || strcmp(format, STATE_FORMAT) != 0)
         return ow_error_set(err, OW_ERR_FORMAT, "not a oneword training state (no \"format\": \"" STATE_FORMAT "\")");
     const ow_tensor_entry *rows = ow_tensor_set_find(set, "rows"), *m1 = ow_tensor_set_find(set, "adam_m1"),
-                          *m2 = ow_tensor_set_find(set, "adam_m2"), *words = ow_tensor_set_find(set, "rng_state");
+                          *m2 = ow_tensor_set_find(set, "adam_m2"), *words = ow_tensor_set_find(set, "rng_state"),
+                          *summary = ow_tensor_set_find(set, "images_summary");
     if (!rows || rows->dtype != OW_DTYPE_F32 || rows->ndim != 2 || rows->shape[0] < 1 || rows->shape[0] > 16 ||
         rows->shape[1] < 1 || rows->shape[1] > 65536)
         return ow_error_set(err, OW_ERR_FORMAT, "training state: 'rows' is missing or not (1..16, H) F32");
@@ -224,8 +272,19 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
             return ow_error_set(err, OW_ERR_FORMAT, "training state: the AdamW moments do not match the rows");
     if (!words || words->dtype != OW_DTYPE_I32 || words->nbytes != sizeof(((ow_torch_rng *)0)->state))
         return ow_error_set(err, OW_ERR_FORMAT, "training state: 'rng_state' is not %d I32 words", OW_MT19937_N);
+    if (summary && (summary->dtype != OW_DTYPE_F32 || summary->ndim != 1 || summary->shape[0] < 1 ||
+                    summary->shape[0] > 64 * 1024 * 1024))
+        return ow_error_set(err, OW_ERR_FORMAT, "training state: 'images_summary' is not a list of F32 block means");
     ow_learn_state *s = state_new(vectors, H);
     if (!s) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    if (summary) {
+        s->images.n_summary = (size_t)summary->shape[0];
+        if (!(s->images.summary = malloc(summary->nbytes))) {
+            ow_learn_state_free(s);
+            return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+        }
+        memcpy(s->images.summary, summary->data, summary->nbytes);
+    }
     memcpy(s->rows, rows->data, rows->nbytes);
     memcpy(s->m1, m1->data, m1->nbytes);
     memcpy(s->m2, m2->data, m2->nbytes);
@@ -258,7 +317,7 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     DBL("rng_cached_normal", s->rng.cached_normal);
     INT("rng_kernel", 0, 1, s->rng.kernel);
     if (st == OW_OK) st = meta_u64(set, "model_fingerprint", 16, &s->model_fingerprint, err);
-    if (st == OW_OK) st = meta_u64(set, "images_fingerprint", 16, &s->images_fingerprint, err);
+    if (st == OW_OK) st = meta_u64(set, "images_fingerprint", 16, &s->images.fingerprint, err);
 #undef INT
 #undef DBL
     if (st != OW_OK) {

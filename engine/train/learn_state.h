@@ -11,6 +11,24 @@
 #include "oneword.h"
 #include "sampling/torch_rng.h"
 
+/* What identifies a run's training images: an exact fingerprint of the views the VAE
+ * encoder takes and of the mask weights, and a coarse summary of the same (block
+ * means, OW_IMAGES_SUMMARY_GRID per side at most). The same pictures converted by
+ * another process may differ in the last bits (GIMP's babl picks its conversion
+ * paths by timing them): the summaries then agree within OW_IMAGES_SUMMARY_TOLERANCE. */
+#define OW_IMAGES_SUMMARY_GRID 16
+#define OW_IMAGES_SUMMARY_TOLERANCE (1.0f / 1024.0f)
+typedef struct {
+    uint64_t fingerprint;
+    float *summary; /* (n_summary) block means; NULL in states saved before summaries */
+    size_t n_summary;
+} ow_learn_images_id;
+
+/* Block means of an (n, n) plane on a g x g grid, g = min(n, OW_IMAGES_SUMMARY_GRID),
+ * appended to id's summary; the plane's bytes continue its fingerprint. */
+ow_status ow_learn_images_id_add(ow_learn_images_id *id, const float *plane, int n, ow_error *err);
+void ow_learn_images_id_clear(ow_learn_images_id *id);
+
 struct ow_learn_state {
     char *placeholder, *init_word, *templates;
     int vectors, H, steps, batch, grad_accum, size, scale_lr, force_placeholder;
@@ -20,7 +38,7 @@ struct ow_learn_state {
     float *rows, *m1, *m2;         /* (vectors, H) each */
     ow_torch_rng rng;
     uint64_t model_fingerprint;    /* of the frozen weights the run reads */
-    uint64_t images_fingerprint;   /* of the training views the encoder takes, and the masks */
+    ow_learn_images_id images;     /* of the training views the encoder takes, and the masks */
 };
 
 /* FNV-1a over bytes, continuing from h (start with OW_FINGERPRINT_START). */
@@ -30,11 +48,12 @@ uint64_t ow_fingerprint(uint64_t h, const void *data, size_t n);
 /* A copy of the run's state after `step`. */
 ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int adam_t, const float *rows,
                               const float *m1, const float *m2, const ow_torch_rng *rng, uint64_t model_fingerprint,
-                              uint64_t images_fingerprint, ow_learn_state **out, ow_error *err);
+                              const ow_learn_images_id *images, ow_learn_state **out, ow_error *err);
 
-/* Whether p (with width H, model and image fingerprints) continues the state's run;
- * the error names what differs. */
+/* Whether p (with width H, model fingerprint and images) continues the state's run;
+ * the error names what differs. Images match when their fingerprints do, or their
+ * summaries agree within OW_IMAGES_SUMMARY_TOLERANCE. */
 ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p, int H, uint64_t model_fingerprint,
-                               uint64_t images_fingerprint, ow_error *err);
+                               const ow_learn_images_id *images, ow_error *err);
 
 #endif
