@@ -244,6 +244,8 @@ typedef struct ow_learn_params {
     float weight_decay;          /* AdamW, 0.01 (torch's default, as the reference uses) */
     uint64_t seed;               /* every random choice (images, flips, prompts, timesteps, noise) */
     int force_placeholder;       /* 1: allow a placeholder that is an ordinary word of the vocabulary */
+    int gradient_checkpointing;  /* 1: keep only each UNet block's input between the passes and recompute
+                                  * the block in the backward pass: less memory, slower; the same bits */
     ow_learn_progress_fn progress;
     void *progress_user;
     /* Every save_every steps (0: never) the embedding so far is handed to on_checkpoint

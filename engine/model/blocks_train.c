@@ -16,45 +16,113 @@
 
 /* ---------------------------------------------------------------- resnet */
 
-ow_status ow_resnet_backward(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
-                             int temb_rows, const float *dout, int B, int H, int W, float **dx_out) {
+/* What a resnet's backward reads: norm1's and norm2's statistics (B, G) and the hidden
+ * h = conv1(silu(norm1(x))) + time term (B, C_out, H, W). */
+struct ow_resnet_tape {
+    float *mean1, *rstd1, *h, *mean2, *rstd2;
+};
+
+void ow_resnet_tape_free(ow_run *run, ow_resnet_tape *t) {
+    if (!t) return;
+    ow_run_free(run, t->mean1);
+    ow_run_free(run, t->rstd1);
+    ow_run_free(run, t->h);
+    ow_run_free(run, t->mean2);
+    ow_run_free(run, t->rstd2);
+    free(t);
+}
+
+static ow_status out_of_memory(ow_run *run) {
+    return run->err ? ow_error_set(run->err, OW_ERR_OUT_OF_MEMORY, "out of memory for a training tape")
+                    : OW_ERR_OUT_OF_MEMORY;
+}
+
+/* The tape of r on x, and normed2 = silu(norm2(h)) (B, C_out, H, W) when asked (conv2's
+ * input; its input gradient does not need it). */
+static ow_status resnet_tape_make(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
+                                  int temb_rows, int B, int H, int W, float **normed2_out, ow_resnet_tape **out) {
+    ow_backend *b = run->backend;
+    const int Cout = r->out_channels, HW = H * W, G = r->groups;
+    *out = NULL;
+    ow_resnet_tape *t = calloc(1, sizeof *t);
+    if (!t) return out_of_memory(run);
+    ow_status s = OW_OK;
+    t->mean1 = ow_run_alloc(run, (size_t)B * G);
+    t->rstd1 = ow_run_alloc(run, (size_t)B * G);
+    if (!t->mean1 || !t->rstd1) s = out_of_memory(run);
+    if (s == OW_OK) s = ow_resnet_hidden(run, r, x, temb_silu, temb_rows, B, H, W, t->mean1, t->rstd1, &t->h);
+    float *normed2 = NULL;
+    if (s == OW_OK) {
+        t->mean2 = ow_run_alloc(run, (size_t)B * G);
+        t->rstd2 = ow_run_alloc(run, (size_t)B * G);
+        normed2 = ow_run_alloc(run, (size_t)B * Cout * HW);
+        if (!t->mean2 || !t->rstd2 || !normed2) s = out_of_memory(run);
+    }
+    if (s == OW_OK)
+        b->group_norm_train(b, normed2, t->mean2, t->rstd2, t->h, r->norm2.weight.data, r->norm2.bias.data, B, Cout,
+                            HW, G, r->eps, 1);
+    if (s != OW_OK || !normed2_out) ow_run_free(run, normed2);
+    if (s != OW_OK) {
+        ow_resnet_tape_free(run, t);
+        return s;
+    }
+    if (normed2_out) *normed2_out = normed2;
+    *out = t;
+    return OW_OK;
+}
+
+ow_status ow_resnet_forward_train(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
+                                  int temb_rows, int B, int H, int W, float **out, ow_resnet_tape **tape) {
+    ow_backend *b = run->backend;
+    const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W;
+    *out = NULL;
+    float *normed2;
+    ow_status s = resnet_tape_make(run, r, x, temb_silu, temb_rows, B, H, W, &normed2, tape);
+    if (s != OW_OK) return s;
+
+    /* o = conv2(silu(norm2(h))) + shortcut(x), as ow_resnet_forward_temb */
+    float *o = ow_run_alloc(run, (size_t)B * Cout * HW), *sc = NULL;
+    if (o && Cin != Cout && !(sc = ow_run_alloc(run, (size_t)B * Cout * HW))) ow_run_free(run, o), o = NULL;
+    if (!o) {
+        ow_run_free(run, normed2);
+        ow_resnet_tape_free(run, *tape);
+        *tape = NULL;
+        return out_of_memory(run);
+    }
+    b->conv2d(b, o, normed2, r->conv2.weight.data, r->conv2.bias.data, B, Cout, H, W, Cout, 3, 3, 1, 1);
+    ow_run_free(run, normed2);
+    if (sc) {
+        b->conv2d(b, sc, x, r->conv_shortcut.weight.data, r->conv_shortcut.bias.data, B, Cin, H, W, Cout, 1, 1, 1, 0);
+        b->add(b, o, o, sc, (size_t)B * Cout * HW);
+        ow_run_free(run, sc);
+    } else {
+        b->add(b, o, o, x, (size_t)B * Cout * HW);
+    }
+    *out = o;
+    return OW_OK;
+}
+
+static ow_status resnet_backward_tape(ow_run *run, const ow_resnet_block *r, const float *x, const ow_resnet_tape *t,
+                                      const float *dout, int B, int H, int W, float **dx_out) {
     ow_backend *b = run->backend;
     const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W, G = r->groups;
     *dx_out = NULL;
-
-    /* Recompute h = conv1(silu(norm1(x))) + time term (keeping norm1's statistics), and norm2's. */
-    ALLOC_OR_FAIL(mean1, (size_t)B * G);
-    ALLOC_OR_FAIL(rstd1, (size_t)B * G);
-    float *h;
-    ow_status s = ow_resnet_hidden(run, r, x, temb_silu, temb_rows, B, H, W, mean1, rstd1, &h);
-    if (s != OW_OK) return s;
-    ALLOC_OR_FAIL(mean2, (size_t)B * G);
-    ALLOC_OR_FAIL(rstd2, (size_t)B * G);
-    ALLOC_OR_FAIL(normed2, (size_t)B * Cout * HW);
-    b->group_norm_train(b, normed2, mean2, rstd2, h, r->norm2.weight.data, r->norm2.bias.data, B, Cout, HW, G, r->eps,
-                        1);
-    ow_run_free(run, normed2); /* conv2's input is not needed for its input gradient */
 
     /* o = conv2(silu(norm2(h))) + shortcut(x) */
     ALLOC_OR_FAIL(d_normed2, (size_t)B * Cout * HW);
     b->conv2d_backward(b, d_normed2, dout, r->conv2.weight.data, B, Cout, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
     ALLOC_OR_FAIL(d_h, (size_t)B * Cout * HW);
-    b->group_norm_backward(b, d_h, d_normed2, h, r->norm2.weight.data, r->norm2.bias.data, mean2, rstd2, B, Cout, HW, G,
-                           1);
+    b->group_norm_backward(b, d_h, d_normed2, t->h, r->norm2.weight.data, r->norm2.bias.data, t->mean2, t->rstd2, B,
+                           Cout, HW, G, 1);
     ow_run_free(run, d_normed2);
-    ow_run_free(run, h);
-    ow_run_free(run, mean2);
-    ow_run_free(run, rstd2);
     /* (the time term is constant: d_h passes through it unchanged) */
     ALLOC_OR_FAIL(d_normed, (size_t)B * Cin * HW);
     b->conv2d_backward(b, d_normed, d_h, r->conv1.weight.data, B, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
     ow_run_free(run, d_h);
     ALLOC_OR_FAIL(dx, (size_t)B * Cin * HW);
-    b->group_norm_backward(b, dx, d_normed, x, r->norm1.weight.data, r->norm1.bias.data, mean1, rstd1, B, Cin, HW, G,
-                           1);
+    b->group_norm_backward(b, dx, d_normed, x, r->norm1.weight.data, r->norm1.bias.data, t->mean1, t->rstd1, B, Cin, HW,
+                           G, 1);
     ow_run_free(run, d_normed);
-    ow_run_free(run, mean1);
-    ow_run_free(run, rstd1);
     if (Cin != Cout) {
         ALLOC_OR_FAIL(d_short, (size_t)B * Cin * HW);
         b->conv2d_backward(b, d_short, dout, r->conv_shortcut.weight.data, B, Cin, H, W, Cout, 1, 1, 1, 0, 0, 0, 0);
@@ -65,6 +133,16 @@ ow_status ow_resnet_backward(ow_run *run, const ow_resnet_block *r, const float 
     }
     *dx_out = dx;
     return OW_OK;
+}
+
+ow_status ow_resnet_backward(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
+                             int temb_rows, const float *dout, int B, int H, int W, ow_resnet_tape *tape,
+                             float **dx_out) {
+    *dx_out = NULL;
+    ow_status s = tape ? OW_OK : resnet_tape_make(run, r, x, temb_silu, temb_rows, B, H, W, NULL, &tape);
+    if (s == OW_OK) s = resnet_backward_tape(run, r, x, tape, dout, B, H, W, dx_out);
+    ow_resnet_tape_free(run, tape);
+    return s;
 }
 
 /* ---------------------------------------------------------------- transformer blocks */
@@ -225,62 +303,139 @@ static ow_status block_backward(ow_run *run, const ow_transformer_block *tb, con
     return OW_OK;
 }
 
-ow_status ow_transformer2d_backward(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
-                                    const float *dout, int B, int H, int W, int T, float **dx_out, float *dcontext) {
+/* What a Transformer2DModel's backward reads: the group norm's statistics (B, G) and
+ * every block's tape. */
+struct ow_transformer2d_tape {
+    float *mean, *rstd;
+    block_tape *blocks; /* (num_layers) */
+    int num_layers;
+};
+
+void ow_transformer2d_tape_free(ow_run *run, ow_transformer2d_tape *t) {
+    if (!t) return;
+    ow_run_free(run, t->mean);
+    ow_run_free(run, t->rstd);
+    for (int i = 0; t->blocks && i < t->num_layers; i++) block_tape_free(run, &t->blocks[i]);
+    free(t->blocks);
+    free(t);
+}
+
+/* The tape of t on x and context, and the blocks' output tokens h (B*HW, inner). */
+static ow_status transformer_tape_make(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
+                                       int B, int H, int W, int T, float **h_out, ow_transformer2d_tape **out) {
+    ow_backend *b = run->backend;
+    const int C = t->channels, HW = H * W, inner = t->inner, G = t->groups;
+    const size_t n = (size_t)B * C * HW;
+    *out = NULL;
+    *h_out = NULL;
+    ow_transformer2d_tape *tape = calloc(1, sizeof *tape);
+    if (!tape || !(tape->blocks = calloc((size_t)t->num_layers, sizeof *tape->blocks))) {
+        free(tape);
+        return out_of_memory(run);
+    }
+    tape->num_layers = t->num_layers;
+    ow_status s = OW_OK;
+    /* tokens = proj_in(norm(x) channels last), then every block with its tape */
+    tape->mean = ow_run_alloc(run, (size_t)B * G);
+    tape->rstd = ow_run_alloc(run, (size_t)B * G);
+    float *normed = ow_run_alloc(run, n), *last = ow_run_alloc(run, n), *h = ow_run_alloc(run, (size_t)B * HW * inner);
+    if (!tape->mean || !tape->rstd || !normed || !last || !h) s = out_of_memory(run);
+    if (s == OW_OK) {
+        b->group_norm_train(b, normed, tape->mean, tape->rstd, x, t->norm.weight.data, t->norm.bias.data, B, C, HW, G,
+                            1e-6f, 0);
+        b->to_channels_last(b, last, normed, B, C, HW);
+        b->linear(b, h, last, t->proj_in.weight.data, t->proj_in.bias.data, B * HW, inner, C);
+    }
+    ow_run_free(run, normed);
+    ow_run_free(run, last);
+    for (int i = 0; i < t->num_layers && s == OW_OK; i++)
+        s = block_forward_train(run, &t->transformer_blocks[i], h, context, B, HW, T, &tape->blocks[i]);
+    if (s != OW_OK) {
+        ow_run_free(run, h);
+        ow_transformer2d_tape_free(run, tape);
+        return s;
+    }
+    *h_out = h;
+    *out = tape;
+    return OW_OK;
+}
+
+ow_status ow_transformer2d_forward_train(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
+                                         int B, int H, int W, int T, float **out, ow_transformer2d_tape **tape) {
+    ow_backend *b = run->backend;
+    const int C = t->channels, HW = H * W, inner = t->inner;
+    const size_t n = (size_t)B * C * HW;
+    *out = NULL;
+    float *h;
+    ow_status s = transformer_tape_make(run, t, x, context, B, H, W, T, &h, tape);
+    if (s != OW_OK) return s;
+    /* out (B, C, H, W) = proj_out(h) moved channels first + x, as ow_transformer2d_forward_kv */
+    float *projected = ow_run_alloc(run, n), *o = ow_run_alloc(run, n);
+    if (!projected || !o) {
+        ow_run_free(run, projected);
+        ow_run_free(run, o);
+        ow_run_free(run, h);
+        ow_transformer2d_tape_free(run, *tape);
+        *tape = NULL;
+        return out_of_memory(run);
+    }
+    b->linear(b, projected, h, t->proj_out.weight.data, t->proj_out.bias.data, B * HW, C, inner);
+    ow_run_free(run, h);
+    b->to_channels_first(b, o, projected, B, C, HW);
+    ow_run_free(run, projected);
+    b->add(b, o, o, x, n);
+    *out = o;
+    return OW_OK;
+}
+
+static ow_status transformer_backward_tape(ow_run *run, const ow_transformer2d *t, const float *x,
+                                           ow_transformer2d_tape *tape, const float *dout, int B, int H, int W, int T,
+                                           float **dx_out, float *dcontext) {
     ow_backend *b = run->backend;
     const int C = t->channels, HW = H * W, inner = t->inner, G = t->groups;
     const size_t n = (size_t)B * C * HW;
     ow_status s = OW_OK;
-    if (dx_out) *dx_out = NULL;
-
-    /* Recompute: tokens = proj_in(norm(x) channels last), then every block with its tape. */
-    ALLOC_OR_FAIL(mean, (size_t)B * G);
-    ALLOC_OR_FAIL(rstd, (size_t)B * G);
-    ALLOC_OR_FAIL(normed, n);
-    b->group_norm_train(b, normed, mean, rstd, x, t->norm.weight.data, t->norm.bias.data, B, C, HW, G, 1e-6f, 0);
-    ALLOC_OR_FAIL(last, n);
-    b->to_channels_last(b, last, normed, B, C, HW);
-    ow_run_free(run, normed);
-    ALLOC_OR_FAIL(h, (size_t)B * HW * inner);
-    b->linear(b, h, last, t->proj_in.weight.data, t->proj_in.bias.data, B * HW, inner, C);
-    ow_run_free(run, last);
-    block_tape *tapes = calloc((size_t)t->num_layers, sizeof *tapes);
-    if (!tapes) return ow_error_set(run->err, OW_ERR_OUT_OF_MEMORY, "out of memory for a transformer's tape");
-    for (int i = 0; i < t->num_layers && s == OW_OK; i++)
-        s = block_forward_train(run, &t->transformer_blocks[i], h, context, B, HW, T, &tapes[i]);
-    ow_run_free(run, h); /* proj_out's input is not needed for its input gradient */
 
     /* out = proj_out(h) channels first + x */
-    float *dh = NULL;
+    float *dproj = ow_run_alloc(run, n), *dh = ow_run_alloc(run, (size_t)B * HW * inner);
+    if (!dproj || !dh) s = out_of_memory(run);
     if (s == OW_OK) {
-        float *dproj = ow_run_alloc(run, n);
-        dh = ow_run_alloc(run, (size_t)B * HW * inner);
-        if (!dproj || !dh) s = run->err->status;
-        if (s == OW_OK) {
-            b->to_channels_last(b, dproj, dout, B, C, HW);
-            b->linear_backward(b, dh, dproj, t->proj_out.weight.data, B * HW, C, inner);
-        }
-        ow_run_free(run, dproj);
+        b->to_channels_last(b, dproj, dout, B, C, HW);
+        b->linear_backward(b, dh, dproj, t->proj_out.weight.data, B * HW, C, inner);
     }
+    ow_run_free(run, dproj);
     for (int i = t->num_layers - 1; i >= 0; i--) {
-        if (s == OW_OK) s = block_backward(run, &t->transformer_blocks[i], &tapes[i], dh, dcontext, B, HW, T);
-        block_tape_free(run, &tapes[i]);
+        if (s == OW_OK) s = block_backward(run, &t->transformer_blocks[i], &tape->blocks[i], dh, dcontext, B, HW, T);
+        block_tape_free(run, &tape->blocks[i]);
     }
-    free(tapes);
     if (s == OW_OK && dx_out) {
         float *dlast = ow_run_alloc(run, n), *dnormed = ow_run_alloc(run, n), *dx = ow_run_alloc(run, n);
-        if (!dlast || !dnormed || !dx) return run->err->status;
+        if (!dlast || !dnormed || !dx) return out_of_memory(run);
         b->linear_backward(b, dlast, dh, t->proj_in.weight.data, B * HW, inner, C);
         b->to_channels_first(b, dnormed, dlast, B, C, HW);
-        b->group_norm_backward(b, dx, dnormed, x, t->norm.weight.data, t->norm.bias.data, mean, rstd, B, C, HW, G, 0);
+        b->group_norm_backward(b, dx, dnormed, x, t->norm.weight.data, t->norm.bias.data, tape->mean, tape->rstd, B, C,
+                               HW, G, 0);
         b->add(b, dx, dx, dout, n);
         ow_run_free(run, dlast);
         ow_run_free(run, dnormed);
         *dx_out = dx;
     }
     ow_run_free(run, dh);
-    ow_run_free(run, mean);
-    ow_run_free(run, rstd);
+    return s;
+}
+
+ow_status ow_transformer2d_backward(ow_run *run, const ow_transformer2d *t, const float *x, const float *context,
+                                    const float *dout, int B, int H, int W, int T, ow_transformer2d_tape *tape,
+                                    float **dx_out, float *dcontext) {
+    if (dx_out) *dx_out = NULL;
+    ow_status s = OW_OK;
+    if (!tape) {
+        float *h = NULL; /* proj_out's input is not needed for its input gradient */
+        s = transformer_tape_make(run, t, x, context, B, H, W, T, &h, &tape);
+        ow_run_free(run, h);
+    }
+    if (s == OW_OK) s = transformer_backward_tape(run, t, x, tape, dout, B, H, W, T, dx_out, dcontext);
+    ow_transformer2d_tape_free(run, tape);
     return s;
 }
 

@@ -18,6 +18,7 @@ typedef struct unet_op {
     op_kind kind;
     const void *block; /* ow_resnet_block, ow_transformer2d or ow_conv */
     int in, in2, out;  /* value ids; in2: the skip of a CONCAT */
+    void *saved;       /* without checkpointing: the block's ow_resnet_tape or ow_transformer2d_tape */
 } unet_op;
 
 /* A value of the forward pass (B, C, H, W), kept in the tape's run. */
@@ -39,6 +40,7 @@ struct ow_unet_tape {
     int nops, cap_ops;
     int final_value;      /* input of conv_norm_out */
     int first_context_op; /* first transformer: ops before it do not depend on the context */
+    int checkpointing;    /* keep block inputs only (recompute in backward), or every block's tape */
     int used;
 };
 
@@ -67,23 +69,62 @@ static ow_status add_op(ow_unet_tape *t, op_kind kind, const void *block, int in
     if (!grow(&o, &t->cap_ops, t->nops + 1, sizeof *t->ops))
         return ow_error_set(t->err, OW_ERR_OUT_OF_MEMORY, "unet training: out of memory recording the pass");
     t->ops = o;
-    t->ops[t->nops] = (unet_op){kind, block, in, in2, t->nvalues};
+    t->ops[t->nops] = (unet_op){kind, block, in, in2, t->nvalues, NULL};
     if (kind == OP_TRANSFORMER && t->first_context_op < 0) t->first_context_op = t->nops;
     t->nops++;
     return OW_OK;
 }
 
-static ow_status record(ow_unet_tape *t, op_kind kind, const void *block, int in, int in2, float *out, int C, int H,
-                        int W, int *id) {
+static void free_saved(ow_unet_tape *t, unet_op *op) {
+    if (op->kind == OP_RESNET) ow_resnet_tape_free(&t->run, op->saved);
+    if (op->kind == OP_TRANSFORMER) ow_transformer2d_tape_free(&t->run, op->saved);
+    op->saved = NULL;
+}
+
+/* Records op with its block tape saved (or NULL); the tape is freed if recording fails. */
+static ow_status record(ow_unet_tape *t, op_kind kind, const void *block, int in, int in2, void *saved, float *out,
+                        int C, int H, int W, int *id) {
+    unet_op lost = {kind, block, in, in2, -1, saved};
     ow_status s = add_op(t, kind, block, in, in2);
-    if (s != OW_OK) return s;
+    if (s != OW_OK) {
+        free_saved(t, &lost);
+        return s;
+    }
+    t->ops[t->nops - 1].saved = saved;
     *id = add_value(t, out, C, H, W);
     if (*id < 0) return ow_error_set(t->err, OW_ERR_OUT_OF_MEMORY, "unet training: out of memory recording the pass");
     return OW_OK;
 }
 
+/* Block r or a on value in, recorded as the next op; with its tape when the pass keeps
+ * tapes and the op is differentiated (from the first transformer on). */
+static ow_status resnet_op(ow_unet_tape *t, const ow_resnet_block *r, int in, int B, int C_out, int *cur) {
+    const unet_value *x = &t->values[in];
+    const int h = x->H, w = x->W;
+    float *o;
+    ow_resnet_tape *tape = NULL;
+    ow_status s = !t->checkpointing && t->first_context_op >= 0
+                      ? ow_resnet_forward_train(&t->run, r, x->data, t->temb, t->temb_rows, B, h, w, &o, &tape)
+                      : ow_resnet_forward_temb(&t->run, r, x->data, t->temb, t->temb_rows, B, h, w, &o);
+    if (s != OW_OK) return s;
+    return record(t, OP_RESNET, r, in, -1, tape, o, C_out, h, w, cur);
+}
+
+static ow_status transformer_op(ow_unet_tape *t, const ow_transformer2d *a, int in, int B, int *cur) {
+    const unet_value *x = &t->values[in];
+    const int C = x->C, h = x->H, w = x->W;
+    float *o;
+    ow_transformer2d_tape *tape = NULL;
+    ow_status s = !t->checkpointing
+                      ? ow_transformer2d_forward_train(&t->run, a, x->data, t->context, B, h, w, t->T, &o, &tape)
+                      : ow_transformer2d_forward_kv(&t->run, a, x->data, t->context, NULL, B, h, w, t->T, &o);
+    if (s != OW_OK) return s;
+    return record(t, OP_TRANSFORMER, a, in, -1, tape, o, C, h, w, cur);
+}
+
 void ow_unet_tape_free(ow_unet_tape *t) {
     if (!t) return;
+    for (int k = 0; k < t->nops; k++) free_saved(t, &t->ops[k]);
     ow_run_end(&t->run);
     free(t->values);
     free(t->ops);
@@ -94,8 +135,8 @@ size_t ow_unet_tape_live_floats(const ow_unet_tape *t) { return t ? t->run.live_
 size_t ow_unet_tape_peak_floats(const ow_unet_tape *t) { return t ? t->run.peak_floats : 0; }
 
 ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, int B, int H, int W,
-                                const float *timesteps, const float *context, int T, float *out, ow_unet_tape **tape,
-                                ow_error *err) {
+                                const float *timesteps, const float *context, int T, int checkpointing, float *out,
+                                ow_unet_tape **tape, ow_error *err) {
     *tape = NULL;
     const ow_unet_config *cfg = &u->config;
     const int n = cfg->num_blocks, C0 = cfg->block_out_channels[0];
@@ -114,6 +155,7 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
     t->T = T;
     t->context = context;
     t->first_context_op = -1;
+    t->checkpointing = checkpointing;
     ow_run *run = &t->run;
     ow_status s = OW_OK;
 #define TRY(expr) do { if ((s = (expr)) != OW_OK) goto fail; } while (0)
@@ -133,22 +175,16 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
     if ((cur = add_value(t, x, C, h, w)) < 0) { s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet training: out of memory"); goto fail_skips; }
     skips[nskips++] = cur;
 
-#define RECORD(kind, block, in, in2, data, c, hh, ww) \
-    do { if ((s = record(t, kind, block, in, in2, data, c, hh, ww, &cur)) != OW_OK) goto fail_skips; } while (0)
+#define RECORD(kind, block, in, in2, saved, data, c, hh, ww) \
+    do { if ((s = record(t, kind, block, in, in2, saved, data, c, hh, ww, &cur)) != OW_OK) goto fail_skips; } while (0)
 #define STEP(call) do { if ((s = (call)) != OW_OK) goto fail_skips; } while (0)
 
     for (int i = 0; i < n; i++) {
         const ow_unet_down_block *d = &u->down_blocks[i];
         for (int j = 0; j < d->num_layers; j++) {
-            float *r;
-            STEP(ow_resnet_forward_temb(run, &d->resnets[j], t->values[cur].data, t->temb, t->temb_rows, B, h, w, &r));
             C = d->out_channels;
-            RECORD(OP_RESNET, &d->resnets[j], cur, -1, r, C, h, w);
-            if (d->has_attention) {
-                float *a;
-                STEP(ow_transformer2d_forward_kv(run, &d->attentions[j], r, context, NULL, B, h, w, T, &a));
-                RECORD(OP_TRANSFORMER, &d->attentions[j], cur, -1, a, C, h, w);
-            }
+            STEP(resnet_op(t, &d->resnets[j], cur, B, C, &cur));
+            if (d->has_attention) STEP(transformer_op(t, &d->attentions[j], cur, B, &cur));
             skips[nskips++] = cur;
         }
         if (d->has_downsample) {
@@ -158,18 +194,14 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
                                        &ho, &wo));
             h = ho;
             w = wo;
-            RECORD(OP_DOWNSAMPLE, &d->downsampler, cur, -1, down, C, h, w);
+            RECORD(OP_DOWNSAMPLE, &d->downsampler, cur, -1, NULL, down, C, h, w);
             skips[nskips++] = cur;
         }
     }
     if (cfg->has_mid_block) {
-        float *m;
-        STEP(ow_resnet_forward_temb(run, &u->mid_resnets[0], t->values[cur].data, t->temb, t->temb_rows, B, h, w, &m));
-        RECORD(OP_RESNET, &u->mid_resnets[0], cur, -1, m, C, h, w);
-        STEP(ow_transformer2d_forward_kv(run, &u->mid_attention, m, context, NULL, B, h, w, T, &m));
-        RECORD(OP_TRANSFORMER, &u->mid_attention, cur, -1, m, C, h, w);
-        STEP(ow_resnet_forward_temb(run, &u->mid_resnets[1], m, t->temb, t->temb_rows, B, h, w, &m));
-        RECORD(OP_RESNET, &u->mid_resnets[1], cur, -1, m, C, h, w);
+        STEP(resnet_op(t, &u->mid_resnets[0], cur, B, C, &cur));
+        STEP(transformer_op(t, &u->mid_attention, cur, B, &cur));
+        STEP(resnet_op(t, &u->mid_resnets[1], cur, B, C, &cur));
     }
     for (int i = 0; i < n; i++) {
         const ow_unet_up_block *up = &u->up_blocks[i];
@@ -185,23 +217,17 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
             float *cat = ow_run_alloc(run, (size_t)B * (C + sk->C) * h * w);
             if (!cat) { s = err->status; goto fail_skips; }
             b->concat_channels(b, cat, t->values[cur].data, sk->data, B, C, sk->C, h * w);
-            RECORD(OP_CONCAT, NULL, cur, skip, cat, C + t->values[skip].C, h, w);
-            float *r;
-            STEP(ow_resnet_forward_temb(run, &up->resnets[j], cat, t->temb, t->temb_rows, B, h, w, &r));
+            RECORD(OP_CONCAT, NULL, cur, skip, NULL, cat, C + t->values[skip].C, h, w);
             C = up->out_channels;
-            RECORD(OP_RESNET, &up->resnets[j], cur, -1, r, C, h, w);
-            if (up->has_attention) {
-                float *a;
-                STEP(ow_transformer2d_forward_kv(run, &up->attentions[j], r, context, NULL, B, h, w, T, &a));
-                RECORD(OP_TRANSFORMER, &up->attentions[j], cur, -1, a, C, h, w);
-            }
+            STEP(resnet_op(t, &up->resnets[j], cur, B, C, &cur));
+            if (up->has_attention) STEP(transformer_op(t, &up->attentions[j], cur, B, &cur));
         }
         if (up->has_upsample) {
             float *upsampled;
             STEP(ow_upsample_forward(run, &up->upsampler, t->values[cur].data, B, h, w, &upsampled));
             h *= 2;
             w *= 2;
-            RECORD(OP_UPSAMPLE, &up->upsampler, cur, -1, upsampled, C, h, w);
+            RECORD(OP_UPSAMPLE, &up->upsampler, cur, -1, NULL, upsampled, C, h, w);
         }
     }
     if (nskips != 0 || h != H || w != W) {
@@ -289,7 +315,7 @@ ow_status ow_unet_backward_context(ow_unet *u, ow_backend *b, ow_unet_tape *t, c
     }
 
     for (int k = t->nops - 1; k >= t->first_context_op && s == OW_OK; k--) {
-        const unet_op *op = &t->ops[k];
+        unet_op *op = &t->ops[k];
         float *g = grads[op->out];
         if (!g) continue;
         const unet_value *in = &t->values[op->in];
@@ -298,11 +324,16 @@ ow_status ow_unet_backward_context(ow_unet *u, ow_backend *b, ow_unet_tape *t, c
         switch (op->kind) {
         case OP_RESNET:
             if (want_dx)
-                s = ow_resnet_backward(run, op->block, in->data, t->temb, t->temb_rows, g, B, in->H, in->W, &dx);
+                s = ow_resnet_backward(run, op->block, in->data, t->temb, t->temb_rows, g, B, in->H, in->W, op->saved,
+                                       &dx);
+            else
+                ow_resnet_tape_free(run, op->saved);
+            op->saved = NULL; /* consumed */
             break;
         case OP_TRANSFORMER:
-            s = ow_transformer2d_backward(run, op->block, in->data, t->context, g, B, in->H, in->W, T,
+            s = ow_transformer2d_backward(run, op->block, in->data, t->context, g, B, in->H, in->W, T, op->saved,
                                           want_dx ? &dx : NULL, dcontext);
+            op->saved = NULL; /* consumed */
             break;
         case OP_DOWNSAMPLE:
             if (want_dx)

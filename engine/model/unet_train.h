@@ -2,10 +2,11 @@
  * every block's input (and the time embedding), and the backward pass from
  * dL/d(eps) to dL/d(context), through every block that the context reaches.
  *
- * Gradient checkpointing at block granularity: between the two passes only block
- * inputs are kept (the skips the forward keeps anyway, plus each transformer's
- * input and each up-block resnet's concatenated input); each block's backward
- * recomputes its intermediates (blocks_train.h). Blocks before the first
+ * Every block's input is kept (the skips the forward keeps anyway, plus each
+ * transformer's input and each up-block resnet's concatenated input), and either
+ * each differentiated block's tape too, or (gradient checkpointing at block
+ * granularity) nothing more: each block's backward then recomputes its
+ * intermediates (blocks_train.h). Blocks before the first
  * transformer are not differentiated (nothing there depends on the context), nor
  * are the time embedding and conv_in. No weight gradient is ever computed. */
 #ifndef OW_MODEL_UNET_TRAIN_H
@@ -16,10 +17,13 @@
 typedef struct ow_unet_tape ow_unet_tape;
 
 /* ow_unet_forward (same arguments, same out) that records a tape. context must stay
- * valid and unchanged until ow_unet_backward_context has run. */
+ * valid and unchanged until ow_unet_backward_context has run. checkpointing: keep
+ * only block inputs and recompute each block in the backward pass; otherwise every
+ * differentiated block keeps its tape (more memory, no recomputation). Both give the
+ * same bits. */
 ow_status ow_unet_forward_train(ow_unet *unet, ow_backend *b, const float *sample, int B, int H, int W,
-                                const float *timesteps, const float *context, int T, float *out, ow_unet_tape **tape,
-                                ow_error *err);
+                                const float *timesteps, const float *context, int T, int checkpointing, float *out,
+                                ow_unet_tape **tape, ow_error *err);
 
 /* dcontext (B, T, cross_attention_dim) += dL/d(context), given dout = dL/d(out) of the
  * pass the tape recorded (backend memory). The tape can be used once. */

@@ -389,7 +389,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     float *timesteps = malloc((size_t)B * sizeof *timesteps), *grad = calloc((size_t)nvec * H, sizeof *grad);
     ow_adamw opt = {(size_t)nvec * H, calloc((size_t)nvec * H, sizeof(float)), calloc((size_t)nvec * H, sizeof(float)), 0};
     ow_learn_step work;
-    s = ow_learn_step_init(&work, m, B, lat, err);
+    s = ow_learn_step_init(&work, m, B, lat, p->gradient_checkpointing, err);
     if (s == OW_OK && (!latents || !alphas || !template_ids || !ids || !x0 || !noise || !timesteps || !grad || !opt.m1 ||
                        !opt.m2 || (masked && (!view_weights || !weights))))
         s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for training at %dx%d, batch %d", p->size, p->size, B);

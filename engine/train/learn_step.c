@@ -10,7 +10,7 @@
 #include "pipeline/embeddings.h"
 #include "train/learn_step.h"
 
-ow_status ow_learn_step_init(ow_learn_step *w, ow_model *m, int B, int lat, ow_error *err) {
+ow_status ow_learn_step_init(ow_learn_step *w, ow_model *m, int B, int lat, int checkpointing, ow_error *err) {
     ow_backend *b = m->backend;
     const ow_model_embeddings *E = m->embeddings;
     memset(w, 0, sizeof *w);
@@ -18,6 +18,7 @@ ow_status ow_learn_step_init(ow_learn_step *w, ow_model *m, int B, int lat, ow_e
     w->T = OW_CLIP_CONTEXT;
     w->H = m->text_encoder->config.hidden_size;
     w->lat = lat;
+    w->checkpointing = checkpointing;
     w->n_rows = E ? E->n_rows : 0;
     w->nlat = (size_t)m->unet->config.in_channels * lat * lat;
     const size_t nb = (size_t)B * w->nlat, nctx = (size_t)B * w->T * w->H, nrows = (size_t)w->n_rows * w->H;
@@ -84,8 +85,8 @@ ow_status ow_learn_step_run(ow_learn_step *w, ow_model *m, const int32_t *ids, c
     ow_unet_tape *utape = NULL;
     ow_status s = ow_clip_text_forward_train(m->text_encoder, b, ids, B, T, 1, &extra, w->context, &ctape, err);
     if (s == OW_OK)
-        s = ow_unet_forward_train(m->unet, b, w->sample_dev, B, w->lat, w->lat, timesteps, w->context, T, w->pred_dev,
-                                  &utape, err);
+        s = ow_unet_forward_train(m->unet, b, w->sample_dev, B, w->lat, w->lat, timesteps, w->context, T,
+                                  w->checkpointing, w->pred_dev, &utape, err);
     /* loss = mean((pred - target)^2); dloss/dpred = 2 (pred - target) / N */
     if (s == OW_OK) {
         b->download(b, w->pred, w->pred_dev, N);

@@ -13,6 +13,7 @@
 /* Buffers for batches of B latents (C, lat, lat), allocated once. */
 typedef struct ow_learn_step {
     int B, T, H, lat, n_rows;
+    int checkpointing;                   /* the UNet's gradient checkpointing (unet_train.h) */
     size_t nlat;                         /* C * lat * lat */
     float *sample, *target, *pred;       /* host (B, nlat) */
     float *grad_rows;                    /* host (n_rows, H) */
@@ -23,7 +24,7 @@ typedef struct ow_learn_step {
 } ow_learn_step;
 
 /* For the model as it is now (its extra rows included): later rows are not seen. */
-ow_status ow_learn_step_init(ow_learn_step *w, ow_model *m, int B, int lat, ow_error *err);
+ow_status ow_learn_step_init(ow_learn_step *w, ow_model *m, int B, int lat, int checkpointing, ow_error *err);
 void ow_learn_step_free(ow_learn_step *w, ow_model *m);
 
 /* One micro-batch:

@@ -2,13 +2,14 @@
  * encoder with the placeholder's row, UNet, MSE, backward to the row; then
  * ow_adamw_step) on the CPU backend, on the random SD 1.5 folder of
  * tests/bench/make_sd15_random.py, batch 1, caption "a photo of a *". The model's
- * weights are frozen and no weight gradient exists; the UNet backward recomputes
- * each block from its input (gradient checkpointing is the only mode so far).
- * Prints one JSON line per size: {"size", "seconds" (best of --repeat), "loss",
+ * weights are frozen and no weight gradient exists. --checkpointing: the UNet keeps
+ * only block inputs and its backward recomputes each block; without it every
+ * differentiated block keeps its tape.
+ * Prints one JSON line per size: {"size", "seconds" (best of --repeat), "loss", "checkpointing",
  * "peak_rss_mib" (this process's high-water mark so far: the model incl. its VAE,
  * which a step does not use, plus the step), "threads"}.
  *
- * usage: bench_learn_step CACHE [--threads N] [--repeat N] SIZE... */
+ * usage: bench_learn_step CACHE [--threads N] [--repeat N] [--checkpointing] SIZE... */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ static double now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int run_size(ow_model *m, int size, int repeat, int first_row, int threads) {
+static int run_size(ow_model *m, int size, int repeat, int first_row, int threads, int checkpointing) {
     ow_error err = {0};
     const int lat = size / 8, H = m->text_encoder->config.hidden_size;
     const size_t nlat = (size_t)4 * lat * lat;
@@ -45,7 +46,7 @@ static int run_size(ow_model *m, int size, int repeat, int first_row, int thread
     ow_adamw opt = {(size_t)H, m1, m2, 0};
     ow_status s = ow_schedule_alphas_cumprod(&m->schedule, alphas, &err);
     if (s == OW_OK) s = ow_model_encode_ids(m, "a photo of a *", "caption", ids, &err);
-    if (s == OW_OK) s = ow_learn_step_init(&w, m, 1, lat, &err);
+    if (s == OW_OK) s = ow_learn_step_init(&w, m, 1, lat, checkpointing, &err);
     double best = 1e30, loss = 0.0;
     for (int r = 0; r < repeat && s == OW_OK; r++) {
         memset(grad, 0, (size_t)H * sizeof *grad);
@@ -59,8 +60,8 @@ static int run_size(ow_model *m, int size, int repeat, int first_row, int thread
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     if (s == OW_OK)
-        printf("{\"size\": %d, \"seconds\": %.3f, \"loss\": %.6f, \"peak_rss_mib\": %.0f, \"threads\": %d}\n", size,
-               best, loss, ru.ru_maxrss / 1024.0, threads);
+        printf("{\"size\": %d, \"seconds\": %.3f, \"loss\": %.6f, \"checkpointing\": %d, \"peak_rss_mib\": %.0f, "
+               "\"threads\": %d}\n", size, best, loss, checkpointing, ru.ru_maxrss / 1024.0, threads);
     else
         fprintf(stderr, "bench_learn_step: %d: %s\n", size, err.message);
     fflush(stdout);
@@ -71,15 +72,16 @@ static int run_size(ow_model *m, int size, int repeat, int first_row, int thread
 int main(int argc, char **argv) {
     blas_restart_if_generic(argv); /* the kernels the oneword command runs */
     const char *cache = NULL;
-    int threads = 0, repeat = 2, sizes[8], n_sizes = 0;
+    int threads = 0, repeat = 2, sizes[8], n_sizes = 0, checkpointing = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) repeat = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--checkpointing") == 0) checkpointing = 1;
         else if (!cache) cache = argv[i];
         else if (n_sizes < 8) sizes[n_sizes++] = atoi(argv[i]);
     }
     if (!cache || n_sizes == 0 || repeat < 1) {
-        fprintf(stderr, "usage: bench_learn_step CACHE [--threads N] [--repeat N] SIZE...\n");
+        fprintf(stderr, "usage: bench_learn_step CACHE [--threads N] [--repeat N] [--checkpointing] SIZE...\n");
         return 2;
     }
     ow_error err = {0};
@@ -104,7 +106,7 @@ int main(int argc, char **argv) {
     int status = s == OW_OK ? 0 : 1;
     if (s != OW_OK) fprintf(stderr, "bench_learn_step: %s\n", err.message);
     const int first_row = s == OW_OK ? m->embeddings->tokens[m->embeddings->count - 1].first_row : 0;
-    for (int i = 0; i < n_sizes && status == 0; i++) status = run_size(m, sizes[i], repeat, first_row, threads);
+    for (int i = 0; i < n_sizes && status == 0; i++) status = run_size(m, sizes[i], repeat, first_row, threads, checkpointing);
     ow_model_close(m);
     return status;
 }

@@ -107,6 +107,13 @@ loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
     && pass "--preview-every 2: preview-2.png and preview-4.png, and the same rows as the run without previews" \
     || fail "--preview-every: $(ls "$work/previewed" | tr '\n' ' ') $(tr '\r' '\n' <"$work/err" | tail -2)"
 
+# --gradient-checkpointing recomputes instead of keeping: the same rows, byte for byte.
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --out "$work/ckpt" --steps 4 \
+    --save-every 2 --size 32 --seed 7 --gradient-checkpointing >/dev/null 2>"$work/err"
+cmp -s "$work/ckpt/embeddings.pt" "$work/run/embeddings_gs-4.pt" \
+    && pass "--gradient-checkpointing: the same rows as without it, byte for byte" \
+    || fail "--gradient-checkpointing: $(ls "$work/ckpt" 2>/dev/null | tr '\n' ' ') $(tr '\r' '\n' <"$work/err" | tail -2)"
+
 # --dry-run: the views as PNG and the captions, without a model and without training.
 "$oneword" learn --images "$work/images" --init-word square --out "$work/dry" --size 32 --dry-run \
     >/dev/null 2>"$work/err"

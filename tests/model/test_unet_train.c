@@ -80,31 +80,44 @@ static void unet_case(ow_unet *u, int B, int shared_t) {
     for (size_t i = 0; i < nctx; i++) context[i] = uniform();
     float *sample_dev = to_dev(sample, nin), *ctx_dev = to_dev(context, nctx);
     float *out = backend->alloc(backend, nin), *out_ref = backend->alloc(backend, nin);
-    ow_unet_tape *tape = NULL;
     ow_error err = {0};
-    ow_status s = ow_unet_forward_train(u, backend, sample_dev, B, H, W, t, ctx_dev, T, out, &tape, &err);
-    CHECK(s == OW_OK, "forward_train: %s", err.message);
-    if (s != OW_OK) return;
-    s = ow_unet_forward(u, backend, sample_dev, B, H, W, t, ctx_dev, T, out_ref, &err);
+    ow_status s = ow_unet_forward(u, backend, sample_dev, B, H, W, t, ctx_dev, T, out_ref, &err);
     float *a = malloc(nin * sizeof *a), *r = malloc(nin * sizeof *r);
-    backend->download(backend, a, out, nin);
     backend->download(backend, r, out_ref, nin);
-    char what[128];
-    snprintf(what, sizeof what, "B=%d%s: forward_train output = ow_unet_forward", B, shared_t ? " shared t" : "");
-    check_close(what, a, r, nin, 1e-5);
-    const size_t tape_floats = ow_unet_tape_live_floats(tape);
-
     float *zeros = calloc(nctx, sizeof *zeros);
     float *dctx_dev = to_dev(zeros, nctx), *w_dev = to_dev(w, nin);
-    s = ow_unet_backward_context(u, backend, tape, w_dev, dctx_dev, &err);
-    CHECK(s == OW_OK, "backward: %s", err.message);
-    printf("     tape %.2f MiB after the forward, peak %.2f MiB during the backward\n", tape_floats * 4.0 / 1048576.0,
-           ow_unet_tape_peak_floats(tape) * 4.0 / 1048576.0);
-    float *dctx = malloc(nctx * sizeof *dctx);
-    backend->download(backend, dctx, dctx_dev, nctx);
-    CHECK(ow_unet_backward_context(u, backend, tape, w_dev, dctx_dev, &err) == OW_ERR_INVALID_ARGUMENT,
-          "a tape is used once");
-    ow_unet_tape_free(tape);
+    float *dctx = malloc(nctx * sizeof *dctx), *dctx_ckpt = malloc(nctx * sizeof *dctx_ckpt);
+    char what[160];
+    /* With gradient checkpointing, then keeping every block's tape: the same bits. */
+    size_t live[2] = {0, 0}, peak[2] = {0, 0};
+    for (int keep = 0; keep < 2; keep++) {
+        ow_unet_tape *tape = NULL;
+        s = ow_unet_forward_train(u, backend, sample_dev, B, H, W, t, ctx_dev, T, !keep, out, &tape, &err);
+        CHECK(s == OW_OK, "forward_train: %s", err.message);
+        if (s != OW_OK) return;
+        backend->download(backend, a, out, nin);
+        snprintf(what, sizeof what, "B=%d%s%s: forward_train output = ow_unet_forward, bit for bit", B,
+                 shared_t ? " shared t" : "", keep ? ", every tape kept" : ", checkpointed");
+        CHECK(memcmp(a, r, nin * sizeof *a) == 0, "%s", what);
+        if (memcmp(a, r, nin * sizeof *a) == 0) printf("ok   %s\n", what);
+        live[keep] = ow_unet_tape_live_floats(tape);
+        backend->upload(backend, dctx_dev, zeros, nctx);
+        s = ow_unet_backward_context(u, backend, tape, w_dev, dctx_dev, &err);
+        CHECK(s == OW_OK, "backward: %s", err.message);
+        peak[keep] = ow_unet_tape_peak_floats(tape);
+        printf("     %s: tape %.2f MiB after the forward, peak %.2f MiB during the backward\n",
+               keep ? "every tape kept" : "checkpointed", live[keep] * 4.0 / 1048576.0, peak[keep] * 4.0 / 1048576.0);
+        backend->download(backend, keep ? dctx : dctx_ckpt, dctx_dev, nctx);
+        CHECK(ow_unet_backward_context(u, backend, tape, w_dev, dctx_dev, &err) == OW_ERR_INVALID_ARGUMENT,
+              "a tape is used once");
+        ow_unet_tape_free(tape);
+    }
+    snprintf(what, sizeof what, "B=%d%s: d L / d context the same with and without checkpointing, bit for bit", B,
+             shared_t ? " shared t" : "");
+    CHECK(memcmp(dctx, dctx_ckpt, nctx * sizeof *dctx) == 0, "%s", what);
+    if (memcmp(dctx, dctx_ckpt, nctx * sizeof *dctx) == 0) printf("ok   %s\n", what);
+    CHECK(live[1] > live[0] && peak[1] > peak[0], "keeping every tape holds more after the forward (%zu vs %zu floats)",
+          live[1], live[0]);
 
     /* f32 forward: h = 1e-2 on context values of magnitude 1 (see the note in test_clip_text_train.c). */
     enum { N = 32 };
@@ -129,7 +142,7 @@ static void unet_case(ow_unet *u, int B, int shared_t) {
     backend->free(backend, out_ref);
     backend->free(backend, dctx_dev);
     backend->free(backend, w_dev);
-    free(sample); free(context); free(w); free(a); free(r); free(zeros); free(dctx);
+    free(sample); free(context); free(w); free(a); free(r); free(zeros); free(dctx); free(dctx_ckpt);
 }
 
 /* L(rows) = sum(w * unet(sample, t, clip(ids, rows))). */
@@ -165,7 +178,7 @@ static void whole_path(const ow_clip_text *enc, ow_unet *u) {
     ow_unet_tape *utape = NULL;
     ow_error err = {0};
     ow_status s = ow_clip_text_forward_train(enc, backend, ids, 1, T, 1, &extra, ctx, &ctape, &err);
-    if (s == OW_OK) s = ow_unet_forward_train(u, backend, sample_dev, 1, 16, 16, t, ctx, T, out, &utape, &err);
+    if (s == OW_OK) s = ow_unet_forward_train(u, backend, sample_dev, 1, 16, 16, t, ctx, T, 0, out, &utape, &err);
     float zeros[77 * 64] = {0};
     float *dctx = to_dev(zeros, (size_t)T * H), *drows = to_dev(zeros, (size_t)n_rows * H), *w_dev = to_dev(w, 4 * 16 * 16);
     if (s == OW_OK) s = ow_unet_backward_context(u, backend, utape, w_dev, dctx, &err);

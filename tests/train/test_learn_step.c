@@ -158,7 +158,7 @@ static void run_case(const char *name, ow_prediction_type prediction) {
     ow_adamw opt = {H, m1, m2, 0};
     ow_learn_step work = {0};
     if (s == OW_OK) s = ow_schedule_alphas_cumprod(&m->schedule, alphas, &err);
-    if (s == OW_OK) s = ow_learn_step_init(&work, m, B, LAT, &err);
+    if (s == OW_OK) s = ow_learn_step_init(&work, m, B, LAT, 0, &err);
     CHECK(s == OW_OK, "set up the step: %s", err.message);
     for (int k = 0; k < STEPS && s == OW_OK && ids && x0 && noise && t_int && want_loss && want_grad && want_row; k++) {
         for (int i = 0; i < B; i++) {
