@@ -34,6 +34,7 @@ static void learn_usage(FILE *to) {
             "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
             "         [--dry-run] [--preview-every N] [--preview-prompt TEXT] [--gradient-checkpointing]\n"
+            "         [--embedding-reg-weight 0] [--rescale-norm]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG or JPEG, upright by its EXIF\n"
             "orientation; a folder means every .png, .jpg and .jpeg in it),\n"
@@ -52,6 +53,10 @@ static void learn_usage(FILE *to) {
             "give it again with --resume). Without it, transparency is composited over white.\n"
             "--gradient-checkpointing: recompute each UNet block in the backward pass instead of\n"
             "keeping what it needs: less memory, slower steps, the same result to the bit.\n"
+            "--embedding-reg-weight W: the reference's embedding_reg_weight (default 0): the loss gains\n"
+            "W x the squared distance of the vectors from the init word's (the reference's mean of\n"
+            "their Gram matrix). --rescale-norm: after every step each vector is rescaled to the mean\n"
+            "norm of the vocabulary's rows, so it keeps the size of a word.\n"
             "Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
 }
 
@@ -246,7 +251,7 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
            O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT,
-           O_CHECKPOINTING };
+           O_CHECKPOINTING, O_REG_WEIGHT, O_RESCALE_NORM };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -261,6 +266,7 @@ int learn_main(int argc, char **argv) {
         {"dry-run", no_argument, 0, O_DRY_RUN}, {"preview-every", required_argument, 0, O_PREVIEW_EVERY},
         {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT},
         {"gradient-checkpointing", no_argument, 0, O_CHECKPOINTING},
+        {"embedding-reg-weight", required_argument, 0, O_REG_WEIGHT}, {"rescale-norm", no_argument, 0, O_RESCALE_NORM},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     ow_learn_params p;
@@ -326,6 +332,8 @@ int learn_main(int argc, char **argv) {
         case O_PREVIEW_EVERY: bad = cli_parse_int(optarg, "--preview-every", 0, 1000000, &preview_every); break;
         case O_PREVIEW_PROMPT: preview_prompt = optarg; break;
         case O_CHECKPOINTING: p.gradient_checkpointing = 1; break;
+        case O_REG_WEIGHT: bad = cli_parse_float(optarg, "--embedding-reg-weight", 0.0f, 1e6f, &p.embedding_reg_weight); break;
+        case O_RESCALE_NORM: p.rescale_norm = 1; break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }

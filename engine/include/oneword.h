@@ -244,6 +244,14 @@ typedef struct ow_learn_params {
     float weight_decay;          /* AdamW, 0.01 (torch's default, as the reference uses) */
     uint64_t seed;               /* every random choice (images, flips, prompts, timesteps, noise) */
     int force_placeholder;       /* 1: allow a placeholder that is an ordinary word of the vocabulary */
+    /* Norm constraints (both off by default, as in the reference's configs):
+     * embedding_reg_weight: the reference's embedding_reg_weight: the loss gains
+     *   w mean_ij <r_i - c_i, r_j - c_j> over the rows r and their init-word rows c
+     *   (its embedding_to_coarse_loss().mean());
+     * rescale_norm: 1: after every step each vector is rescaled to the mean norm of
+     *   the vocabulary's rows, so it stays the size of a word. */
+    float embedding_reg_weight;
+    int rescale_norm;
     int gradient_checkpointing;  /* 1: keep only each UNet block's input between the passes and recompute
                                   * the block in the backward pass: less memory, slower; the same bits */
     ow_learn_progress_fn progress;

@@ -79,6 +79,9 @@ static ow_status check_params(const ow_model *m, const ow_learn_image *images, i
     if (p->batch < 1 || p->batch > 64 || p->grad_accum < 1 || p->grad_accum > 1024)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "batch %d and gradient accumulation %d must be 1..64 and 1..1024",
                             p->batch, p->grad_accum);
+    if (!(p->embedding_reg_weight >= 0.0f && p->embedding_reg_weight <= 1e6f))
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "embedding regularisation weight %g must be in [0, 1e6]",
+                            (double)p->embedding_reg_weight);
     if (!(p->flip >= 0.0f && p->flip <= 1.0f))
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "flip probability %g must be in [0, 1]", (double)p->flip);
     if (p->size < factor || p->size > 4096 || p->size % factor)
@@ -323,6 +326,48 @@ static ow_status make_embedding(const char *placeholder, const float *rows, int 
     return OW_OK;
 }
 
+/* The mean L2 norm of the text encoder's vocabulary rows (its own table, without
+ * added embeddings); 0 when out of memory. */
+static double mean_row_norm(ow_model *m) {
+    const int H = m->text_encoder->config.hidden_size, V = m->text_encoder->config.vocab_size;
+    float *row = malloc((size_t)H * sizeof *row);
+    if (!row) return 0.0;
+    double sum = 0.0;
+    for (int v = 0; v < V; v++) {
+        m->backend->download(m->backend, row, m->text_encoder->token_embedding.data + (size_t)v * H, (size_t)H);
+        double sq = 0.0;
+        for (int k = 0; k < H; k++) sq += (double)row[k] * row[k];
+        sum += sqrt(sq);
+    }
+    free(row);
+    return sum / V;
+}
+
+/* The reference's embedding regularisation: w x mean over (i, j) of <d_i, d_j>, d =
+ * rows - coarse (n, H); that is w |sum_i d_i|^2 / n^2. grad (n, H) += its gradient,
+ * 2 w sum_i d_i / n^2 in every row. Returns the term. */
+static double coarse_loss(const float *rows, const float *coarse, int n, int H, float w, float *grad) {
+    double term = 0.0;
+    for (int k = 0; k < H; k++) {
+        double sum = 0.0;
+        for (int i = 0; i < n; i++) sum += (double)rows[(size_t)i * H + k] - coarse[(size_t)i * H + k];
+        term += sum * sum;
+        for (int i = 0; i < n; i++) grad[(size_t)i * H + k] += (float)(2.0 * w * sum / ((double)n * n));
+    }
+    return w * term / ((double)n * n);
+}
+
+/* Each of the n rows (n, H) rescaled to L2 norm `norm`. */
+static void rescale_rows(float *rows, int n, int H, double norm) {
+    for (int i = 0; i < n; i++) {
+        float *r = rows + (size_t)i * H;
+        double sq = 0.0;
+        for (int k = 0; k < H; k++) sq += (double)r[k] * r[k];
+        if (sq > 0.0)
+            for (int k = 0; k < H; k++) r[k] = (float)(r[k] * (norm / sqrt(sq)));
+    }
+}
+
 /* Uniform integer in [0, n). */
 static int draw(ow_torch_rng *rng, int n) { return (int)(ow_torch_rng_u64(rng) % (uint64_t)n); }
 
@@ -362,17 +407,22 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     for (int v = 0; v < nvec; v++)
         b->download(b, init + (size_t)v * H, m->text_encoder->token_embedding.data + (size_t)init_ids[v % n_init] * H,
                     (size_t)H);
+    /* the vocabulary's mean row norm, for rescale_norm (before the placeholder joins) */
+    const double vocab_norm = p->rescale_norm ? mean_row_norm(m) : 0.0;
     ow_embedding *emb = NULL;
     s = ow_embedding_create(&emb, err);
     if (s == OW_OK) s = ow_embedding_add(emb, p->placeholder, init, nvec, H, err);
     if (s == OW_OK) s = ow_model_add_embedding_data(m, emb, "learning", err);
     ow_embedding_free(emb);
     emb = NULL;
-    free(init);
+    if (s == OW_OK && p->rescale_norm && !(vocab_norm > 0.0))
+        s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory measuring the vocabulary's norms");
     if (s != OW_OK) {
+        free(init);
         ow_train_template_list_free(templates, n_templates);
         return s;
     }
+    float *coarse = init; /* (nvec, H) the init-word rows, for embedding_reg_weight */
     ow_model_embeddings *E = m->embeddings;
     const int first_row = E->tokens[E->count - 1].first_row;
 
@@ -455,7 +505,10 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
             loss_sum += loss;
         }
         if (s != OW_OK) break;
+        if (p->embedding_reg_weight > 0.0f) loss_sum += p->grad_accum * coarse_loss(trained, coarse, nvec, H,
+                                                                                  p->embedding_reg_weight, grad);
         ow_adamw_step(&opt, trained, grad, lr, p->weight_decay);
+        if (p->rescale_norm) rescale_rows(trained, nvec, H, vocab_norm);
         const float loss = (float)(loss_sum / p->grad_accum);
         if (!isfinite(loss)) {
             s = ow_error_set(err, OW_ERR_FORMAT, "the training loss became %g at step %d: lower the learning rate",
@@ -491,7 +544,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         if (made != OW_OK) s = ow_error_set(err, made, "%s", e2.message);
     }
     free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(timesteps); free(grad);
-    free(opt.m1); free(opt.m2); free(view_weights); ow_learn_images_id_clear(&images_id); free(weights);
+    free(opt.m1); free(opt.m2); free(coarse); free(view_weights); ow_learn_images_id_clear(&images_id); free(weights);
     ow_train_template_list_free(templates, n_templates);
     ow_learn_step_free(&work, m);
     return s;

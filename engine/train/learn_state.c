@@ -89,6 +89,8 @@ void ow_learn_state_params(const ow_learn_state *s, ow_learn_params *p) {
     p->flip = s->flip;
     p->weight_decay = s->weight_decay;
     p->seed = s->seed;
+    p->embedding_reg_weight = s->embedding_reg_weight;
+    p->rescale_norm = s->rescale_norm;
 }
 
 static ow_learn_state *state_new(int vectors, int H) {
@@ -129,6 +131,8 @@ ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int ada
     s->learning_rate = p->learning_rate;
     s->flip = p->flip;
     s->weight_decay = p->weight_decay;
+    s->embedding_reg_weight = p->embedding_reg_weight;
+    s->rescale_norm = p->rescale_norm;
     s->seed = p->seed;
     s->step = step;
     s->adam_t = adam_t;
@@ -175,6 +179,9 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
          "the run's learning rate %g (scaled %d, weight decay %g) differs", (double)s->learning_rate, s->scale_lr,
          (double)s->weight_decay);
     SAME(p->flip == s->flip, "the run flipped with probability %g", (double)s->flip);
+    SAME(p->embedding_reg_weight == s->embedding_reg_weight && !p->rescale_norm == !s->rescale_norm,
+         "the run's norm constraints (embedding regularisation %g, rescaled norm %s) differ",
+         (double)s->embedding_reg_weight, s->rescale_norm ? "on" : "off");
     SAME(p->seed == s->seed, "the run's seed is %" PRIu64, s->seed);
     SAME(p->steps >= s->step, "the run is at step %d already, more than %d steps", s->step, p->steps);
 #undef SAME
@@ -184,7 +191,7 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
 /* ---- file ---- */
 
 ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_error *err) {
-    char text[24][64];
+    char text[26][64];
     int k = 0;
 #define PUT(fmt, ...) (snprintf(text[k], sizeof text[k], fmt, __VA_ARGS__), text[k++])
     const char *meta[] = {
@@ -194,6 +201,7 @@ ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_erro
         "grad_accum", PUT("%d", s->grad_accum), "size", PUT("%d", s->size), "scale_lr", PUT("%d", s->scale_lr),
         "force_placeholder", PUT("%d", s->force_placeholder), "learning_rate", PUT("%a", (double)s->learning_rate),
         "flip", PUT("%a", (double)s->flip), "weight_decay", PUT("%a", (double)s->weight_decay),
+        "embedding_reg_weight", PUT("%a", (double)s->embedding_reg_weight), "rescale_norm", PUT("%d", s->rescale_norm),
         "seed", PUT("%" PRIu64, s->seed), "step", PUT("%d", s->step), "adam_step", PUT("%d", s->adam_t),
         "rng_seed", PUT("%" PRIu64, s->rng.seed), "rng_left", PUT("%d", (int)s->rng.left),
         "rng_next", PUT("%u", (unsigned)s->rng.next), "rng_has_cached_normal", PUT("%d", (int)s->rng.has_cached_normal),
@@ -307,6 +315,9 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     DBL("learning_rate", s->learning_rate);
     DBL("flip", s->flip);
     DBL("weight_decay", s->weight_decay);
+    /* options added later: absent in older states, where they were off */
+    if (ow_tensor_set_metadata(set, "embedding_reg_weight")) DBL("embedding_reg_weight", s->embedding_reg_weight);
+    if (ow_tensor_set_metadata(set, "rescale_norm")) INT("rescale_norm", 0, 1, s->rescale_norm);
     if (st == OW_OK) st = meta_u64(set, "seed", 10, &s->seed, err);
     INT("step", 0, 1000000, s->step);
     INT("adam_step", 0, 1000000, s->adam_t);

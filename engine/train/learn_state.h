@@ -33,6 +33,8 @@ struct ow_learn_state {
     char *placeholder, *init_word, *templates;
     int vectors, H, steps, batch, grad_accum, size, scale_lr, force_placeholder;
     float learning_rate, flip, weight_decay;
+    float embedding_reg_weight;    /* 0 and */
+    int rescale_norm;              /* 0 in states saved before these options */
     uint64_t seed;
     int step, adam_t;              /* steps done; AdamW's step count */
     float *rows, *m1, *m2;         /* (vectors, H) each */

@@ -15,6 +15,7 @@
 #include "oneword.h"
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
+#include "train/learn_step.h"
 
 typedef struct progress_log {
     int calls, stop_at;
@@ -317,11 +318,92 @@ static void multi_token_init(void) {
     ow_model_close(m);
 }
 
+/* The norm constraints. embedding_reg_weight on fully masked images (no diffusion
+ * gradient): the rows follow AdamW on w |r - c|^2 alone, bit for bit, and the loss is
+ * that term. rescale_norm: every vector ends at the vocabulary's mean row norm. */
+static void norm_constraints(void) {
+    ow_model *m = open_model(), *m2 = open_model();
+    if (!m || !m2) return;
+    static float zero[32 * 32];
+    ow_learn_image masked[2] = {{pixels[0], 32, 32, zero}, {pixels[1], 32, 32, zero}};
+    progress_log log = {.all_finite = 1};
+    ow_learn_params p = short_run(&log);
+    p.steps = 4;
+    p.embedding_reg_weight = 50.0f;
+    ow_embedding *emb = NULL, *emb2 = NULL;
+    ow_error err = {0};
+    ow_status s = ow_learn(m, masked, 2, &p, &emb, &err);
+    CHECK(s == OW_OK, "embedding_reg_weight run: %s", err.message);
+    int32_t ids[77];
+    float c[32], r[32], g[32], m1[32] = {0}, m2v[32] = {0};
+    double want_loss = 0.0;
+    if (s == OW_OK && ow_model_encode_ids(m, "square", "init", ids, &err) == OW_OK) {
+        m->backend->download(m->backend, c, m->text_encoder->token_embedding.data + (size_t)ids[1] * 32, 32);
+        memcpy(r, c, sizeof r);
+        ow_adamw opt = {32, m1, m2v, 0};
+        for (int k = 0; k < p.steps; k++) {
+            double term = 0.0;
+            for (int j = 0; j < 32; j++) {
+                const double d = (double)r[j] - c[j];
+                term += d * d;
+                g[j] = (float)(2.0 * p.embedding_reg_weight * d);
+            }
+            want_loss = p.embedding_reg_weight * term;
+            ow_adamw_step(&opt, r, g, p.learning_rate * p.batch, p.weight_decay);
+        }
+        const float *rows = NULL;
+        ow_embedding_vectors(emb, 0, &rows, NULL);
+        CHECK(rows && memcmp(rows, r, sizeof r) == 0, "embedding_reg_weight: the rows follow AdamW on w |r - c|^2");
+        CHECK(fabs(log.last_loss - want_loss) <= 1e-6 * fabs(want_loss) && want_loss > 0,
+              "embedding_reg_weight: the loss is the term (%g, want %g)", log.last_loss, want_loss);
+        if (rows && memcmp(rows, r, sizeof r) == 0)
+            printf("ok   embedding_reg_weight 50 on masked images: the rows follow AdamW on w |r - c|^2 bit for bit, "
+                   "loss %g at step 4\n", log.last_loss);
+    }
+
+    /* rescale_norm, two vectors */
+    progress_log log2 = {.all_finite = 1};
+    ow_learn_params q = short_run(&log2);
+    q.steps = 3;
+    q.vectors = 2;
+    q.rescale_norm = 1;
+    double vocab = 0.0;
+    float row[32];
+    for (int v = 0; v < m2->text_encoder->config.vocab_size; v++) {
+        m2->backend->download(m2->backend, row, m2->text_encoder->token_embedding.data + (size_t)v * 32, 32);
+        double sq = 0.0;
+        for (int j = 0; j < 32; j++) sq += (double)row[j] * row[j];
+        vocab += sqrt(sq);
+    }
+    vocab /= m2->text_encoder->config.vocab_size;
+    s = ow_learn(m2, images, 2, &q, &emb2, &err);
+    CHECK(s == OW_OK, "rescale_norm run: %s", err.message);
+    const float *rows = NULL;
+    int n = 0;
+    if (emb2) n = ow_embedding_vectors(emb2, 0, &rows, NULL);
+    double worst = 0.0;
+    for (int i = 0; rows && i < n; i++) {
+        double sq = 0.0;
+        for (int j = 0; j < 32; j++) sq += (double)rows[i * 32 + j] * rows[i * 32 + j];
+        worst = fmax(worst, fabs(sqrt(sq) - vocab) / vocab);
+    }
+    CHECK(rows && worst <= 1e-6, "rescale_norm: the vectors' norms are within %g of the vocabulary's mean %g", worst,
+          vocab);
+    if (rows && worst <= 1e-6)
+        printf("ok   rescale_norm: both vectors at the vocabulary's mean norm %.6f (worst %.1e relative)\n", vocab,
+               worst);
+    ow_embedding_free(emb);
+    ow_embedding_free(emb2);
+    ow_model_close(m);
+    ow_model_close(m2);
+}
+
 int main(void) {
     make_images();
     multi_token_init();
     views_are_the_training_views();
     masks_weigh_the_loss();
+    norm_constraints();
     ow_model *m = open_model();
     if (!m) CHECK_DONE();
     progress_log log = {.all_finite = 1};
