@@ -23,6 +23,7 @@
 #include "image_grid.h"
 #include "train/templates.h"
 #include "core/file.h"
+#include "loss_plot.h"
 
 #define MAX_IMAGES 1000
 #define OW_TEMPLATES_FILE_MAX 65536
@@ -41,7 +42,7 @@ static void learn_usage(FILE *to) {
             "starting from the init word's embedding (one CLIP token). The learning rate is\n"
             "--lr x batch x grad-accum unless --no-scale-lr, as the reference's scale_lr. Writes\n"
             "RUN_DIR/embeddings_gs-N.pt and RUN_DIR/state.safetensors every --save-every steps (and at the\n"
-            "end), RUN_DIR/embeddings.pt at the end and RUN_DIR/log.csv. --resume continues a run from its\n"
+            "end), RUN_DIR/embeddings.pt, RUN_DIR/loss.png (the loss curve) at the end and RUN_DIR/log.csv. --resume continues a run from its\n"
             "last state exactly as if it had not stopped (its options are kept; --steps may be raised).\n"
             "--template FILE: your own captions, one per line with [name] (or {}) for the token, as an\n"
             "A1111 template file (default: the reference's object captions, \"a photo of a {}\", ...).\n"
@@ -417,6 +418,11 @@ int learn_main(int argc, char **argv) {
         }
         ow_embedding_free(emb);
         if (run.csv) fclose(run.csv);
+        /* the loss curve of the whole run (resumed parts included) */
+        char png_path[4096];
+        snprintf(png_path, sizeof png_path, "%s/loss.png", out_dir);
+        if (status == 0 && loss_plot_from_csv(csv_path, png_path, &err) != OW_OK)
+            status = cli_fail("cannot draw the loss curve: %s", err.message);
     }
     ow_model_close(model);
 freed:

@@ -26,7 +26,7 @@ cp "$work"/gen/samples/*.png "$work/images/"
 rc=$?
 [ $rc -eq 0 ] && pass "learn 4 steps: $(tr '\r' '\n' <"$work/err" | grep -v '^$' | tail -1)" \
     || fail "learn: exit $rc: $(tail -c 400 "$work/err")"
-for f in embeddings_gs-2.pt embeddings_gs-4.pt embeddings.pt log.csv; do
+for f in embeddings_gs-2.pt embeddings_gs-4.pt embeddings.pt log.csv loss.png; do
     [ -s "$work/run/$f" ] && pass "run folder holds $f" || fail "run folder lacks $f"
 done
 lines=$(wc -l <"$work/run/log.csv" 2>/dev/null || echo 0)
@@ -81,7 +81,7 @@ for delay in 0.3 0.5 0.7 0.9 1.1; do
         >/dev/null 2>"$work/err" || { bad=1; echo "  resume: $(tail -c 200 "$work/err")"; }
     # A kill inside a write leaves that write's hidden temporary (.NAME.oneword-tmp-XXXXXX,
     # removed by a later write once stale), never a partial file under a real name.
-    stray=$(ls -A "$work/killed" | grep -vE '^(embeddings_gs-[0-9]+\.pt|embeddings\.pt|state\.safetensors|log\.csv|\..+\.oneword-tmp-[A-Za-z0-9]{6})$' | tr '\n' ' ')
+    stray=$(ls -A "$work/killed" | grep -vE '^(embeddings_gs-[0-9]+\.pt|embeddings\.pt|state\.safetensors|log\.csv|loss\.png|\..+\.oneword-tmp-[A-Za-z0-9]{6})$' | tr '\n' ' ')
     [ "$bad" -eq 0 ] && [ -z "$stray" ] \
         && pass "killed after ${delay}s (step $at saved): every checkpoint loads, --resume continues, nothing half-written under a real name" \
         || fail "killed after ${delay}s: a checkpoint does not load, or resume fails, or stray files: $stray"
