@@ -32,7 +32,8 @@ static void learn_usage(FILE *to) {
     fprintf(to,
             "usage: oneword learn --model PATH --images DIR|FILE [--images ...] --init-word WORD --out RUN_DIR\n"
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
-            "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
+            "         [--batch 2] [--grad-accum 1] [--size 512] [--repeats 100] [--flip 0.5]\n"
+            "         [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
             "         [--dry-run] [--preview-every N] [--preview-prompt TEXT] [--gradient-checkpointing]\n"
             "         [--embedding-reg-weight 0] [--rescale-norm]\n"
@@ -52,6 +53,8 @@ static void learn_usage(FILE *to) {
             "applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
             "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
             "give it again with --resume). Without it, transparency is composited over white.\n"
+            "--repeats N: as the reference, the images are drawn in shuffled epochs that hold each image\n"
+            "N times (every image equally often); 0: every draw independent.\n"
             "--gradient-checkpointing: recompute each UNet block in the backward pass instead of\n"
             "keeping what it needs: less memory, slower steps, the same result to the bit.\n"
             "--embedding-reg-weight W: the reference's embedding_reg_weight (default 0): the loss gains\n"
@@ -252,7 +255,7 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
            O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT,
-           O_CHECKPOINTING, O_REG_WEIGHT, O_RESCALE_NORM };
+           O_CHECKPOINTING, O_REG_WEIGHT, O_RESCALE_NORM, O_REPEATS };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -266,7 +269,7 @@ int learn_main(int argc, char **argv) {
         {"resume", required_argument, 0, O_RESUME}, {"alpha-mask", no_argument, 0, O_ALPHA_MASK},
         {"dry-run", no_argument, 0, O_DRY_RUN}, {"preview-every", required_argument, 0, O_PREVIEW_EVERY},
         {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT},
-        {"gradient-checkpointing", no_argument, 0, O_CHECKPOINTING},
+        {"gradient-checkpointing", no_argument, 0, O_CHECKPOINTING}, {"repeats", required_argument, 0, O_REPEATS},
         {"embedding-reg-weight", required_argument, 0, O_REG_WEIGHT}, {"rescale-norm", no_argument, 0, O_RESCALE_NORM},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
@@ -335,6 +338,7 @@ int learn_main(int argc, char **argv) {
         case O_CHECKPOINTING: p.gradient_checkpointing = 1; break;
         case O_REG_WEIGHT: bad = cli_parse_float(optarg, "--embedding-reg-weight", 0.0f, 1e6f, &p.embedding_reg_weight); break;
         case O_RESCALE_NORM: p.rescale_norm = 1; break;
+        case O_REPEATS: bad = cli_parse_int(optarg, "--repeats", 0, 100000, &p.repeats); break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }

@@ -239,6 +239,8 @@ typedef struct ow_learn_params {
     int batch;                   /* images per micro-batch, 2 */
     int grad_accum;              /* micro-batches per step, 1 */
     int size;                    /* training resolution in pixels, 512 (a multiple of the model's factor) */
+    int repeats;                 /* 100, the reference's: images are drawn in shuffled epochs holding each
+                                  * image `repeats` times (its training set); 0: each draw independent */
     float flip;                  /* probability of a horizontal flip, 0.5 */
     const char *templates;       /* "object" (default) or "style": the reference's prompt lists */
     float weight_decay;          /* AdamW, 0.01 (torch's default, as the reference uses) */

@@ -35,6 +35,7 @@ void ow_learn_params_init(ow_learn_params *p) {
     p->batch = 2;
     p->grad_accum = 1;
     p->size = 512;
+    p->repeats = 100;
     p->flip = 0.5f;
     p->templates = "object";
     p->weight_decay = 0.01f;
@@ -82,6 +83,12 @@ static ow_status check_params(const ow_model *m, const ow_learn_image *images, i
     if (!(p->embedding_reg_weight >= 0.0f && p->embedding_reg_weight <= 1e6f))
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "embedding regularisation weight %g must be in [0, 1e6]",
                             (double)p->embedding_reg_weight);
+    if (p->repeats < 0 || p->repeats > 100000)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%d repeats; 0 (independent draws) to 100000 are possible",
+                            p->repeats);
+    if ((long)n_images * p->repeats > 1000000)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "%d images x %d repeats is an epoch of over a million draws: "
+                            "lower --repeats", n_images, p->repeats);
     if (!(p->flip >= 0.0f && p->flip <= 1.0f))
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "flip probability %g must be in [0, 1]", (double)p->flip);
     if (p->size < factor || p->size > 4096 || p->size % factor)
@@ -371,6 +378,24 @@ static void rescale_rows(float *rows, int n, int H, double norm) {
 /* Uniform integer in [0, n). */
 static int draw(ow_torch_rng *rng, int n) { return (int)(ow_torch_rng_u64(rng) % (uint64_t)n); }
 
+/* The next image: with epochs (the reference's repeats: its training set holds each
+ * image `repeats` times and is shuffled every epoch) the next of the epoch's order, a
+ * new shuffle (Fisher-Yates) when it is used up; without, a uniform draw. */
+static int next_image(ow_learn_epoch *e, ow_torch_rng *rng, int n_images) {
+    if (!e->order) return draw(rng, n_images);
+    if (e->pos >= e->len) {
+        for (int i = 0; i < e->len; i++) e->order[i] = i % n_images;
+        for (int i = e->len - 1; i > 0; i--) {
+            const int j = draw(rng, i + 1);
+            const int32_t t = e->order[i];
+            e->order[i] = e->order[j];
+            e->order[j] = t;
+        }
+        e->pos = 0;
+    }
+    return e->order[e->pos++];
+}
+
 ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, const ow_learn_params *p,
                    ow_embedding **out, ow_error *err) {
     *out = NULL;
@@ -464,6 +489,9 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
 
     ow_torch_rng rng;
     ow_torch_rng_seed(&rng, p->seed);
+    ow_learn_epoch epoch = {NULL, n_images * p->repeats, n_images * p->repeats}; /* used up: shuffled at the first draw */
+    if (p->repeats > 0 && s == OW_OK && !(epoch.order = malloc((size_t)epoch.len * sizeof *epoch.order)))
+        s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for the image order");
     const uint64_t model_fp = s == OW_OK ? model_fingerprint(m, init_id) : 0;
     int first_step = 0;
     if (s == OW_OK && p->resume) {
@@ -477,6 +505,17 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
             opt.t = r->adam_t;
             rng = r->rng;
             first_step = r->step;
+            if (epoch.order) {
+                int fits = r->epoch && r->epoch_len == epoch.len;
+                for (int i = 0; fits && i < epoch.len; i++) fits = r->epoch[i] >= 0 && r->epoch[i] < n_images;
+                if (!fits)
+                    s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "cannot resume: the run's image order does not fit "
+                                     "%d images x %d repeats (resume with the run's own images)", n_images, p->repeats);
+                else {
+                    memcpy(epoch.order, r->epoch, (size_t)epoch.len * sizeof *epoch.order);
+                    epoch.pos = r->epoch_pos;
+                }
+            }
         }
     }
     const float lr = p->learning_rate * (p->scale_lr ? (float)(B * p->grad_accum) : 1.0f);
@@ -489,7 +528,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         for (int micro = 0; micro < p->grad_accum && s == OW_OK; micro++) {
             /* the batch: views, captions, timesteps, noise */
             for (int i = 0; i < B; i++) {
-                int image = draw(&rng, n_images);
+                int image = next_image(&epoch, &rng, n_images);
                 int flip = views == 2 && (double)(ow_torch_rng_u64(&rng) >> 11) / 9007199254740992.0 < p->flip;
                 memcpy(x0 + (size_t)i * nlat, latents + ((size_t)image * views + flip) * nlat, nlat * sizeof *x0);
                 if (weights)
@@ -522,7 +561,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
             ow_learn_state *state = NULL;
             s = make_embedding(p->placeholder, trained, nvec, H, step + 1, &snapshot, err);
             if (s == OW_OK)
-                s = ow_learn_state_make(p, H, step + 1, opt.t, trained, opt.m1, opt.m2, &rng, model_fp, &images_id, &state,
+                s = ow_learn_state_make(p, H, step + 1, opt.t, trained, opt.m1, opt.m2, &rng, &epoch, model_fp, &images_id, &state,
                                         err);
             if (s == OW_OK) stop = p->on_checkpoint(p->checkpoint_user, step + 1, snapshot, state);
             ow_embedding_free(snapshot);
@@ -544,7 +583,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
         if (made != OW_OK) s = ow_error_set(err, made, "%s", e2.message);
     }
     free(latents); free(alphas); free(template_ids); free(ids); free(x0); free(noise); free(timesteps); free(grad);
-    free(opt.m1); free(opt.m2); free(coarse); free(view_weights); ow_learn_images_id_clear(&images_id); free(weights);
+    free(opt.m1); free(opt.m2); free(coarse); free(epoch.order); free(view_weights); ow_learn_images_id_clear(&images_id); free(weights);
     ow_train_template_list_free(templates, n_templates);
     ow_learn_step_free(&work, m);
     return s;

@@ -63,6 +63,7 @@ static int same_images(const ow_learn_images_id *a, const ow_learn_images_id *b)
 void ow_learn_state_free(ow_learn_state *s) {
     if (!s) return;
     free(s->images.summary);
+    free(s->epoch);
     free(s->placeholder);
     free(s->init_word);
     free(s->templates);
@@ -91,6 +92,7 @@ void ow_learn_state_params(const ow_learn_state *s, ow_learn_params *p) {
     p->seed = s->seed;
     p->embedding_reg_weight = s->embedding_reg_weight;
     p->rescale_norm = s->rescale_norm;
+    p->repeats = s->repeats;
 }
 
 static ow_learn_state *state_new(int vectors, int H) {
@@ -110,8 +112,9 @@ static ow_learn_state *state_new(int vectors, int H) {
 }
 
 ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int adam_t, const float *rows,
-                              const float *m1, const float *m2, const ow_torch_rng *rng, uint64_t model_fingerprint,
-                              const ow_learn_images_id *images, ow_learn_state **out, ow_error *err) {
+                              const float *m1, const float *m2, const ow_torch_rng *rng, const ow_learn_epoch *epoch,
+                              uint64_t model_fingerprint, const ow_learn_images_id *images, ow_learn_state **out,
+                              ow_error *err) {
     *out = NULL;
     ow_learn_state *s = state_new(p->vectors, H);
     if (!s) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory saving the training state");
@@ -133,6 +136,7 @@ ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int ada
     s->weight_decay = p->weight_decay;
     s->embedding_reg_weight = p->embedding_reg_weight;
     s->rescale_norm = p->rescale_norm;
+    s->repeats = p->repeats;
     s->seed = p->seed;
     s->step = step;
     s->adam_t = adam_t;
@@ -141,6 +145,15 @@ ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int ada
     memcpy(s->m1, m1, n);
     memcpy(s->m2, m2, n);
     s->rng = *rng;
+    if (epoch && epoch->order && epoch->len > 0) {
+        if (!(s->epoch = malloc((size_t)epoch->len * sizeof *s->epoch))) {
+            ow_learn_state_free(s);
+            return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory saving the training state");
+        }
+        memcpy(s->epoch, epoch->order, (size_t)epoch->len * sizeof *s->epoch);
+        s->epoch_len = epoch->len;
+        s->epoch_pos = epoch->pos;
+    }
     s->model_fingerprint = model_fingerprint;
     s->images.fingerprint = images->fingerprint;
     if (images->n_summary) {
@@ -179,6 +192,8 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
          "the run's learning rate %g (scaled %d, weight decay %g) differs", (double)s->learning_rate, s->scale_lr,
          (double)s->weight_decay);
     SAME(p->flip == s->flip, "the run flipped with probability %g", (double)s->flip);
+    SAME(p->repeats == s->repeats, "the run drew its images %s", s->repeats ? "in epochs of other repeats" :
+         "independently (it predates --repeats: resume it with --repeats 0)");
     SAME(p->embedding_reg_weight == s->embedding_reg_weight && !p->rescale_norm == !s->rescale_norm,
          "the run's norm constraints (embedding regularisation %g, rescaled norm %s) differ",
          (double)s->embedding_reg_weight, s->rescale_norm ? "on" : "off");
@@ -191,7 +206,7 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
 /* ---- file ---- */
 
 ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_error *err) {
-    char text[26][64];
+    char text[28][64];
     int k = 0;
 #define PUT(fmt, ...) (snprintf(text[k], sizeof text[k], fmt, __VA_ARGS__), text[k++])
     const char *meta[] = {
@@ -202,6 +217,7 @@ ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_erro
         "force_placeholder", PUT("%d", s->force_placeholder), "learning_rate", PUT("%a", (double)s->learning_rate),
         "flip", PUT("%a", (double)s->flip), "weight_decay", PUT("%a", (double)s->weight_decay),
         "embedding_reg_weight", PUT("%a", (double)s->embedding_reg_weight), "rescale_norm", PUT("%d", s->rescale_norm),
+        "repeats", PUT("%d", s->repeats), "epoch_pos", PUT("%d", s->epoch_pos),
         "seed", PUT("%" PRIu64, s->seed), "step", PUT("%d", s->step), "adam_step", PUT("%d", s->adam_t),
         "rng_seed", PUT("%" PRIu64, s->rng.seed), "rng_left", PUT("%d", (int)s->rng.left),
         "rng_next", PUT("%u", (unsigned)s->rng.next), "rng_has_cached_normal", PUT("%d", (int)s->rng.has_cached_normal),
@@ -211,7 +227,7 @@ ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_erro
 #undef PUT
     const int64_t shape[2] = {s->vectors, s->H}, words[1] = {OW_MT19937_N};
     const size_t n = (size_t)s->vectors * s->H * sizeof(float);
-    ow_tensor_entry e[5] = {
+    ow_tensor_entry e[6] = {
         {.name = "rows", .dtype = OW_DTYPE_F32, .ndim = 2, .data = (const unsigned char *)s->rows, .nbytes = n},
         {.name = "adam_m1", .dtype = OW_DTYPE_F32, .ndim = 2, .data = (const unsigned char *)s->m1, .nbytes = n},
         {.name = "adam_m2", .dtype = OW_DTYPE_F32, .ndim = 2, .data = (const unsigned char *)s->m2, .nbytes = n},
@@ -220,9 +236,15 @@ ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_erro
         {.name = "images_summary", .dtype = OW_DTYPE_F32, .ndim = 1, .data = (const unsigned char *)s->images.summary,
          .nbytes = s->images.n_summary * sizeof(float), .shape = {(int64_t)s->images.n_summary}},
     };
+    size_t n_entries = 4;
+    if (s->images.n_summary) e[n_entries++] = e[4];
+    if (s->epoch)
+        e[n_entries++] = (ow_tensor_entry){.name = "epoch", .dtype = OW_DTYPE_I32, .ndim = 1,
+                                           .data = (const unsigned char *)s->epoch,
+                                           .nbytes = (size_t)s->epoch_len * sizeof *s->epoch, .shape = {s->epoch_len}};
     for (int i = 0; i < 3; i++) memcpy(e[i].shape, shape, sizeof shape);
     memcpy(e[3].shape, words, sizeof words);
-    return ow_safetensors_write(path, e, s->images.n_summary ? 5 : 4, meta, err);
+    return ow_safetensors_write(path, e, n_entries, meta, err);
 }
 
 static ow_status meta_int(const ow_tensor_set *set, const char *key, long lo, long hi, long *out, ow_error *err) {
@@ -269,7 +291,7 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
         return ow_error_set(err, OW_ERR_FORMAT, "not a oneword training state (no \"format\": \"" STATE_FORMAT "\")");
     const ow_tensor_entry *rows = ow_tensor_set_find(set, "rows"), *m1 = ow_tensor_set_find(set, "adam_m1"),
                           *m2 = ow_tensor_set_find(set, "adam_m2"), *words = ow_tensor_set_find(set, "rng_state"),
-                          *summary = ow_tensor_set_find(set, "images_summary");
+                          *summary = ow_tensor_set_find(set, "images_summary"), *epoch = ow_tensor_set_find(set, "epoch");
     if (!rows || rows->dtype != OW_DTYPE_F32 || rows->ndim != 2 || rows->shape[0] < 1 || rows->shape[0] > 16 ||
         rows->shape[1] < 1 || rows->shape[1] > 65536)
         return ow_error_set(err, OW_ERR_FORMAT, "training state: 'rows' is missing or not (1..16, H) F32");
@@ -283,8 +305,19 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     if (summary && (summary->dtype != OW_DTYPE_F32 || summary->ndim != 1 || summary->shape[0] < 1 ||
                     summary->shape[0] > 64 * 1024 * 1024))
         return ow_error_set(err, OW_ERR_FORMAT, "training state: 'images_summary' is not a list of F32 block means");
+    if (epoch && (epoch->dtype != OW_DTYPE_I32 || epoch->ndim != 1 || epoch->shape[0] < 1 ||
+                  epoch->shape[0] > 1000000))
+        return ow_error_set(err, OW_ERR_FORMAT, "training state: 'epoch' is not a list of I32 image numbers");
     ow_learn_state *s = state_new(vectors, H);
     if (!s) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    if (epoch) {
+        s->epoch_len = (int)epoch->shape[0];
+        if (!(s->epoch = malloc(epoch->nbytes))) {
+            ow_learn_state_free(s);
+            return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+        }
+        memcpy(s->epoch, epoch->data, epoch->nbytes);
+    }
     if (summary) {
         s->images.n_summary = (size_t)summary->shape[0];
         if (!(s->images.summary = malloc(summary->nbytes))) {
@@ -318,6 +351,8 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     /* options added later: absent in older states, where they were off */
     if (ow_tensor_set_metadata(set, "embedding_reg_weight")) DBL("embedding_reg_weight", s->embedding_reg_weight);
     if (ow_tensor_set_metadata(set, "rescale_norm")) INT("rescale_norm", 0, 1, s->rescale_norm);
+    if (ow_tensor_set_metadata(set, "repeats")) INT("repeats", 0, 100000, s->repeats);
+    if (ow_tensor_set_metadata(set, "epoch_pos")) INT("epoch_pos", 0, s->epoch_len, s->epoch_pos);
     if (st == OW_OK) st = meta_u64(set, "seed", 10, &s->seed, err);
     INT("step", 0, 1000000, s->step);
     INT("adam_step", 0, 1000000, s->adam_t);

@@ -35,6 +35,9 @@ struct ow_learn_state {
     float learning_rate, flip, weight_decay;
     float embedding_reg_weight;    /* 0 and */
     int rescale_norm;              /* 0 in states saved before these options */
+    int repeats;                   /* 0 in states saved before epochs */
+    int32_t *epoch;                /* (epoch_len) image order of the current epoch, or NULL */
+    int epoch_len, epoch_pos;      /* n_images x repeats; draws taken from it */
     uint64_t seed;
     int step, adam_t;              /* steps done; AdamW's step count */
     float *rows, *m1, *m2;         /* (vectors, H) each */
@@ -47,10 +50,17 @@ struct ow_learn_state {
 #define OW_FINGERPRINT_START 0xcbf29ce484222325ull
 uint64_t ow_fingerprint(uint64_t h, const void *data, size_t n);
 
+/* Where the image draws stand: the current epoch's order (len entries, pos taken). */
+typedef struct ow_learn_epoch {
+    int32_t *order;
+    int len, pos;
+} ow_learn_epoch;
+
 /* A copy of the run's state after `step`. */
 ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int adam_t, const float *rows,
-                              const float *m1, const float *m2, const ow_torch_rng *rng, uint64_t model_fingerprint,
-                              const ow_learn_images_id *images, ow_learn_state **out, ow_error *err);
+                              const float *m1, const float *m2, const ow_torch_rng *rng, const ow_learn_epoch *epoch,
+                              uint64_t model_fingerprint, const ow_learn_images_id *images, ow_learn_state **out,
+                              ow_error *err);
 
 /* Whether p (with width H, model fingerprint and images) continues the state's run;
  * the error names what differs. Images match when their fingerprints do, or their

@@ -2,7 +2,7 @@
 # test_shapes_concept.sh: textual inversion proven on the bundled shapes model. For
 # each concept in tests/golden/shapes/concepts/ (a shape/colour pair the model never
 # saw in training; images and captions from tests/ref/shapes/make_concepts.py),
-# `oneword learn` trains the token "*" from 4 pictures at 64x64 for STEPS steps; then
+# `oneword learn` trains the token "*" from 4 pictures at 64x64 for STEPS (600) steps; then
 # 32 samples (4 prompts of the model's grammar x 8 seeds, euler 20 steps, scale 9)
 # with "*" must show the concept by the shapes judge in >= 80 % (26 of 32), and the
 # same prompts and seeds with the init word in place of "*" in <= 20 % (6 of 32).
@@ -11,7 +11,7 @@ set -u
 oneword=$1
 judge=$2
 root=$3
-steps=${4:-400}
+steps=${4:-600}
 model="$root/resources/shapes"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -15,6 +15,7 @@
 #include "oneword.h"
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
+#include "train/learn_state.h"
 #include "train/learn_step.h"
 
 typedef struct progress_log {
@@ -398,12 +399,53 @@ static void norm_constraints(void) {
     ow_model_close(m2);
 }
 
+/* --repeats: the images are drawn in shuffled epochs holding each image `repeats`
+ * times. With 2 images x 3 repeats and batch 2, steps 1-3 use up the first epoch and
+ * step 4 starts a second: the state's order then holds each image 3 times, 2 taken. */
+typedef struct epoch_probe { int at, ok, pos; int count[2]; } epoch_probe;
+static int probe_epoch(void *user, int step, const ow_embedding *emb, const ow_learn_state *state) {
+    epoch_probe *e = user;
+    (void)emb;
+    if (step != e->at) return 0;
+    e->ok = state->epoch && state->epoch_len == 6 && state->repeats == 3;
+    e->pos = state->epoch_pos;
+    for (int i = 0; e->ok && i < 6; i++) {
+        if (state->epoch[i] < 0 || state->epoch[i] > 1) e->ok = 0;
+        else e->count[state->epoch[i]]++;
+    }
+    return 1;
+}
+
+static void epochs_hold_each_image_repeats_times(void) {
+    ow_model *m = open_model();
+    if (!m) return;
+    progress_log log = {.all_finite = 1};
+    ow_learn_params p = short_run(&log);
+    p.steps = 8;
+    p.repeats = 3;
+    p.save_every = 4;
+    epoch_probe probe = {.at = 4};
+    p.on_checkpoint = probe_epoch;
+    p.checkpoint_user = &probe;
+    ow_embedding *emb = NULL;
+    ow_error err = {0};
+    ow_learn(m, images, 2, &p, &emb, &err);
+    CHECK(probe.ok && probe.count[0] == 3 && probe.count[1] == 3 && probe.pos == 2,
+          "2 images x 3 repeats after 8 draws: the order holds image 0 %d times, image 1 %d times, %d taken",
+          probe.count[0], probe.count[1], probe.pos);
+    if (probe.ok && probe.count[0] == 3 && probe.count[1] == 3 && probe.pos == 2)
+        printf("ok   --repeats 3 with 2 images: after 8 draws the second epoch holds each image 3 times, 2 taken\n");
+    ow_embedding_free(emb);
+    ow_model_close(m);
+}
+
 int main(void) {
     make_images();
     multi_token_init();
     views_are_the_training_views();
     masks_weigh_the_loss();
     norm_constraints();
+    epochs_hold_each_image_repeats_times();
     ow_model *m = open_model();
     if (!m) CHECK_DONE();
     progress_log log = {.all_finite = 1};

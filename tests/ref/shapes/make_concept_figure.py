@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_concept_figure.py: the README's picture of a concept learned on the bundled
 shapes model, resources/shapes/concept-red-star.png. Runs the built `oneword`
-exactly as tests/e2e/test_shapes_concept.sh does for the red-star concept (learn 400
+exactly as tests/e2e/test_shapes_concept.sh does for the red-star concept (learn 600
 steps at 64x64, seed 1; euler 20 steps, scale 9, seeds 1000..1007), then draws:
   row 1: the 4 training pictures (tests/golden/shapes/concepts/red-star/)
   row 2: 8 samples of "a * on a black background" with the learned token
@@ -65,7 +65,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = os.path.join(tmp, "run")
         run(oneword, "learn", "--model", MODEL, "--images", CONCEPT, "--init-word", "star", "--template",
-            os.path.join(CONCEPT, "templates.txt"), "--out", run_dir, "--steps", "400", "--size", "64", "--seed", "1",
+            os.path.join(CONCEPT, "templates.txt"), "--out", run_dir, "--steps", "600", "--size", "64", "--seed", "1",
             "--save-every", "0")
         with_token = samples(oneword, "a * on a black background", os.path.join(tmp, "a"),
                              os.path.join(run_dir, "embeddings.pt"))
