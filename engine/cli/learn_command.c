@@ -1,4 +1,5 @@
-/* learn_command.c: `oneword learn`: reads the training images (PNG), calls ow_learn
+/* learn_command.c: `oneword learn`: reads the training images (PNG, JPEG, WebP, TIFF:
+ * training_image.c), calls ow_learn
  * and writes what the reference writes into the run folder: embeddings_gs-N.pt every
  * --save-every steps and embeddings.pt at the end (string_to_token/string_to_param,
  * which A1111, the reference and `oneword generate --embedding` load), plus
@@ -11,15 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "cli_messages.h"
 #include "cli_options.h"
 #include "oneword.h"
-#include "jpeg_read.h"
-#include "png_read.h"
 #include "png_write.h"
+#include "training_image.h"
 #include "image_grid.h"
 #include "train/templates.h"
 #include "core/file.h"
@@ -35,8 +34,9 @@ static void learn_usage(FILE *to) {
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
             "         [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
-            "Learns the placeholder's vectors from the images (PNG or JPEG, upright by its EXIF\n"
-            "orientation; a folder means every .png, .jpg and .jpeg in it),\n"
+            "Learns the placeholder's vectors from the images (PNG, JPEG, WebP or TIFF, 8 or 16 bits;\n"
+            "JPEG and TIFF upright by their orientation tag; of a multi-page TIFF the first page;\n"
+            "animated WebP is refused; a folder means every .png .jpg .jpeg .webp .tif .tiff in it),\n"
             "starting from the init word's embedding (one CLIP token). The learning rate is\n"
             "--lr x batch x grad-accum unless --no-scale-lr, as the reference's scale_lr. Writes\n"
             "RUN_DIR/embeddings_gs-N.pt and RUN_DIR/state.safetensors every --save-every steps (and at the\n"
@@ -60,14 +60,7 @@ typedef struct image_list {
 
 static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* .png, .jpg or .jpeg (any case): the images a folder contributes. */
-static int is_image_name(const char *name) {
-    size_t n = strlen(name);
-    return (n > 4 && (strcasecmp(name + n - 4, ".png") == 0 || strcasecmp(name + n - 4, ".jpg") == 0)) ||
-           (n > 5 && strcasecmp(name + n - 5, ".jpeg") == 0);
-}
-
-/* A file, or every .png / .jpg / .jpeg of a folder (sorted). */
+/* A file, or every image file of a folder (training_image_name; sorted). */
 static int add_images(image_list *list, const char *path) {
     struct stat st;
     char shown[512];
@@ -84,7 +77,7 @@ static int add_images(image_list *list, const char *path) {
     int first = list->count;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
+        if (e->d_name[0] == '.' || !training_image_name(e->d_name)) continue;
         char full[4096];
         snprintf(full, sizeof full, "%s/%s", path, e->d_name);
         if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) continue;
@@ -93,7 +86,7 @@ static int add_images(image_list *list, const char *path) {
     }
     closedir(d);
     qsort(list->paths + first, (size_t)(list->count - first), sizeof *list->paths, compare_strings);
-    if (list->count == first) return cli_fail("--images '%s' holds no .png or .jpg file", cli_display(path, shown, sizeof shown));
+    if (list->count == first) return cli_fail("--images '%s' holds no .png, .jpg, .webp or .tif file", cli_display(path, shown, sizeof shown));
     return 0;
 }
 
@@ -340,25 +333,22 @@ int learn_main(int argc, char **argv) {
 
     ow_learn_image *list = calloc((size_t)images.count, sizeof *list);
     if (!list) { status = cli_fail("out of memory"); goto done; }
-    for (int i = 0; i < images.count; i++) {
-        float *rgb, *alpha = NULL;
-        int w, h;
+    for (int i = 0; i < images.count && status == 0; i++) {
+        training_image im;
         char why[256], shown[512];
-        const int failed = jpeg_is_jpeg(images.paths[i])
-                               ? jpeg_read_rgb_float(images.paths[i], &rgb, &w, &h, NULL, why, sizeof why)
-                               : png_read_rgb_float(images.paths[i], &rgb, alpha_mask ? &alpha : NULL, &w, &h, why,
-                                                    sizeof why);
-        if (failed) {
+        if (training_image_read(images.paths[i], alpha_mask, &im, why, sizeof why) != 0) {
             status = cli_fail("training image '%s' cannot be read: %s", cli_display(images.paths[i], shown, sizeof shown), why);
-            for (int k = 0; k < i; k++) {
-                free((void *)list[k].rgb);
-                free((void *)list[k].mask);
-            }
-            free(list);
-            goto done;
+            break;
         }
-        list[i] = (ow_learn_image){rgb, w, h, alpha};
+        list[i] = (ow_learn_image){im.rgb, im.width, im.height, im.alpha};
+        if (im.note[0]) {
+            char line[1024];
+            snprintf(line, sizeof line, "note: training image '%s': %s", cli_display(images.paths[i], shown, sizeof shown),
+                     im.note);
+            cli_log_to_stderr(NULL, 0, line);
+        }
     }
+    if (status != 0) goto freed;
     if (cli_make_dir(out_dir) != 0) {
         char shown[512];
         status = cli_fail("cannot create the run folder '%s': %s", cli_display(out_dir, shown, sizeof shown), strerror(errno));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_cli_learn.sh: `oneword learn` end to end on the tiny model: a short run writes
 # embeddings_gs-N.pt every --save-every steps, embeddings.pt and log.csv; the result
-# loads in inspect and generate; --alpha-mask weighs the loss by alpha; --template FILE;
+# loads in inspect and generate; --alpha-mask weighs the loss by alpha; PNG, JPEG, WebP and
+# TIFF images; --template FILE;
 # SIGKILL at any moment leaves a run that loads and resumes; bad input (no images, a file that is not an image, a
 # multi-token init word, a placeholder that is a word, a size the model cannot take,
 # an unwritable run folder) ends with a clear message and exit 1 or 2.
@@ -120,6 +121,21 @@ rc=$?
 "$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/jpeg" --init-word square --out "$work/jpeg" \
     --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/jpeg/embeddings.pt" ] \
     && pass "learn from a folder of 11 JPEGs" || fail "learn from JPEGs: $(tr '\r' '\n' <"$work/err" | tail -2)"
+
+# WebP and TIFF training images (folders of them; the multi-page TIFF says its first page is used).
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/webp" --init-word square --out "$work/webp" \
+    --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/webp/embeddings.pt" ] \
+    && pass "learn from a folder of 4 WebPs (lossy, lossless, alpha)" || fail "learn from WebPs: $(tr '\r' '\n' <"$work/err" | tail -2)"
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/tiff" --init-word square --out "$work/tiff" \
+    --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/tiff/embeddings.pt" ] \
+    && grep -q "multipage.tif': a TIFF of 2 pages; the first is used" "$work/err" \
+    && pass "learn from a folder of $(ls "$root"/tests/golden/e2e/tiff/*.tif | wc -l) TIFFs: $(grep -o 'note: .*multipage.*' "$work/err")" \
+    || fail "learn from TIFFs: $(tr '\r' '\n' <"$work/err" | tail -3)"
+expect_fail "an animated WebP" "an animated WebP: oneword learns from still pictures" learn --model "$tiny" \
+    --images "$root/tests/golden/e2e/refused/animated.webp" --init-word square --out "$work/anim" --size 32
+head -c 150 "$root/tests/golden/e2e/tiff/rgba16.tif" >"$work/cut.tif"
+expect_fail "a TIFF cut short" "cannot be read: not a readable TIFF" learn --model "$tiny" --images "$work/cut.tif" \
+    --init-word square --out "$work/cut" --size 32
 
 # --template FILE (A1111 template lines with [name]): trains, resumes exactly, is kept by the state.
 printf 'a [name] on a white background\r\n\na large [name]\n' >"$work/templates.txt"
