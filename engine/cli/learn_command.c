@@ -1,5 +1,5 @@
 /* learn_command.c: `oneword learn`: reads the training images (PNG, JPEG, WebP, TIFF:
- * training_image.c), calls ow_learn
+ * training_image.c) and their masks (--masks: learn_masks.c), calls ow_learn
  * and writes what the reference writes into the run folder: embeddings_gs-N.pt every
  * --save-every steps and embeddings.pt at the end (string_to_token/string_to_param,
  * which A1111, the reference and `oneword generate --embedding` load), plus
@@ -17,6 +17,7 @@
 #include "cli_messages.h"
 #include "cli_options.h"
 #include "oneword.h"
+#include "learn_masks.h"
 #include "png_write.h"
 #include "training_image.h"
 #include "image_grid.h"
@@ -32,7 +33,7 @@ static void learn_usage(FILE *to) {
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
             "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
-            "         [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
+            "         [--masks DIR] [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG, JPEG, WebP or TIFF, 8 or 16 bits;\n"
             "JPEG and TIFF upright by their orientation tag; of a multi-page TIFF the first page;\n"
@@ -50,6 +51,10 @@ static void learn_usage(FILE *to) {
             "applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
             "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
             "give it again with --resume). Without it, transparency is composited over white.\n"
+            "--masks DIR: each image's loss mask is the image in DIR with the same name stem (cat.jpg:\n"
+            "DIR/cat.png or any format), of the image's size; its red channel (gray) weights the loss,\n"
+            "white = learned, black = not (kohya's mask images). Give it again with --resume.\n"
+
             "Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
 }
 
@@ -236,7 +241,8 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
-           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT };
+           O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT,
+           O_MASKS };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -249,7 +255,7 @@ int learn_main(int argc, char **argv) {
         {"threads", required_argument, 0, O_THREADS}, {"force-placeholder", no_argument, 0, O_FORCE},
         {"resume", required_argument, 0, O_RESUME}, {"alpha-mask", no_argument, 0, O_ALPHA_MASK},
         {"dry-run", no_argument, 0, O_DRY_RUN}, {"preview-every", required_argument, 0, O_PREVIEW_EVERY},
-        {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT},
+        {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT}, {"masks", required_argument, 0, O_MASKS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     ow_learn_params p;
@@ -257,8 +263,9 @@ int learn_main(int argc, char **argv) {
     p.save_every = 500;
     const char *model_path = NULL, *out_dir = NULL;
     int threads = 0, status = 0, alpha_mask = 0, dry_run = 0, preview_every = 0;
-    const char *preview_prompt = NULL;
+    const char *preview_prompt = NULL, *masks_dir = NULL;
     char *template_text = NULL;
+    char *mask_paths[MAX_IMAGES] = {0};
     image_list images = {0};
     ow_learn_state *resume = NULL;
     /* --resume RUN_DIR: the run's own options first, then whatever is given again. */
@@ -314,6 +321,7 @@ int learn_main(int argc, char **argv) {
         case O_DRY_RUN: dry_run = 1; break;
         case O_PREVIEW_EVERY: bad = cli_parse_int(optarg, "--preview-every", 0, 1000000, &preview_every); break;
         case O_PREVIEW_PROMPT: preview_prompt = optarg; break;
+        case O_MASKS: masks_dir = optarg; break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }
@@ -330,12 +338,30 @@ int learn_main(int argc, char **argv) {
         goto done;
     }
     if (!out_dir[0]) { status = cli_fail("--out is empty: name a folder for the run"); goto done; }
+    if (masks_dir && alpha_mask) {
+        status = cli_fail("--masks and --alpha-mask both give the loss masks: choose one");
+        goto done;
+    }
+    if (masks_dir) {
+        int unused = 0;
+        char *example = NULL;
+        if ((status = learn_masks_find(masks_dir, images.paths, images.count, mask_paths, &unused, &example)) != 0)
+            goto done;
+        if (unused) {
+            char shown[512], line[1024];
+            snprintf(line, sizeof line, "note: %d file%s in --masks %s match%s no training image (e.g. '%s')", unused,
+                     unused == 1 ? "" : "s", cli_display(masks_dir, shown, sizeof shown), unused == 1 ? "es" : "",
+                     example ? example : "");
+            cli_log_to_stderr(NULL, 0, line);
+        }
+        free(example);
+    }
 
     ow_learn_image *list = calloc((size_t)images.count, sizeof *list);
     if (!list) { status = cli_fail("out of memory"); goto done; }
     for (int i = 0; i < images.count && status == 0; i++) {
         training_image im;
-        char why[256], shown[512];
+        char why[256], shown[512], shown2[512];
         if (training_image_read(images.paths[i], alpha_mask, &im, why, sizeof why) != 0) {
             status = cli_fail("training image '%s' cannot be read: %s", cli_display(images.paths[i], shown, sizeof shown), why);
             break;
@@ -346,6 +372,26 @@ int learn_main(int argc, char **argv) {
             snprintf(line, sizeof line, "note: training image '%s': %s", cli_display(images.paths[i], shown, sizeof shown),
                      im.note);
             cli_log_to_stderr(NULL, 0, line);
+        }
+        if (!mask_paths[i]) continue;
+        float *mask = NULL;
+        int mw = 0, mh = 0;
+        char note[160];
+        if (training_mask_read(mask_paths[i], &mask, &mw, &mh, note, sizeof note, why, sizeof why) != 0) {
+            status = cli_fail("the mask '%s' cannot be read: %s", cli_display(mask_paths[i], shown, sizeof shown), why);
+        } else if (mw != im.width || mh != im.height) {
+            /* kohya asserts this too: a mask is drawn on its image, at its size */
+            status = cli_fail("the mask '%s' is %dx%d pixels, its training image '%s' %dx%d: a mask must be the size "
+                              "of its image", cli_display(mask_paths[i], shown, sizeof shown), mw, mh,
+                              cli_display(images.paths[i], shown2, sizeof shown2), im.width, im.height);
+            free(mask);
+        } else {
+            list[i].mask = mask;
+            if (note[0]) {
+                char line[1024];
+                snprintf(line, sizeof line, "note: the mask '%s': %s", cli_display(mask_paths[i], shown, sizeof shown), note);
+                cli_log_to_stderr(NULL, 0, line);
+            }
         }
     }
     if (status != 0) goto freed;
@@ -403,7 +449,10 @@ freed:
     }
     free(list);
 done:
-    for (int i = 0; i < images.count; i++) free(images.paths[i]);
+    for (int i = 0; i < images.count; i++) {
+        free(images.paths[i]);
+        free(mask_paths[i]);
+    }
     ow_learn_state_free(resume);
     free(template_text);
     return status;
