@@ -33,7 +33,7 @@ static void learn_usage(FILE *to) {
             "         [--placeholder \"*\"] [--vectors 1] [--steps 5000] [--lr 5e-3] [--no-scale-lr]\n"
             "         [--batch 2] [--grad-accum 1] [--size 512] [--flip 0.5] [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
-            "         [--masks DIR] [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
+            "         [--masks DIR] [--center-crop] [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG, JPEG, WebP or TIFF, 8 or 16 bits;\n"
             "JPEG and TIFF upright by their orientation tag; of a multi-page TIFF the first page;\n"
@@ -47,14 +47,15 @@ static void learn_usage(FILE *to) {
             "A1111 template file (default: the reference's object captions, \"a photo of a {}\", ...).\n"
             "--preview-every N: every N steps (and at the end) RUN_DIR/preview-N.png, 4 samples of\n"
             "--preview-prompt (default \"a photo of a *\" with your placeholder) with the rows so far.\n"
-            "--dry-run: write RUN_DIR/views.png, the exact training views (resized, mirrored, masks\n"
-            "applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
+            "--dry-run: write RUN_DIR/views.png, the exact training views (cropped, resized, mirrored,\n"
+            "masks applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
             "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
             "give it again with --resume). Without it, transparency is composited over white.\n"
             "--masks DIR: each image's loss mask is the image in DIR with the same name stem (cat.jpg:\n"
             "DIR/cat.png or any format), of the image's size; its red channel (gray) weights the loss,\n"
             "white = learned, black = not (kohya's mask images). Give it again with --resume.\n"
-
+            "--center-crop: each image's largest centred square is what is resized to --size (the\n"
+            "reference's center_crop); without it the whole image is resized, its aspect ignored.\n"
             "Use the result with: oneword generate --embedding RUN_DIR/embeddings.pt\n");
 }
 
@@ -242,7 +243,7 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
            O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT,
-           O_MASKS };
+           O_MASKS, O_CENTER_CROP };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -256,6 +257,7 @@ int learn_main(int argc, char **argv) {
         {"resume", required_argument, 0, O_RESUME}, {"alpha-mask", no_argument, 0, O_ALPHA_MASK},
         {"dry-run", no_argument, 0, O_DRY_RUN}, {"preview-every", required_argument, 0, O_PREVIEW_EVERY},
         {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT}, {"masks", required_argument, 0, O_MASKS},
+        {"center-crop", no_argument, 0, O_CENTER_CROP},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     ow_learn_params p;
@@ -322,6 +324,7 @@ int learn_main(int argc, char **argv) {
         case O_PREVIEW_EVERY: bad = cli_parse_int(optarg, "--preview-every", 0, 1000000, &preview_every); break;
         case O_PREVIEW_PROMPT: preview_prompt = optarg; break;
         case O_MASKS: masks_dir = optarg; break;
+        case O_CENTER_CROP: p.center_crop = 1; break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }

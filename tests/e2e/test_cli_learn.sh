@@ -3,7 +3,7 @@
 # embeddings_gs-N.pt every --save-every steps, embeddings.pt and log.csv; the result
 # loads in inspect and generate; --alpha-mask weighs the loss by alpha; PNG, JPEG, WebP and
 # TIFF images; --masks DIR weighs it by mask images (= --alpha-mask when the masks are the
-# alphas; black: loss 0); --template FILE;
+# alphas; black: loss 0); --center-crop views and resumes; --template FILE;
 # SIGKILL at any moment leaves a run that loads and resumes; bad input (no images, a file that is not an image, a
 # multi-token init word, a placeholder that is a word, a size the model cannot take,
 # an unwritable run folder) ends with a clear message and exit 1 or 2.
@@ -185,6 +185,29 @@ cp "$masks/by-alpha/figure.png" "$work/bad-masks/other.png"
     --masks "$work/bad-masks" >/dev/null 2>"$work/err"
 grep -q "note: 1 file in --masks .* matches no training image (e.g. 'other.png')" "$work/err" \
     && pass "a mask no image uses is named: $(grep note "$work/err")" || fail "unused mask: $(cat "$work/err")"
+
+# --center-crop: the largest centred square is resized. A 64x32 picture, blue with red left and
+# right quarters: its cropped view is the blue alone (byte for byte the view of a blue 32x32
+# picture); without the crop the red shows.
+crop="$root/tests/golden/e2e/crop"
+"$oneword" learn --images "$crop/centre-32.png" --init-word square --out "$work/blue" --size 32 --flip 0 --dry-run \
+    >/dev/null 2>&1
+"$oneword" learn --images "$crop/wide-64x32.png" --init-word square --out "$work/cropped" --size 32 --flip 0 \
+    --dry-run --center-crop >/dev/null 2>"$work/err"
+"$oneword" learn --images "$crop/wide-64x32.png" --init-word square --out "$work/squeezed" --size 32 --flip 0 \
+    --dry-run >/dev/null 2>>"$work/err"
+[ -s "$work/blue/views.png" ] && cmp -s "$work/cropped/views.png" "$work/blue/views.png" \
+    && [ -s "$work/squeezed/views.png" ] && ! cmp -s "$work/squeezed/views.png" "$work/blue/views.png" \
+    && pass "--center-crop: the 64x32 picture's view is its blue centre (= the blue picture's view, byte for byte); without it the red quarters show" \
+    || fail "--center-crop views: $(ls -l "$work"/{blue,cropped,squeezed}/views.png 2>&1 | tr '\n' ' ') $(cat "$work/err")"
+"$oneword" learn --model "$tiny" --images "$crop/wide-64x32.png" --init-word square --out "$work/crop-run" --steps 2 \
+    --save-every 1 --size 32 --center-crop >/dev/null 2>&1
+"$oneword" learn --model "$tiny" --images "$crop/wide-64x32.png" --init-word square --out "$work/crop-1" --steps 1 \
+    --save-every 1 --size 32 --center-crop >/dev/null 2>&1
+"$oneword" learn --resume "$work/crop-1" --model "$tiny" --images "$crop/wide-64x32.png" --steps 2 >/dev/null 2>&1
+cmp -s "$work/crop-run/embeddings.pt" "$work/crop-1/embeddings.pt" \
+    && pass "--center-crop is kept by the state: 1 step + resume 1 (without the flag) = 2 steps, byte for byte" \
+    || fail "--center-crop resume differs"
 
 # --template FILE (A1111 template lines with [name]): trains, resumes exactly, is kept by the state.
 printf 'a [name] on a white background\r\n\na large [name]\n' >"$work/templates.txt"

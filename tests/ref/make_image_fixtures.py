@@ -30,6 +30,8 @@ In tests/golden/e2e/masks/ (make_masks, for --masks): images/figure.png (32x32 R
   by-alpha/figure.png (its alpha as a gray image: --masks by-alpha = --alpha-mask),
   black/figure.tif (all black, another format: matched by stem), small/figure.png
   (16x16: the wrong size).
+In tests/golden/e2e/crop/ (make_crop, for --center-crop): wide-64x32.png, blue with
+  its left and right quarters red; centre-32.png, the blue alone.
 Run from the repository root: python3 tests/ref/make_image_fixtures.py  (Pillow, numpy, torch)
 """
 import io
@@ -286,11 +288,24 @@ def make_masks():
             print(f"masks/{sub}/{f}: {os.path.getsize(os.path.join(out, sub, f))} bytes")
 
 
+def make_crop():
+    out = os.path.join(E2E, "crop")
+    os.makedirs(out, exist_ok=True)
+    blue, red = (40, 80, 200), (230, 40, 40)
+    wide = np.zeros((32, 64, 3), np.uint8)
+    wide[:] = blue
+    wide[:, :16] = red
+    wide[:, 48:] = red
+    Image.fromarray(wide).save(os.path.join(out, "wide-64x32.png"))
+    Image.fromarray(np.full((32, 32, 3), blue, np.uint8)).save(os.path.join(out, "centre-32.png"))
+
+
 def main():
     make_jpeg()
     make_webp()
     make_tiff()
     make_masks()
+    make_crop()
 
 
 if __name__ == "__main__":
