@@ -1,7 +1,7 @@
 /* jpeg_read.c: JPEG -> float RGB with libjpeg(-turbo). Errors come back through a
  * setjmp error manager (libjpeg's default one exits the process); libjpeg's memory
  * is capped; the EXIF orientation tag (APP1 "Exif", IFD0 tag 0x0112) is applied
- * after decoding, as PIL's ImageOps.exif_transpose and GIMP's import do. */
+ * after decoding (image_orient.c), as PIL's ImageOps.exif_transpose and GIMP's import do. */
 #include "jpeg_read.h"
 
 #include <setjmp.h>
@@ -14,6 +14,7 @@
 #include <jerror.h>
 
 #include "core/file.h"
+#include "image_orient.h"
 
 #define SIDE_MAX 16384
 #define LIBJPEG_MEMORY_MAX (512L * 1024 * 1024) /* progressive files keep every coefficient */
@@ -81,28 +82,6 @@ static int exif_orientation(const unsigned char *d, size_t n) {
         }
     }
     return 1;
-}
-
-/* dst = src (h, w, 3) turned upright for EXIF orientation o; *ow x *oh the result. */
-static void orient(const float *src, int w, int h, int o, float *dst, int *ow, int *oh) {
-    const int swap = o >= 5;
-    *ow = swap ? h : w;
-    *oh = swap ? w : h;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            int dx, dy; /* where source pixel (x, y) goes */
-            switch (o) {
-            case 2: dx = w - 1 - x; dy = y; break;             /* mirrored */
-            case 3: dx = w - 1 - x; dy = h - 1 - y; break;     /* rotated 180 */
-            case 4: dx = x; dy = h - 1 - y; break;             /* mirrored vertically */
-            case 5: dx = y; dy = x; break;                     /* transposed */
-            case 6: dx = h - 1 - y; dy = x; break;             /* rotated 90 clockwise to be upright */
-            case 7: dx = h - 1 - y; dy = w - 1 - x; break;     /* transversed */
-            case 8: dx = y; dy = w - 1 - x; break;             /* rotated 90 counter-clockwise */
-            default: dx = x; dy = y; break;
-            }
-            memcpy(dst + ((size_t)dy * *ow + dx) * 3, src + ((size_t)y * w + x) * 3, 3 * sizeof *dst);
-        }
 }
 
 int jpeg_read_rgb_float(const char *path, float **rgb, int *width, int *height, int *orientation, char *why,
@@ -195,19 +174,12 @@ int jpeg_read_rgb_float(const char *path, float **rgb, int *width, int *height, 
     jpeg_destroy_decompress(&cinfo);
     fclose(f);
     free(row);
-    if (o != 1) {
-        float *upright = malloc((size_t)w * h * 3 * sizeof *upright);
-        if (!upright) {
-            free(pixels);
-            snprintf(why, cap, "out of memory for a %dx%d image", w, h);
-            return -1;
-        }
-        orient(pixels, w, h, o, upright, width, height);
+    *width = w;
+    *height = h;
+    if (image_orient_in_place(&pixels, width, height, 3, o) != 0) {
         free(pixels);
-        pixels = upright;
-    } else {
-        *width = w;
-        *height = h;
+        snprintf(why, cap, "out of memory for a %dx%d image", w, h);
+        return -1;
     }
     if (orientation) *orientation = o;
     *rgb = pixels;

@@ -1,4 +1,5 @@
-/* learn_command.c: `oneword learn`: reads the training images (PNG), calls ow_learn
+/* learn_command.c: `oneword learn`: reads the training images (PNG, JPEG, WebP, TIFF:
+ * training_image.c) and their masks (--masks: learn_masks.c), calls ow_learn
  * and writes what the reference writes into the run folder: embeddings_gs-N.pt every
  * --save-every steps and embeddings.pt at the end (string_to_token/string_to_param,
  * which A1111, the reference and `oneword generate --embedding` load), plus
@@ -11,15 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "cli_messages.h"
 #include "cli_options.h"
 #include "oneword.h"
-#include "jpeg_read.h"
-#include "png_read.h"
+#include "learn_masks.h"
 #include "png_write.h"
+#include "training_image.h"
 #include "image_grid.h"
 #include "train/templates.h"
 #include "core/file.h"
@@ -35,11 +35,12 @@ static void learn_usage(FILE *to) {
             "         [--batch 2] [--grad-accum 1] [--size 512] [--repeats 100] [--flip 0.5]\n"
             "         [--template object|style|FILE]\n"
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
-            "         [--dry-run] [--preview-every N] [--preview-prompt TEXT] [--gradient-checkpointing]\n"
-            "         [--embedding-reg-weight 0] [--rescale-norm]\n"
+            "         [--masks DIR] [--center-crop] [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
+            "         [--gradient-checkpointing] [--embedding-reg-weight 0] [--rescale-norm]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
-            "Learns the placeholder's vectors from the images (PNG or JPEG, upright by its EXIF\n"
-            "orientation; a folder means every .png, .jpg and .jpeg in it),\n"
+            "Learns the placeholder's vectors from the images (PNG, JPEG, WebP or TIFF, 8 or 16 bits;\n"
+            "JPEG and TIFF upright by their orientation tag; of a multi-page TIFF the first page;\n"
+            "animated WebP is refused; a folder means every .png .jpg .jpeg .webp .tif .tiff in it),\n"
             "starting from the init word's embedding (one CLIP token). The learning rate is\n"
             "--lr x batch x grad-accum unless --no-scale-lr, as the reference's scale_lr. Writes\n"
             "RUN_DIR/embeddings_gs-N.pt and RUN_DIR/state.safetensors every --save-every steps (and at the\n"
@@ -49,10 +50,15 @@ static void learn_usage(FILE *to) {
             "A1111 template file (default: the reference's object captions, \"a photo of a {}\", ...).\n"
             "--preview-every N: every N steps (and at the end) RUN_DIR/preview-N.png, 4 samples of\n"
             "--preview-prompt (default \"a photo of a *\" with your placeholder) with the rows so far.\n"
-            "--dry-run: write RUN_DIR/views.png, the exact training views (resized, mirrored, masks\n"
-            "applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
+            "--dry-run: write RUN_DIR/views.png, the exact training views (cropped, resized, mirrored,\n"
+            "masks applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
             "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
             "give it again with --resume). Without it, transparency is composited over white.\n"
+            "--masks DIR: each image's loss mask is the image in DIR with the same name stem (cat.jpg:\n"
+            "DIR/cat.png or any format), of the image's size; its red channel (gray) weights the loss,\n"
+            "white = learned, black = not (kohya's mask images). Give it again with --resume.\n"
+            "--center-crop: each image's largest centred square is what is resized to --size (the\n"
+            "reference's center_crop); without it the whole image is resized, its aspect ignored.\n"
             "--repeats N: as the reference, the images are drawn in shuffled epochs that hold each image\n"
             "N times (every image equally often); 0: every draw independent.\n"
             "--gradient-checkpointing: recompute each UNet block in the backward pass instead of\n"
@@ -71,14 +77,7 @@ typedef struct image_list {
 
 static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* .png, .jpg or .jpeg (any case): the images a folder contributes. */
-static int is_image_name(const char *name) {
-    size_t n = strlen(name);
-    return (n > 4 && (strcasecmp(name + n - 4, ".png") == 0 || strcasecmp(name + n - 4, ".jpg") == 0)) ||
-           (n > 5 && strcasecmp(name + n - 5, ".jpeg") == 0);
-}
-
-/* A file, or every .png / .jpg / .jpeg of a folder (sorted). */
+/* A file, or every image file of a folder (training_image_name; sorted). */
 static int add_images(image_list *list, const char *path) {
     struct stat st;
     char shown[512];
@@ -95,7 +94,7 @@ static int add_images(image_list *list, const char *path) {
     int first = list->count;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
+        if (e->d_name[0] == '.' || !training_image_name(e->d_name)) continue;
         char full[4096];
         snprintf(full, sizeof full, "%s/%s", path, e->d_name);
         if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) continue;
@@ -104,7 +103,7 @@ static int add_images(image_list *list, const char *path) {
     }
     closedir(d);
     qsort(list->paths + first, (size_t)(list->count - first), sizeof *list->paths, compare_strings);
-    if (list->count == first) return cli_fail("--images '%s' holds no .png or .jpg file", cli_display(path, shown, sizeof shown));
+    if (list->count == first) return cli_fail("--images '%s' holds no .png, .jpg, .webp or .tif file", cli_display(path, shown, sizeof shown));
     return 0;
 }
 
@@ -255,7 +254,7 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
            O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT,
-           O_CHECKPOINTING, O_REG_WEIGHT, O_RESCALE_NORM, O_REPEATS };
+           O_CHECKPOINTING, O_REG_WEIGHT, O_RESCALE_NORM, O_REPEATS, O_MASKS, O_CENTER_CROP };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -268,7 +267,8 @@ int learn_main(int argc, char **argv) {
         {"threads", required_argument, 0, O_THREADS}, {"force-placeholder", no_argument, 0, O_FORCE},
         {"resume", required_argument, 0, O_RESUME}, {"alpha-mask", no_argument, 0, O_ALPHA_MASK},
         {"dry-run", no_argument, 0, O_DRY_RUN}, {"preview-every", required_argument, 0, O_PREVIEW_EVERY},
-        {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT},
+        {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT}, {"masks", required_argument, 0, O_MASKS},
+        {"center-crop", no_argument, 0, O_CENTER_CROP},
         {"gradient-checkpointing", no_argument, 0, O_CHECKPOINTING}, {"repeats", required_argument, 0, O_REPEATS},
         {"embedding-reg-weight", required_argument, 0, O_REG_WEIGHT}, {"rescale-norm", no_argument, 0, O_RESCALE_NORM},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
@@ -278,8 +278,9 @@ int learn_main(int argc, char **argv) {
     p.save_every = 500;
     const char *model_path = NULL, *out_dir = NULL;
     int threads = 0, status = 0, alpha_mask = 0, dry_run = 0, preview_every = 0;
-    const char *preview_prompt = NULL;
+    const char *preview_prompt = NULL, *masks_dir = NULL;
     char *template_text = NULL;
+    char *mask_paths[MAX_IMAGES] = {0};
     image_list images = {0};
     ow_learn_state *resume = NULL;
     /* --resume RUN_DIR: the run's own options first, then whatever is given again. */
@@ -339,6 +340,8 @@ int learn_main(int argc, char **argv) {
         case O_REG_WEIGHT: bad = cli_parse_float(optarg, "--embedding-reg-weight", 0.0f, 1e6f, &p.embedding_reg_weight); break;
         case O_RESCALE_NORM: p.rescale_norm = 1; break;
         case O_REPEATS: bad = cli_parse_int(optarg, "--repeats", 0, 100000, &p.repeats); break;
+        case O_MASKS: masks_dir = optarg; break;
+        case O_CENTER_CROP: p.center_crop = 1; break;
         case 'h': learn_usage(stdout); return 0;
         default: learn_usage(stderr); return 2;
         }
@@ -355,28 +358,63 @@ int learn_main(int argc, char **argv) {
         goto done;
     }
     if (!out_dir[0]) { status = cli_fail("--out is empty: name a folder for the run"); goto done; }
+    if (masks_dir && alpha_mask) {
+        status = cli_fail("--masks and --alpha-mask both give the loss masks: choose one");
+        goto done;
+    }
+    if (masks_dir) {
+        int unused = 0;
+        char *example = NULL;
+        if ((status = learn_masks_find(masks_dir, images.paths, images.count, mask_paths, &unused, &example)) != 0)
+            goto done;
+        if (unused) {
+            char shown[512], line[1024];
+            snprintf(line, sizeof line, "note: %d file%s in --masks %s match%s no training image (e.g. '%s')", unused,
+                     unused == 1 ? "" : "s", cli_display(masks_dir, shown, sizeof shown), unused == 1 ? "es" : "",
+                     example ? example : "");
+            cli_log_to_stderr(NULL, 0, line);
+        }
+        free(example);
+    }
 
     ow_learn_image *list = calloc((size_t)images.count, sizeof *list);
     if (!list) { status = cli_fail("out of memory"); goto done; }
-    for (int i = 0; i < images.count; i++) {
-        float *rgb, *alpha = NULL;
-        int w, h;
-        char why[256], shown[512];
-        const int failed = jpeg_is_jpeg(images.paths[i])
-                               ? jpeg_read_rgb_float(images.paths[i], &rgb, &w, &h, NULL, why, sizeof why)
-                               : png_read_rgb_float(images.paths[i], &rgb, alpha_mask ? &alpha : NULL, &w, &h, why,
-                                                    sizeof why);
-        if (failed) {
+    for (int i = 0; i < images.count && status == 0; i++) {
+        training_image im;
+        char why[256], shown[512], shown2[512];
+        if (training_image_read(images.paths[i], alpha_mask, &im, why, sizeof why) != 0) {
             status = cli_fail("training image '%s' cannot be read: %s", cli_display(images.paths[i], shown, sizeof shown), why);
-            for (int k = 0; k < i; k++) {
-                free((void *)list[k].rgb);
-                free((void *)list[k].mask);
-            }
-            free(list);
-            goto done;
+            break;
         }
-        list[i] = (ow_learn_image){rgb, w, h, alpha};
+        list[i] = (ow_learn_image){im.rgb, im.width, im.height, im.alpha};
+        if (im.note[0]) {
+            char line[1024];
+            snprintf(line, sizeof line, "note: training image '%s': %s", cli_display(images.paths[i], shown, sizeof shown),
+                     im.note);
+            cli_log_to_stderr(NULL, 0, line);
+        }
+        if (!mask_paths[i]) continue;
+        float *mask = NULL;
+        int mw = 0, mh = 0;
+        char note[160];
+        if (training_mask_read(mask_paths[i], &mask, &mw, &mh, note, sizeof note, why, sizeof why) != 0) {
+            status = cli_fail("the mask '%s' cannot be read: %s", cli_display(mask_paths[i], shown, sizeof shown), why);
+        } else if (mw != im.width || mh != im.height) {
+            /* kohya asserts this too: a mask is drawn on its image, at its size */
+            status = cli_fail("the mask '%s' is %dx%d pixels, its training image '%s' %dx%d: a mask must be the size "
+                              "of its image", cli_display(mask_paths[i], shown, sizeof shown), mw, mh,
+                              cli_display(images.paths[i], shown2, sizeof shown2), im.width, im.height);
+            free(mask);
+        } else {
+            list[i].mask = mask;
+            if (note[0]) {
+                char line[1024];
+                snprintf(line, sizeof line, "note: the mask '%s': %s", cli_display(mask_paths[i], shown, sizeof shown), note);
+                cli_log_to_stderr(NULL, 0, line);
+            }
+        }
     }
+    if (status != 0) goto freed;
     if (cli_make_dir(out_dir) != 0) {
         char shown[512];
         status = cli_fail("cannot create the run folder '%s': %s", cli_display(out_dir, shown, sizeof shown), strerror(errno));
@@ -436,7 +474,10 @@ freed:
     }
     free(list);
 done:
-    for (int i = 0; i < images.count; i++) free(images.paths[i]);
+    for (int i = 0; i < images.count; i++) {
+        free(images.paths[i]);
+        free(mask_paths[i]);
+    }
     ow_learn_state_free(resume);
     free(template_text);
     return status;

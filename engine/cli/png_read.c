@@ -1,8 +1,7 @@
-/* png_read.c: PNG -> float RGB with libpng's simplified API (PNG_FORMAT_RGBA, 8 bits
- * per channel after libpng's own conversion of 16-bit, gray and palette images;
- * transparent pixels composited over white in sRGB, as the reference's PIL
- * convert("RGB") does not, but as a training image with a transparent background
- * should look; the alpha itself can serve as the loss mask). */
+/* png_read.c: PNG -> float RGB and alpha with libpng's simplified API
+ * (PNG_FORMAT_RGBA, 8 bits per channel after libpng's own conversion of 16-bit, gray
+ * and palette images; the colour is handed back as stored, not premultiplied: what
+ * is done with transparency is training_image.c's choice). */
 #include "png_read.h"
 
 #include <png.h>
@@ -14,7 +13,7 @@
 
 int png_read_rgb_float(const char *path, float **rgb, float **alpha, int *width, int *height, char *why, size_t cap) {
     *rgb = NULL;
-    if (alpha) *alpha = NULL;
+    *alpha = NULL;
     png_image image;
     memset(&image, 0, sizeof image);
     image.version = PNG_IMAGE_VERSION;
@@ -43,8 +42,8 @@ int png_read_rgb_float(const char *path, float **rgb, float **alpha, int *width,
         png_image_free(&image);
         return -1;
     }
-    float *out = malloc(n * sizeof *out), *mask = alpha && has_alpha ? malloc(npix * sizeof *mask) : NULL;
-    if (!out || (alpha && has_alpha && !mask)) {
+    float *out = malloc(n * sizeof *out), *mask = has_alpha ? malloc(npix * sizeof *mask) : NULL;
+    if (!out || (has_alpha && !mask)) {
         snprintf(why, cap, "out of memory for a %ux%u image", image.width, image.height);
         free(pixels);
         free(out);
@@ -52,13 +51,12 @@ int png_read_rgb_float(const char *path, float **rgb, float **alpha, int *width,
         return -1;
     }
     for (size_t i = 0; i < npix; i++) {
-        const float a = pixels[i * 4 + 3] / 255.0f;
-        for (int c = 0; c < 3; c++) out[i * 3 + c] = pixels[i * 4 + c] / 255.0f * a + (1.0f - a);
-        if (mask) mask[i] = a;
+        for (int c = 0; c < 3; c++) out[i * 3 + c] = pixels[i * 4 + c] / 255.0f;
+        if (mask) mask[i] = pixels[i * 4 + 3] / 255.0f;
     }
     free(pixels);
     *rgb = out;
-    if (alpha) *alpha = mask;
+    *alpha = mask;
     *width = (int)image.width;
     *height = (int)image.height;
     return 0;

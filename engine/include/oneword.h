@@ -242,6 +242,8 @@ typedef struct ow_learn_params {
     int repeats;                 /* 100, the reference's: images are drawn in shuffled epochs holding each
                                   * image `repeats` times (its training set); 0: each draw independent */
     float flip;                  /* probability of a horizontal flip, 0.5 */
+    int center_crop;             /* 1: each image's largest centred square is resized to size x size (the
+                                  * reference's center_crop); 0 (default): the whole image, its aspect ignored */
     const char *templates;       /* "object" (default) or "style": the reference's prompt lists */
     float weight_decay;          /* AdamW, 0.01 (torch's default, as the reference uses) */
     uint64_t seed;               /* every random choice (images, flips, prompts, timesteps, noise) */
@@ -282,7 +284,8 @@ int ow_learn_state_step(const ow_learn_state *state);
 void ow_learn_state_free(ow_learn_state *state);
 
 /* The training views ow_learn would encode, without a model (a dry run to show the
- * user): each image resized to params->size square as learning resizes it and, when
+ * user): each image (or, with params->center_crop, its largest centred square)
+ * resized to params->size square as learning resizes it and, when
  * params->flip > 0, its mirror next to it. views gets ow_learn_view_count() x (size,
  * size, 3) floats in [0, 1] (view 2i + 1 mirrors view 2i when flipping); masks, when
  * not NULL, as many (size, size) loss weights (1 where an image has no mask). */

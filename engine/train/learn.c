@@ -159,13 +159,32 @@ static ow_status check_placeholder(ow_model *m, const char *placeholder, int for
 
 /* ---- images to latents ---- */
 
-/* dst (size, size, 3) in [0, 1] = the whole image rgb (h, w, 3) resized to size x
- * size as PIL's BICUBIC does (the reference's default, without center_crop),
- * clamped to [0, 1] as its 8-bit result is, mirrored when flip. */
-static ow_status training_view(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+/* dst (size, size, channels) = src (h, w, channels) resized to size x size as PIL's
+ * BICUBIC does (the reference's default): the whole picture, or with crop its largest
+ * centred square, cut as the reference's center_crop cuts its array: rows
+ * [(h - side) / 2, (h + side) / 2) and the same columns, side = min(w, h). */
+static ow_status resize_square(const float *src, int w, int h, int channels, int crop, float *dst, int size,
+                               ow_error *err) {
+    const int side = w < h ? w : h;
+    if (!crop || w == h) return ow_resize_bicubic(src, w, h, channels, dst, size, size, err);
+    const int top = (h - side) / 2, left = (w - side) / 2;
+    float *square = malloc((size_t)side * side * channels * sizeof *square);
+    if (!square) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory cropping a training image");
+    for (int y = 0; y < side; y++)
+        memcpy(square + (size_t)y * side * channels, src + ((size_t)(top + y) * w + left) * channels,
+               (size_t)side * channels * sizeof *square);
+    ow_status s = ow_resize_bicubic(square, side, side, channels, dst, size, size, err);
+    free(square);
+    return s;
+}
+
+/* dst (size, size, 3) in [0, 1] = the image rgb (h, w, 3) resized to size x size
+ * (resize_square), clamped to [0, 1] as the reference's 8-bit result is, mirrored
+ * when flip. */
+static ow_status training_view(const ow_learn_image *im, int size, int crop, int flip, float *dst, ow_error *err) {
     float *rgb = malloc((size_t)size * size * 3 * sizeof *rgb);
     if (!rgb) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training image");
-    ow_status s = ow_resize_bicubic(im->rgb, im->width, im->height, 3, rgb, size, size, err);
+    ow_status s = resize_square(im->rgb, im->width, im->height, 3, crop, rgb, size, err);
     for (int y = 0; y < size && s == OW_OK; y++)
         for (int x = 0; x < size; x++) {
             const float *p = rgb + ((size_t)y * size + (flip ? size - 1 - x : x)) * 3;
@@ -181,19 +200,19 @@ static ow_status training_view(const ow_learn_image *im, int size, int flip, flo
 }
 
 /* dst (3, size, size) in [-1, 1]: the training view as the VAE encoder takes it. */
-static ow_status image_to_planar(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+static ow_status image_to_planar(const ow_learn_image *im, int size, int crop, int flip, float *dst, ow_error *err) {
     float *view = malloc((size_t)size * size * 3 * sizeof *view);
     if (!view) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training image");
-    ow_status s = training_view(im, size, flip, view, err);
+    ow_status s = training_view(im, size, crop, flip, view, err);
     for (size_t i = 0; i < (size_t)size * size && s == OW_OK; i++)
         for (int c = 0; c < 3; c++) dst[(size_t)c * size * size + i] = view[i * 3 + c] * 2.0f - 1.0f;
     free(view);
     return s;
 }
 
-/* mask (size, size) in [0, 1]: the image's mask resized as its pixels are, clamped,
- * mirrored when flip; 1 everywhere without a mask. */
-static ow_status training_mask(const ow_learn_image *im, int size, int flip, float *dst, ow_error *err) {
+/* mask (size, size) in [0, 1]: the image's mask resized (and cropped) as its pixels
+ * are, clamped, mirrored when flip; 1 everywhere without a mask. */
+static ow_status training_mask(const ow_learn_image *im, int size, int crop, int flip, float *dst, ow_error *err) {
     const size_t n = (size_t)size * size;
     if (!im->mask) {
         for (size_t i = 0; i < n; i++) dst[i] = 1.0f;
@@ -201,7 +220,7 @@ static ow_status training_mask(const ow_learn_image *im, int size, int flip, flo
     }
     float *mask = malloc(n * sizeof *mask);
     if (!mask) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training mask");
-    ow_status s = ow_resize_bicubic(im->mask, im->width, im->height, 1, mask, size, size, err);
+    ow_status s = resize_square(im->mask, im->width, im->height, 1, crop, mask, size, err);
     for (int y = 0; y < size && s == OW_OK; y++)
         for (int x = 0; x < size; x++) {
             const float v = mask[(size_t)y * size + (flip ? size - 1 - x : x)];
@@ -225,20 +244,20 @@ ow_status ow_learn_views(const ow_learn_image *images, int n_images, const ow_le
     for (int i = 0; i < n_images && s == OW_OK; i++)
         for (int v = 0; v < per && s == OW_OK; v++) {
             const size_t k = (size_t)i * per + v;
-            s = training_view(&images[i], p->size, v, views + k * n * 3, err);
-            if (s == OW_OK && masks) s = training_mask(&images[i], p->size, v, masks + k * n, err);
+            s = training_view(&images[i], p->size, p->center_crop, v, views + k * n * 3, err);
+            if (s == OW_OK && masks) s = training_mask(&images[i], p->size, p->center_crop, v, masks + k * n, err);
         }
     return s;
 }
 
 /* weights (lat, lat) = the training mask averaged over each latent pixel's factor x
  * factor block (all 1 without a mask). */
-static ow_status mask_to_latent(const ow_learn_image *im, int size, int factor, int flip, float *weights,
+static ow_status mask_to_latent(const ow_learn_image *im, int size, int crop, int factor, int flip, float *weights,
                                 ow_error *err) {
     const int lat = size / factor;
     float *mask = malloc((size_t)size * size * sizeof *mask);
     if (!mask) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory resizing a training mask");
-    ow_status s = training_mask(im, size, flip, mask, err);
+    ow_status s = training_mask(im, size, crop, flip, mask, err);
     for (int y = 0; y < lat && s == OW_OK; y++)
         for (int x = 0; x < lat; x++) {
             double sum = 0.0;
@@ -252,8 +271,8 @@ static ow_status mask_to_latent(const ow_learn_image *im, int size, int factor, 
 
 /* latents (n_views, C, h, w) host: view 2i = image i, 2i+1 = its mirror (when flips);
  * each view as the encoder takes it is added to id. */
-static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n_images, int size, int flips,
-                                float *latents, ow_learn_images_id *id, ow_error *err) {
+static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n_images, int size, int crop,
+                                int flips, float *latents, ow_learn_images_id *id, ow_error *err) {
     ow_backend *b = m->backend;
     ow_checkpoint *ck = NULL;
     ow_vae *enc = NULL;
@@ -274,7 +293,7 @@ static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n
     const int views = flips ? 2 : 1;
     for (int i = 0; i < n_images && s == OW_OK; i++)
         for (int v = 0; v < views && s == OW_OK; v++) {
-            s = image_to_planar(&images[i], size, v, host, err);
+            s = image_to_planar(&images[i], size, crop, v, host, err);
             if (s != OW_OK) break;
             for (int c = 0; c < 3 && s == OW_OK; c++)
                 s = ow_learn_images_id_add(id, host + (size_t)c * size * size, size, err);
@@ -479,11 +498,12 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     /* What identifies the run's images: the views the VAE encoder takes and the mask
      * weights; not the latents, whose last bits may differ between processes. */
     ow_learn_images_id images_id = {OW_FINGERPRINT_START, NULL, 0};
-    if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, views == 2, latents, &images_id, err);
+    if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, p->center_crop != 0, views == 2, latents, &images_id,
+                                       err);
     for (int i = 0; i < n_images && masked && s == OW_OK; i++)
         for (int v = 0; v < views && s == OW_OK; v++) {
             float *plane = view_weights + ((size_t)i * views + v) * nplane;
-            s = mask_to_latent(&images[i], p->size, vae_factor, v, plane, err);
+            s = mask_to_latent(&images[i], p->size, p->center_crop != 0, vae_factor, v, plane, err);
             if (s == OW_OK) s = ow_learn_images_id_add(&images_id, plane, lat, err);
         }
 

@@ -88,6 +88,7 @@ void ow_learn_state_params(const ow_learn_state *s, ow_learn_params *p) {
     p->force_placeholder = s->force_placeholder;
     p->learning_rate = s->learning_rate;
     p->flip = s->flip;
+    p->center_crop = s->center_crop;
     p->weight_decay = s->weight_decay;
     p->seed = s->seed;
     p->embedding_reg_weight = s->embedding_reg_weight;
@@ -133,6 +134,7 @@ ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int ada
     s->force_placeholder = p->force_placeholder;
     s->learning_rate = p->learning_rate;
     s->flip = p->flip;
+    s->center_crop = p->center_crop != 0;
     s->weight_decay = p->weight_decay;
     s->embedding_reg_weight = p->embedding_reg_weight;
     s->rescale_norm = p->rescale_norm;
@@ -179,6 +181,11 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
     } while (0)
     SAME(model_fingerprint == s->model_fingerprint, "the run was made with another model%s", "");
     SAME(H == s->H, "the run's vectors are %d wide, this model's %d", s->H, H);
+    /* what shapes the views before the views themselves: the message names the option */
+    SAME(p->size == s->size, "the run trained at %d pixels, not %d", s->size, p->size);
+    SAME(p->flip == s->flip, "the run flipped with probability %g", (double)s->flip);
+    SAME((p->center_crop != 0) == s->center_crop, "the run %s its images' centred squares (--center-crop)",
+         s->center_crop ? "trained on" : "did not crop to");
     SAME(same_images(images, &s->images), "the training images differ from the run's%s", "");
     SAME(strcmp(p->placeholder, s->placeholder) == 0, "the run learned '%s', not '%s'", s->placeholder, p->placeholder);
     SAME(strcmp(p->init_word, s->init_word) == 0, "the run started from '%s', not '%s'", s->init_word, p->init_word);
@@ -187,11 +194,9 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
          strchr(s->templates, '[') ? "" : s->templates);
     SAME(p->vectors == s->vectors, "the run has %d vectors per token, not %d", s->vectors, p->vectors);
     SAME(p->batch == s->batch && p->grad_accum == s->grad_accum, "the run used batch %d x %d", s->batch, s->grad_accum);
-    SAME(p->size == s->size, "the run trained at %d pixels, not %d", s->size, p->size);
     SAME(p->learning_rate == s->learning_rate && p->scale_lr == s->scale_lr && p->weight_decay == s->weight_decay,
          "the run's learning rate %g (scaled %d, weight decay %g) differs", (double)s->learning_rate, s->scale_lr,
          (double)s->weight_decay);
-    SAME(p->flip == s->flip, "the run flipped with probability %g", (double)s->flip);
     SAME(p->repeats == s->repeats, "the run drew its images %s", s->repeats ? "in epochs of other repeats" :
          "independently (it predates --repeats: resume it with --repeats 0)");
     SAME(p->embedding_reg_weight == s->embedding_reg_weight && !p->rescale_norm == !s->rescale_norm,
@@ -206,7 +211,7 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
 /* ---- file ---- */
 
 ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_error *err) {
-    char text[28][64];
+    char text[32][64];
     int k = 0;
 #define PUT(fmt, ...) (snprintf(text[k], sizeof text[k], fmt, __VA_ARGS__), text[k++])
     const char *meta[] = {
@@ -215,7 +220,8 @@ ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_erro
         "vectors", PUT("%d", s->vectors), "steps", PUT("%d", s->steps), "batch", PUT("%d", s->batch),
         "grad_accum", PUT("%d", s->grad_accum), "size", PUT("%d", s->size), "scale_lr", PUT("%d", s->scale_lr),
         "force_placeholder", PUT("%d", s->force_placeholder), "learning_rate", PUT("%a", (double)s->learning_rate),
-        "flip", PUT("%a", (double)s->flip), "weight_decay", PUT("%a", (double)s->weight_decay),
+        "flip", PUT("%a", (double)s->flip), "center_crop", PUT("%d", s->center_crop),
+        "weight_decay", PUT("%a", (double)s->weight_decay),
         "embedding_reg_weight", PUT("%a", (double)s->embedding_reg_weight), "rescale_norm", PUT("%d", s->rescale_norm),
         "repeats", PUT("%d", s->repeats), "epoch_pos", PUT("%d", s->epoch_pos),
         "seed", PUT("%" PRIu64, s->seed), "step", PUT("%d", s->step), "adam_step", PUT("%d", s->adam_t),
@@ -347,6 +353,10 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     INT("force_placeholder", 0, 1, s->force_placeholder);
     DBL("learning_rate", s->learning_rate);
     DBL("flip", s->flip);
+    /* absent from states saved before center_crop was an option: those did not crop */
+    if (st == OW_OK && ow_tensor_set_metadata(set, "center_crop")) {
+        INT("center_crop", 0, 1, s->center_crop);
+    }
     DBL("weight_decay", s->weight_decay);
     /* options added later: absent in older states, where they were off */
     if (ow_tensor_set_metadata(set, "embedding_reg_weight")) DBL("embedding_reg_weight", s->embedding_reg_weight);

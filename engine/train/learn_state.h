@@ -32,6 +32,7 @@ void ow_learn_images_id_clear(ow_learn_images_id *id);
 struct ow_learn_state {
     char *placeholder, *init_word, *templates;
     int vectors, H, steps, batch, grad_accum, size, scale_lr, force_placeholder;
+    int center_crop;               /* 0 or 1; 0 in states saved before it was an option */
     float learning_rate, flip, weight_decay;
     float embedding_reg_weight;    /* 0 and */
     int rescale_norm;              /* 0 in states saved before these options */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_cli_learn.sh: `oneword learn` end to end on the tiny model: a short run writes
 # embeddings_gs-N.pt every --save-every steps, embeddings.pt and log.csv; the result
-# loads in inspect and generate; --alpha-mask weighs the loss by alpha; --template FILE;
+# loads in inspect and generate; --alpha-mask weighs the loss by alpha; PNG, JPEG, WebP and
+# TIFF images; --masks DIR weighs it by mask images (= --alpha-mask when the masks are the
+# alphas; black: loss 0); --center-crop views and resumes; --template FILE;
 # SIGKILL at any moment leaves a run that loads and resumes; bad input (no images, a file that is not an image, a
 # multi-token init word, a placeholder that is a word, a size the model cannot take,
 # an unwritable run folder) ends with a clear message and exit 1 or 2.
@@ -127,6 +129,92 @@ rc=$?
 "$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/jpeg" --init-word square --out "$work/jpeg" \
     --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/jpeg/embeddings.pt" ] \
     && pass "learn from a folder of 11 JPEGs" || fail "learn from JPEGs: $(tr '\r' '\n' <"$work/err" | tail -2)"
+
+# WebP and TIFF training images (folders of them; the multi-page TIFF says its first page is used).
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/webp" --init-word square --out "$work/webp" \
+    --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/webp/embeddings.pt" ] \
+    && pass "learn from a folder of 4 WebPs (lossy, lossless, alpha)" || fail "learn from WebPs: $(tr '\r' '\n' <"$work/err" | tail -2)"
+"$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/tiff" --init-word square --out "$work/tiff" \
+    --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/tiff/embeddings.pt" ] \
+    && grep -q "multipage.tif': a TIFF of 2 pages; the first is used" "$work/err" \
+    && pass "learn from a folder of $(ls "$root"/tests/golden/e2e/tiff/*.tif | wc -l) TIFFs: $(grep -o 'note: .*multipage.*' "$work/err")" \
+    || fail "learn from TIFFs: $(tr '\r' '\n' <"$work/err" | tail -3)"
+expect_fail "an animated WebP" "an animated WebP: oneword learns from still pictures" learn --model "$tiny" \
+    --images "$root/tests/golden/e2e/refused/animated.webp" --init-word square --out "$work/anim" --size 32
+head -c 150 "$root/tests/golden/e2e/tiff/rgba16.tif" >"$work/cut.tif"
+expect_fail "a TIFF cut short" "cannot be read: not a readable TIFF" learn --model "$tiny" --images "$work/cut.tif" \
+    --init-word square --out "$work/cut" --size 32
+
+# --masks DIR: a mask per image by file name stem (kohya's mask images: red channel, white = learned).
+masks="$root/tests/golden/e2e/masks"
+"$oneword" learn --model "$tiny" --images "$masks/images" --init-word square --out "$work/by-mask" --steps 3 \
+    --save-every 3 --size 32 --masks "$masks/by-alpha" >/dev/null 2>"$work/err"
+"$oneword" learn --model "$tiny" --images "$masks/images" --init-word square --out "$work/by-alpha" --steps 3 \
+    --save-every 3 --size 32 --alpha-mask >/dev/null 2>>"$work/err"
+cut -d, -f1,2 "$work/by-mask/log.csv" >"$work/mask-losses" 2>/dev/null
+cut -d, -f1,2 "$work/by-alpha/log.csv" >"$work/alpha-losses" 2>/dev/null
+[ -s "$work/by-mask/embeddings.pt" ] && cmp -s "$work/by-mask/embeddings.pt" "$work/by-alpha/embeddings.pt" \
+    && cmp -s "$work/mask-losses" "$work/alpha-losses" \
+    && pass "--masks with the image's alpha as a gray mask = --alpha-mask: losses ($(tail -n +2 "$work/mask-losses" | cut -d, -f2 | tr '\n' ' ')) and vectors byte for byte" \
+    || fail "--masks vs --alpha-mask: $(paste -d' ' "$work/mask-losses" "$work/alpha-losses" | tr '\n' ';') $(tail -c 300 "$work/err")"
+"$oneword" learn --model "$tiny" --images "$masks/images" --init-word square --out "$work/black" --steps 3 --size 32 \
+    --masks "$masks/black" >/dev/null 2>"$work/err"
+losses=$(tail -n +2 "$work/black/log.csv" 2>/dev/null | cut -d, -f2 | sort -u | tr '\n' ' ')
+[ "$losses" = "0.000000 " ] && pass "--masks, an all-black mask (figure.tif for figure.png): loss 0 at every step" \
+    || fail "--masks black: losses '$losses': $(tail -c 300 "$work/err")"
+"$oneword" learn --model "$tiny" --images "$masks/images" --init-word square --out "$work/unmasked" --steps 1 \
+    --size 32 >/dev/null 2>&1
+loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
+[ -n "$loss" ] && [ "$loss" != "0.000000" ] && [ "$loss" != "$(sed -n 2p "$work/by-mask/log.csv" | cut -d, -f2)" ] \
+    && pass "without a mask the same image gives another loss ($loss)" || fail "unmasked loss '$loss'"
+expect_fail "--resume without the run's --masks" "the training images differ" learn --resume "$work/by-mask" \
+    --model "$tiny" --images "$masks/images" --steps 4
+expect_ok "--resume with them" learn --resume "$work/by-mask" --model "$tiny" --images "$masks/images" --steps 4 \
+    --masks "$masks/by-alpha"
+expect_fail "an image without a mask" "has no mask for training image" learn --model "$tiny" --images "$masks/images" \
+    --images "$work/images" --init-word square --out "$work/m1" --size 32 --masks "$masks/by-alpha"
+expect_fail "a mask of another size" "is 16x16 pixels, its training image" learn --model "$tiny" \
+    --images "$masks/images" --init-word square --out "$work/m2" --size 32 --masks "$masks/small"
+mkdir -p "$work/bad-masks" "$work/two-masks"
+printf 'not a picture' >"$work/bad-masks/figure.png"
+expect_fail "an unreadable mask" "bad-masks/figure.png' cannot be read: not a PNG, JPEG, WebP or TIFF file" learn \
+    --model "$tiny" --images "$masks/images" --init-word square --out "$work/m3" --size 32 --masks "$work/bad-masks"
+cp "$masks/by-alpha/figure.png" "$masks/black/figure.tif" "$work/two-masks/"
+expect_fail "two masks for one image" "two masks for training image" learn --model "$tiny" --images "$masks/images" \
+    --init-word square --out "$work/m4" --size 32 --masks "$work/two-masks"
+expect_fail "--masks and --alpha-mask together" "choose one" learn --model "$tiny" --images "$masks/images" \
+    --init-word square --out "$work/m5" --size 32 --masks "$masks/by-alpha" --alpha-mask
+expect_fail "--masks naming a file" "is not a folder" learn --model "$tiny" --images "$masks/images" \
+    --init-word square --out "$work/m6" --size 32 --masks "$masks/by-alpha/figure.png"
+cp "$masks/by-alpha/figure.png" "$work/bad-masks/figure.png"
+cp "$masks/by-alpha/figure.png" "$work/bad-masks/other.png"
+"$oneword" learn --images "$masks/images" --init-word square --out "$work/m7" --size 32 --dry-run \
+    --masks "$work/bad-masks" >/dev/null 2>"$work/err"
+grep -q "note: 1 file in --masks .* matches no training image (e.g. 'other.png')" "$work/err" \
+    && pass "a mask no image uses is named: $(grep note "$work/err")" || fail "unused mask: $(cat "$work/err")"
+
+# --center-crop: the largest centred square is resized. A 64x32 picture, blue with red left and
+# right quarters: its cropped view is the blue alone (byte for byte the view of a blue 32x32
+# picture); without the crop the red shows.
+crop="$root/tests/golden/e2e/crop"
+"$oneword" learn --images "$crop/centre-32.png" --init-word square --out "$work/blue" --size 32 --flip 0 --dry-run \
+    >/dev/null 2>&1
+"$oneword" learn --images "$crop/wide-64x32.png" --init-word square --out "$work/cropped" --size 32 --flip 0 \
+    --dry-run --center-crop >/dev/null 2>"$work/err"
+"$oneword" learn --images "$crop/wide-64x32.png" --init-word square --out "$work/squeezed" --size 32 --flip 0 \
+    --dry-run >/dev/null 2>>"$work/err"
+[ -s "$work/blue/views.png" ] && cmp -s "$work/cropped/views.png" "$work/blue/views.png" \
+    && [ -s "$work/squeezed/views.png" ] && ! cmp -s "$work/squeezed/views.png" "$work/blue/views.png" \
+    && pass "--center-crop: the 64x32 picture's view is its blue centre (= the blue picture's view, byte for byte); without it the red quarters show" \
+    || fail "--center-crop views: $(ls -l "$work"/{blue,cropped,squeezed}/views.png 2>&1 | tr '\n' ' ') $(cat "$work/err")"
+"$oneword" learn --model "$tiny" --images "$crop/wide-64x32.png" --init-word square --out "$work/crop-run" --steps 2 \
+    --save-every 1 --size 32 --center-crop >/dev/null 2>&1
+"$oneword" learn --model "$tiny" --images "$crop/wide-64x32.png" --init-word square --out "$work/crop-1" --steps 1 \
+    --save-every 1 --size 32 --center-crop >/dev/null 2>&1
+"$oneword" learn --resume "$work/crop-1" --model "$tiny" --images "$crop/wide-64x32.png" --steps 2 >/dev/null 2>&1
+cmp -s "$work/crop-run/embeddings.pt" "$work/crop-1/embeddings.pt" \
+    && pass "--center-crop is kept by the state: 1 step + resume 1 (without the flag) = 2 steps, byte for byte" \
+    || fail "--center-crop resume differs"
 
 # --template FILE (A1111 template lines with [name]): trains, resumes exactly, is kept by the state.
 printf 'a [name] on a white background\r\n\na large [name]\n' >"$work/templates.txt"

@@ -1,11 +1,17 @@
 /* test_image_read.c: the CLI's training-image readers (engine/cli/jpeg_read.c,
- * png_read.c) against Pillow (tests/golden/e2e/jpeg/ from
- * tests/ref/make_image_fixtures.py): one picture stored with each of the eight EXIF
+ * png_read.c, and training_image.c, which picks the reader of every format by its
+ * first bytes) against Pillow (tests/golden/e2e/jpeg/ from
+ * tests/ref/make_image_fixtures.py; test_webp_read.c and test_tiff_read.c check
+ * those readers): one picture stored with each of the eight EXIF
  * orientations comes out upright and equal to Pillow's exif_transpose decode;
  * grayscale, progressive and Adobe CMYK JPEGs decode like Pillow's; truncated,
  * oversized and non-JPEG files are refused with a message (ASan/UBSan clean); a
  * 157-byte file declaring 11544 x 4096 pixels (found by fuzz_training_image) is
- * refused as truncated without holding the 567 MB its size would take. */
+ * refused as truncated without holding the 567 MB its size would take. A PNG's colour
+ * comes back as stored with its alpha; training_image_read composites it over white
+ * in every format (c a + 1 - a, bit for bit) and keeps the alpha when asked; a mask
+ * file gives its red channel as stored (its own alpha ignored); a multi-page TIFF
+ * says that its first page is used; other files are named as not an image. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +21,10 @@
 
 #include "check.h"
 #include "formats/tensor_set.h"
+#include "image_golden.h"
 #include "jpeg_read.h"
 #include "png_read.h"
+#include "training_image.h"
 
 static const ow_tensor_set *golden;
 
@@ -62,12 +70,60 @@ static void expect_refused(const char *path, const char *want, const char *what)
     free(rgb);
 }
 
-static void write_file(const char *path, const unsigned char *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fwrite(data, 1, n, f);
-        fclose(f);
+/* training_image_read composites a file's straight colour over white, bit for bit the
+ * formula c a + (1 - a) (what the PNG reader did itself before), and keeps the alpha
+ * only when asked. The straight colour comes from the format's own reader. */
+static void composited(const char *file) {
+    training_image with, without;
+    char why[256] = "", why2[256] = "";
+    const int r1 = training_image_read(source_path(file), 1, &with, why, sizeof why);
+    const int r2 = training_image_read(source_path(file), 0, &without, why2, sizeof why2);
+    /* the straight colour and alpha again, through the mask reader's path: red only, so
+     * recompute red over white from the alpha kept by `with` */
+    float *red = NULL;
+    int w = 0, h = 0;
+    const int r3 = training_mask_read(source_path(file), &red, &w, &h, NULL, 0, why2, sizeof why2);
+    size_t wrong = 0;
+    for (size_t i = 0; r1 == 0 && r3 == 0 && with.alpha && i < (size_t)w * h; i++) {
+        const float a = with.alpha[i];
+        if (with.rgb[i * 3] != red[i] * a + (1.0f - a)) wrong++;
     }
+    const int ok = r1 == 0 && r2 == 0 && r3 == 0 && with.alpha && !without.alpha && w == with.width &&
+                   memcmp(with.rgb, without.rgb, (size_t)w * h * 3 * sizeof *with.rgb) == 0 && wrong == 0;
+    CHECK(ok, "%s: %d '%s' %d %d, %zu pixels not composited c a + 1 - a", file, r1, why, r2, r3, wrong);
+    if (ok) printf("ok   %s: composited over white (c a + 1 - a exactly, %dx%d), alpha kept only when asked\n", file, w, h);
+    training_image_free(&with);
+    training_image_free(&without);
+    free(red);
+}
+
+/* An opaque file gives no alpha even when asked, upright at w x h. */
+static void opaque(const char *file, int w, int h) {
+    training_image im;
+    char why[256] = "";
+    const int r = training_image_read(source_path(file), 1, &im, why, sizeof why);
+    const int ok = r == 0 && !im.alpha && im.width == w && im.height == h && !im.note[0];
+    CHECK(ok, "%s: %d '%s', %dx%d (want %dx%d), alpha %p", file, r, why, im.width, im.height, w, h, (void *)im.alpha);
+    if (ok) printf("ok   %s: opaque, %dx%d upright, no alpha\n", file, w, h);
+    training_image_free(&im);
+}
+
+/* training_mask_read(mask) = channel c (3: alpha) of png_read(source), exactly. */
+static void mask_equals(const char *mask_file, const char *source, int c, const char *what) {
+    float *mask = NULL, *rgb = NULL, *alpha = NULL;
+    int w = 0, h = 0, sw = 0, sh = 0;
+    char why[256] = "", why2[256] = "";
+    const int r = training_mask_read(source_path(mask_file), &mask, &w, &h, NULL, 0, why, sizeof why);
+    const int r2 = png_read_rgb_float(source_path(source), &rgb, &alpha, &sw, &sh, why2, sizeof why2);
+    size_t wrong = 0;
+    for (size_t i = 0; r == 0 && r2 == 0 && w == sw && h == sh && i < (size_t)w * h; i++)
+        if (mask[i] != (c == 3 ? (alpha ? alpha[i] : 1.0f) : rgb[i * 3 + c])) wrong++;
+    const int ok = r == 0 && r2 == 0 && w == sw && h == sh && wrong == 0;
+    CHECK(ok, "%s: %d '%s' %d '%s', %zu of %dx%d differ", what, r, why, r2, why2, wrong, w, h);
+    if (ok) printf("ok   %s (%dx%d, exactly)\n", what, w, h);
+    free(mask);
+    free(rgb);
+    free(alpha);
 }
 
 int main(void) {
@@ -117,16 +173,55 @@ int main(void) {
     CHECK(!jpeg_is_jpeg(source_path("tests/golden/e2e/transparent-32.png")), "a PNG is not taken for a JPEG");
     unlink(tmp);
 
-    /* PNG alpha: composited over white, and handed back as the mask */
+    /* PNG alpha: the colour as stored, the alpha beside it */
     float *rgb = NULL, *alpha = NULL;
     int w = 0, h = 0;
     char why[256] = "";
     int r = png_read_rgb_float(source_path("tests/golden/e2e/transparent-32.png"), &rgb, &alpha, &w, &h, why, sizeof why);
-    CHECK(r == 0 && w == 32 && alpha && alpha[0] == 0.0f && rgb[0] == 1.0f && rgb[1] == 1.0f,
-          "transparent PNG: white RGB and a zero mask (%d '%s')", r, why);
-    if (r == 0 && alpha && alpha[0] == 0.0f && rgb[0] == 1.0f) printf("ok   transparent PNG: RGB white, mask 0\n");
+    CHECK(r == 0 && w == 32 && alpha && alpha[0] == 0.0f, "transparent PNG: a zero alpha (%d '%s')", r, why);
+    if (r == 0 && alpha && alpha[0] == 0.0f) printf("ok   transparent PNG: alpha 0, colour as stored (%.3f %.3f %.3f)\n",
+                                                    rgb[0], rgb[1], rgb[2]);
     free(rgb);
     free(alpha);
+
+    composited("tests/golden/e2e/transparent-32.png");
+    composited("tests/golden/e2e/masks/images/figure.png");
+    composited("tests/golden/e2e/webp/alpha.webp");
+    composited("tests/golden/e2e/tiff/rgba16.tif");
+    composited("tests/golden/e2e/tiff/premultiplied.tif");
+    opaque("tests/golden/e2e/jpeg/orient-6.jpg", 24, 16);
+    opaque("tests/golden/e2e/webp/lossy.webp", 12, 8);
+    opaque("tests/golden/e2e/tiff/orient-6.tif", 12, 8);
+
+    /* masks: the red channel as stored */
+    mask_equals("tests/golden/e2e/masks/by-alpha/figure.png", "tests/golden/e2e/masks/images/figure.png", 3,
+                "a gray mask = the alpha it was made from");
+    mask_equals("tests/golden/e2e/masks/images/figure.png", "tests/golden/e2e/masks/images/figure.png", 0,
+                "an RGBA mask: its red as stored, its alpha ignored (not composited)");
+    float *mask = NULL;
+    r = training_mask_read(source_path("tests/golden/e2e/masks/black/figure.tif"), &mask, &w, &h, NULL, 0, why, sizeof why);
+    double top = 0.0;
+    for (int i = 0; r == 0 && i < w * h; i++) top = fmax(top, mask[i]);
+    CHECK(r == 0 && w == 32 && h == 32 && top == 0.0, "black TIFF mask: %d '%s' %dx%d, max %g", r, why, w, h, top);
+    if (r == 0 && top == 0.0) printf("ok   a black TIFF mask: %dx%d, all 0\n", w, h);
+    free(mask);
+
+    training_image im;
+    r = training_image_read(source_path("tests/golden/e2e/tiff/multipage.tif"), 0, &im, why, sizeof why);
+    CHECK(r == 0 && strstr(im.note, "2 pages; the first is used"), "multi-page TIFF: %d '%s', note '%s'", r, why, im.note);
+    if (r == 0) printf("ok   multipage.tif: note '%s'\n", im.note);
+    training_image_free(&im);
+    r = training_image_read(source_path("tests/golden/e2e/cases.json"), 0, &im, why, sizeof why);
+    CHECK(r == -1 && !im.rgb && strstr(why, "not a PNG, JPEG, WebP or TIFF file"), "a JSON file: %d '%s'", r, why);
+    if (r == -1) printf("ok   a JSON file as a training image: %s\n", why);
+    r = training_mask_read(source_path("tests/golden/e2e/cases.json"), &mask, &w, &h, NULL, 0, why, sizeof why);
+    CHECK(r == -1 && !mask && strstr(why, "not a PNG"), "a JSON file as a mask: %d '%s'", r, why);
+    const char *names[] = {"a.png", "b.JPG", "c.jpeg", "d.WebP", "e.tif", "f.TIFF"}, *not_names[] = {"g.gif", "tif", ".png"};
+    int named = 0;
+    for (int i = 0; i < 6; i++) named += training_image_name(names[i]);
+    for (int i = 0; i < 3; i++) named -= training_image_name(not_names[i]) * 10;
+    CHECK(named == 6, "a folder contributes .png .jpg .jpeg .webp .tif .tiff in any case, not .gif (%d)", named);
+    if (named == 6) printf("ok   a folder's images: .png .jpg .jpeg .webp .tif .tiff in any case; not .gif\n");
     ow_tensor_set_free(set);
     CHECK_DONE();
 }

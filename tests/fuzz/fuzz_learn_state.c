@@ -19,7 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ow_learn_state *s = NULL;
     ow_error err = {0};
     if (ow_learn_state_load(&s, path, &err) == OW_OK) {
-        if (s->vectors < 1 || s->vectors > 16 || s->H < 1 || s->batch < 1 || s->step < 0 || !s->placeholder) abort();
+        if (s->vectors < 1 || s->vectors > 16 || s->H < 1 || s->batch < 1 || s->step < 0 || !s->placeholder ||
+            s->center_crop < 0 || s->center_crop > 1)
+            abort();
         float sum = 0.0f;
         for (int i = 0; i < s->vectors * s->H; i++) sum += s->rows[i] + s->m1[i] + s->m2[i];
         (void)sum;

@@ -284,6 +284,120 @@ static void views_are_the_training_views(void) {
     CHECK(s == OW_ERR_INVALID_ARGUMENT, "size 4 refused: %s", err.message);
 }
 
+/* --center-crop: a 64x32 image, blue with red left and right quarters (and its 32x64
+ * twin with red top and bottom quarters), viewed at 16x16 without flips: the cropped
+ * views are the blue centre alone (every pixel within 1e-6 of it), the whole-image
+ * views show the red at their outer quarter (columns 0..3, 12..15: red above 0.8), the
+ * mask is cropped with its image; the option is kept by the training state and a
+ * resume with the other choice is refused. */
+static void center_crop_views(void) {
+    static float wide[32 * 64 * 3], tall[64 * 32 * 3], wide_mask[32 * 64];
+    const float blue[3] = {0.15f, 0.3f, 0.8f}, red[3] = {0.9f, 0.15f, 0.15f};
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 64; x++) {
+            const int outer = x < 16 || x >= 48;
+            memcpy(&wide[(y * 64 + x) * 3], outer ? red : blue, sizeof blue);
+            memcpy(&tall[(x * 32 + y) * 3], outer ? red : blue, sizeof blue); /* transposed */
+            wide_mask[y * 64 + x] = outer ? 0.0f : 1.0f;
+        }
+    ow_learn_image ims[2] = {{wide, 64, 32, wide_mask}, {tall, 32, 64, NULL}};
+    ow_learn_params p;
+    ow_learn_params_init(&p);
+    p.size = 16;
+    p.flip = 0.0f;
+    float views[2 * 16 * 16 * 3], masks[2 * 16 * 16];
+    ow_error err = {0};
+    double off_blue = 0.0, mask_low = 1.0;
+    p.center_crop = 1;
+    ow_status s = ow_learn_views(ims, 2, &p, views, masks, &err);
+    for (int k = 0; s == OW_OK && k < 2 * 16 * 16; k++) {
+        for (int c = 0; c < 3; c++) off_blue = fmax(off_blue, fabs(views[k * 3 + c] - blue[c]));
+        if (k < 256) mask_low = fmin(mask_low, masks[k]);
+    }
+    CHECK(s == OW_OK && off_blue < 1e-6 && mask_low > 0.999, "cropped views: %s, %g from blue, mask min %g", err.message,
+          off_blue, mask_low);
+    if (s == OW_OK && off_blue < 1e-6)
+        printf("ok   --center-crop: the views of 64x32 and 32x64 images are their blue centres (max %.1g off), the mask "
+               "cropped with them (min %.3f)\n", off_blue, mask_low);
+    p.center_crop = 0;
+    s = ow_learn_views(ims, 2, &p, views, masks, &err);
+    double red_wide = 1.0, red_tall = 1.0;
+    for (int y = 0; s == OW_OK && y < 16; y++)
+        for (int i = 0; i < 4; i++) {
+            const int outer[2] = {i, 15 - i};
+            for (int e = 0; e < 2; e++) {
+                red_wide = fmin(red_wide, views[(y * 16 + outer[e]) * 3]);        /* wide: left / right columns */
+                red_tall = fmin(red_tall, views[(256 + outer[e] * 16 + y) * 3]);  /* tall: top / bottom rows */
+            }
+        }
+    CHECK(s == OW_OK && red_wide > 0.8 && red_tall > 0.8 && masks[0] < 0.01,
+          "whole views: %s, red at least %g / %g in the outer quarters, mask %g", err.message, red_wide, red_tall, masks[0]);
+    if (s == OW_OK && red_wide > 0.8 && red_tall > 0.8)
+        printf("ok   without it the whole images are squeezed: red >= %.3f / %.3f in the outer quarters\n", red_wide,
+               red_tall);
+
+    /* An odd margin: an 11x8 image whose pixels hold their column is cut at columns 1..8,
+     * as the reference's img[:, (w - crop) // 2 : (w + crop) // 2]; at size 8 the resize keeps it. */
+    static float columns[8 * 11 * 3], cut[8 * 8 * 3];
+    for (int k = 0; k < 8 * 11; k++)
+        for (int c = 0; c < 3; c++) columns[k * 3 + c] = (float)(k % 11) / 16.0f;
+    ow_learn_image odd[1] = {{columns, 11, 8, NULL}};
+    p.size = 8;
+    p.center_crop = 1;
+    s = ow_learn_views(odd, 1, &p, cut, NULL, &err);
+    int at_one = s == OW_OK;
+    for (int k = 0; at_one && k < 8 * 8; k++) at_one = fabsf(cut[k * 3] - (float)(k % 8 + 1) / 16.0f) < 1e-6f;
+    CHECK(at_one, "11x8 cropped at columns 1..8: %s, first %g last %g", err.message, cut[0] * 16, cut[7 * 3] * 16);
+    if (at_one) printf("ok   an 11x8 image is cut at columns 1..8 ((11 - 8) // 2 = 1, as the reference)\n");
+    p.size = 16;
+
+    /* The state keeps it; resuming with the other choice is refused. */
+    ow_model *m = open_model(), *m2 = open_model();
+    if (!m || !m2) return;
+    char path[] = "/tmp/ow-learn-crop-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    progress_log log = {.all_finite = 1};
+    ow_learn_params run = short_run(&log);
+    run.steps = 2;
+    run.center_crop = 1;
+    run.save_every = 1;
+    saver sv = {path, 1, 0};
+    run.on_checkpoint = save_state;
+    run.checkpoint_user = &sv;
+    ow_embedding *emb = NULL;
+    ow_learn_image wide_only[1] = {{wide, 64, 32, NULL}};
+    s = ow_learn(m, wide_only, 1, &run, &emb, &err);
+    ow_learn_state *state = NULL;
+    if (sv.saved) s = ow_learn_state_load(&state, path, &err);
+    ow_learn_params back;
+    ow_learn_params_init(&back);
+    if (state) ow_learn_state_params(state, &back);
+    CHECK(state && back.center_crop == 1, "the state keeps --center-crop: %d (%s)", back.center_crop, err.message);
+    ow_embedding *d = NULL;
+    back.center_crop = 0;
+    back.resume = state;
+    s = state ? ow_learn(m2, wide_only, 1, &back, &d, &err) : OW_ERR_INVALID_ARGUMENT;
+    CHECK(s == OW_ERR_INVALID_ARGUMENT && strstr(err.message, "--center-crop"), "resume without the crop: %s", err.message);
+    if (s == OW_ERR_INVALID_ARGUMENT) printf("ok   the state keeps center_crop; resuming without it refused: %s\n", err.message);
+    ow_embedding_free(emb);
+    ow_embedding_free(d);
+    ow_learn_state_free(state);
+    unlink(path);
+    ow_model_close(m);
+    ow_model_close(m2);
+
+    /* A state saved before center_crop existed reads as not cropping. */
+    state = NULL;
+    s = ow_learn_state_load(&state, source_path("tests/golden/formats/learn_state_tiny.safetensors"), &err);
+    ow_learn_params_init(&back);
+    back.center_crop = 1;
+    if (state) ow_learn_state_params(state, &back);
+    CHECK(s == OW_OK && back.center_crop == 0, "an older state: %s, center_crop %d", err.message, back.center_crop);
+    if (s == OW_OK && back.center_crop == 0) printf("ok   a state saved before the option: center_crop 0\n");
+    ow_learn_state_free(state);
+}
+
 /* kohya's multi-token init: with as many vectors as the init word has tokens, vector
  * i starts from token i's row (checked after 1 step with learning rate ~0: the rows
  * have not moved measurably). */
@@ -443,6 +557,7 @@ int main(void) {
     make_images();
     multi_token_init();
     views_are_the_training_views();
+    center_crop_views();
     masks_weigh_the_loss();
     norm_constraints();
     epochs_hold_each_image_repeats_times();
