@@ -3,6 +3,7 @@
  * is capped; the EXIF orientation tag (APP1 "Exif", IFD0 tag 0x0112) is applied
  * after decoding (image_orient.c), as PIL's ImageOps.exif_transpose and GIMP's import do. */
 #include "jpeg_read.h"
+#include "image_limits.h"
 
 #include <setjmp.h>
 #include <stdint.h>
@@ -16,7 +17,6 @@
 #include "core/file.h"
 #include "image_orient.h"
 
-#define SIDE_MAX 16384
 #define LIBJPEG_MEMORY_MAX (512L * 1024 * 1024) /* progressive files keep every coefficient */
 
 typedef struct error_jump {
@@ -113,9 +113,7 @@ int jpeg_read_rgb_float(const char *path, float **rgb, int *width, int *height, 
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
-    if (cinfo.image_width == 0 || cinfo.image_height == 0 || cinfo.image_width > SIDE_MAX ||
-        cinfo.image_height > SIDE_MAX) {
-        snprintf(why, cap, "the image is %ux%u pixels (1..%d a side)", cinfo.image_width, cinfo.image_height, SIDE_MAX);
+    if (image_size_allowed(cinfo.image_width, cinfo.image_height, why, cap) != 0) {
         jpeg_destroy_decompress(&cinfo);
         fclose(f);
         return -1;

@@ -3,13 +3,13 @@
  * and palette images; the colour is handed back as stored, not premultiplied: what
  * is done with transparency is training_image.c's choice). */
 #include "png_read.h"
+#include "image_limits.h"
 
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SIDE_MAX 16384
 
 int png_read_rgb_float(const char *path, float **rgb, float **alpha, int *width, int *height, char *why, size_t cap) {
     *rgb = NULL;
@@ -22,8 +22,7 @@ int png_read_rgb_float(const char *path, float **rgb, float **alpha, int *width,
         png_image_free(&image);
         return -1;
     }
-    if (image.width == 0 || image.height == 0 || image.width > SIDE_MAX || image.height > SIDE_MAX) {
-        snprintf(why, cap, "the image is %ux%u pixels (1..%d a side)", image.width, image.height, SIDE_MAX);
+    if (image_size_allowed(image.width, image.height, why, cap) != 0) {
         png_image_free(&image);
         return -1;
     }

@@ -10,6 +10,7 @@
  * little. The orientation tag is applied after decoding (image_orient.c), as PIL's
  * ImageOps.exif_transpose does. */
 #include "tiff_read.h"
+#include "image_limits.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,8 +23,6 @@
 #include "core/file.h"
 #include "image_orient.h"
 
-#define SIDE_MAX 16384
-#define PIXELS_MAX (64L * 1024 * 1024)
 #define LIBTIFF_ALLOCATION_MAX (256L * 1024 * 1024)
 #define FILE_MAX (1024ull * 1024 * 1024)
 
@@ -289,14 +288,7 @@ int tiff_read_rgb_float(const char *path, float **rgb, float **alpha, int *width
     TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &o);
     if (o < 1 || o > 8) o = ORIENTATION_TOPLEFT;
     int status = 0;
-    if (w == 0 || h == 0 || w > SIDE_MAX || h > SIDE_MAX) {
-        snprintf(why, cap, "the image is %ux%u pixels (1..%d a side)", w, h, SIDE_MAX);
-        status = -1;
-    } else if ((uint64_t)w * h > (uint64_t)PIXELS_MAX) {
-        snprintf(why, cap, "the image is %ux%u pixels (%.0f megapixels); at most %ld megapixels are read: scale it down",
-                 w, h, (double)w * h / (1024.0 * 1024.0), PIXELS_MAX / (1024 * 1024));
-        status = -1;
-    }
+    if (image_size_allowed(w, h, why, cap) != 0) status = -1;
     growing g = {NULL, NULL, (int)w, (int)h, 0, 0};
     int base = 0;
     if (status == 0)

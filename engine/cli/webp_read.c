@@ -2,6 +2,7 @@
  * RGBA, as Pillow's reader gets it). The RIFF container's length is checked against
  * the file before decoding, so a cut file is "truncated", not half a picture. */
 #include "webp_read.h"
+#include "image_limits.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -12,8 +13,6 @@
 
 #include "core/file.h"
 
-#define SIDE_MAX 16384
-#define PIXELS_MAX (64L * 1024 * 1024)
 #define FILE_MAX (256ull * 1024 * 1024)
 
 static const char *status_text(VP8StatusCode s) {
@@ -66,12 +65,8 @@ int webp_read_rgb_float(const char *path, float **rgb, float **alpha, int *width
         snprintf(why, cap, "an animated WebP: oneword learns from still pictures; save one frame of it as a picture "
                            "(GIMP opens the frames as layers; or: webpmux -get frame 1)");
         s = VP8_STATUS_UNSUPPORTED_FEATURE;
-    } else if (w < 1 || h < 1 || w > SIDE_MAX || h > SIDE_MAX) {
-        snprintf(why, cap, "the image is %dx%d pixels (1..%d a side)", w, h, SIDE_MAX);
-        s = VP8_STATUS_UNSUPPORTED_FEATURE;
-    } else if ((uint64_t)w * h > (uint64_t)PIXELS_MAX) {
-        snprintf(why, cap, "the image is %dx%d pixels (%.0f megapixels); at most %ld megapixels are read: scale it down",
-                 w, h, (double)w * h / (1024.0 * 1024.0), PIXELS_MAX / (1024 * 1024));
+    } else if (w < 1 || h < 1 || image_size_allowed((uint64_t)w, (uint64_t)h, why, cap) != 0) {
+        if (w < 1 || h < 1) snprintf(why, cap, "the image is %dx%d pixels", w, h);
         s = VP8_STATUS_UNSUPPORTED_FEATURE;
     }
     if (s != VP8_STATUS_OK) {

@@ -169,6 +169,49 @@ int main(void) {
     CHECK(after.ru_maxrss - before.ru_maxrss < 100 * 1024, "...held %ld KB more at most (want < 100 MB)",
           after.ru_maxrss - before.ru_maxrss);
     printf("     peak RSS grew by %ld KB reading it\n", after.ru_maxrss - before.ru_maxrss);
+    /* A valid PNG header declaring 16384 x 8192 (128 megapixels, 2.7 GB as floats) and
+     * no pixel data: refused from the header, before any pixel memory is taken. */
+    unsigned char png[128];
+    size_t len = 0;
+    static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memcpy(png, signature, 8);
+    len = 8;
+    /* chunks: IHDR (16384 x 8192, 8-bit RGB), an IDAT of a bare zlib header, IEND */
+    static const unsigned char ihdr[] = {'I', 'H', 'D', 'R', 0, 0, 0x40, 0, 0, 0, 0x20, 0, 8, 2, 0, 0, 0};
+    static const unsigned char idat[] = {'I', 'D', 'A', 'T', 0x78, 0x9c};
+    static const unsigned char iend[] = {'I', 'E', 'N', 'D'};
+    const unsigned char *chunks[3] = {ihdr, idat, iend};
+    const size_t sizes[3] = {sizeof ihdr, sizeof idat, sizeof iend};
+    for (int c = 0; c < 3; c++) {
+        const uint32_t body = (uint32_t)sizes[c] - 4;
+        for (int k = 0; k < 4; k++) png[len++] = (unsigned char)(body >> (24 - 8 * k));
+        memcpy(png + len, chunks[c], sizes[c]);
+        uint32_t crc = 0xffffffffu;
+        for (size_t i = 0; i < sizes[c]; i++) {
+            crc ^= chunks[c][i];
+            for (int k = 0; k < 8; k++) crc = crc & 1 ? (crc >> 1) ^ 0xedb88320u : crc >> 1;
+        }
+        crc ^= 0xffffffffu;
+        len += sizes[c];
+        for (int k = 0; k < 4; k++) png[len++] = (unsigned char)(crc >> (24 - 8 * k));
+    }
+    char bomb[] = "/tmp/ow-png-bomb-XXXXXX";
+    fd = mkstemp(bomb);
+    if (fd >= 0) close(fd);
+    write_file(bomb, png, len);
+    float *brgb = NULL, *balpha = NULL;
+    int bw = 0, bh = 0;
+    char bwhy[256] = "";
+    getrusage(RUSAGE_SELF, &before);
+    int br = png_read_rgb_float(bomb, &brgb, &balpha, &bw, &bh, bwhy, sizeof bwhy);
+    getrusage(RUSAGE_SELF, &after);
+    CHECK(br != 0 && strstr(bwhy, "megapixels") && !brgb && after.ru_maxrss - before.ru_maxrss < 10 * 1024,
+          "a PNG declaring 16384x8192: refused from its header (%d '%s', %ld KB more)", br, bwhy,
+          after.ru_maxrss - before.ru_maxrss);
+    if (br != 0 && strstr(bwhy, "megapixels"))
+        printf("ok   %zu bytes of PNG declaring 16384x8192: %s (peak RSS +%ld KB)\n", len, bwhy,
+               after.ru_maxrss - before.ru_maxrss);
+    unlink(bomb);
     expect_refused("/tmp", "regular file", "a folder");
     CHECK(!jpeg_is_jpeg(source_path("tests/golden/e2e/transparent-32.png")), "a PNG is not taken for a JPEG");
     unlink(tmp);
