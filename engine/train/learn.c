@@ -497,7 +497,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     }
     /* What identifies the run's images: the views the VAE encoder takes and the mask
      * weights; not the latents, whose last bits may differ between processes. */
-    ow_learn_images_id images_id = {OW_FINGERPRINT_START, NULL, 0};
+    ow_learn_images_id images_id = {masked, OW_FINGERPRINT_START, NULL, 0};
     if (s == OW_OK) s = encode_latents(m, images, n_images, p->size, p->center_crop != 0, views == 2, latents, &images_id,
                                        err);
     for (int i = 0; i < n_images && masked && s == OW_OK; i++)

@@ -53,6 +53,7 @@ void ow_learn_images_id_clear(ow_learn_images_id *id) {
 
 /* Whether two runs' images are the same pictures (see ow_learn_images_id). */
 static int same_images(const ow_learn_images_id *a, const ow_learn_images_id *b) {
+    if (a->masked >= 0 && b->masked >= 0 && a->masked != b->masked) return 0;
     if (a->fingerprint == b->fingerprint) return 1;
     if (!a->summary || !b->summary || a->n_summary != b->n_summary) return 0;
     for (size_t i = 0; i < a->n_summary; i++)
@@ -158,6 +159,7 @@ ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int ada
     }
     s->model_fingerprint = model_fingerprint;
     s->images.fingerprint = images->fingerprint;
+    s->images.masked = images->masked;
     if (images->n_summary) {
         s->images.summary = malloc(images->n_summary * sizeof *s->images.summary);
         if (!s->images.summary) {
@@ -186,6 +188,9 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
     SAME(p->flip == s->flip, "the run flipped with probability %g", (double)s->flip);
     SAME((p->center_crop != 0) == s->center_crop, "the run %s its images' centred squares (--center-crop)",
          s->center_crop ? "trained on" : "did not crop to");
+    SAME(images->masked < 0 || s->images.masked < 0 || images->masked == s->images.masked,
+         "the run learned %s loss masks (%s)", s->images.masked ? "with" : "without",
+         s->images.masked ? "give --masks or --alpha-mask again, as it was given" : "leave out --masks and --alpha-mask");
     SAME(same_images(images, &s->images), "the training images differ from the run's%s", "");
     SAME(strcmp(p->placeholder, s->placeholder) == 0, "the run learned '%s', not '%s'", s->placeholder, p->placeholder);
     SAME(strcmp(p->init_word, s->init_word) == 0, "the run started from '%s', not '%s'", s->init_word, p->init_word);
@@ -224,6 +229,7 @@ ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_erro
         "weight_decay", PUT("%a", (double)s->weight_decay),
         "embedding_reg_weight", PUT("%a", (double)s->embedding_reg_weight), "rescale_norm", PUT("%d", s->rescale_norm),
         "repeats", PUT("%d", s->repeats), "epoch_pos", PUT("%d", s->epoch_pos),
+        "masked", PUT("%d", s->images.masked),
         "seed", PUT("%" PRIu64, s->seed), "step", PUT("%d", s->step), "adam_step", PUT("%d", s->adam_t),
         "rng_seed", PUT("%" PRIu64, s->rng.seed), "rng_left", PUT("%d", (int)s->rng.left),
         "rng_next", PUT("%u", (unsigned)s->rng.next), "rng_has_cached_normal", PUT("%d", (int)s->rng.has_cached_normal),
@@ -362,6 +368,8 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     if (ow_tensor_set_metadata(set, "embedding_reg_weight")) DBL("embedding_reg_weight", s->embedding_reg_weight);
     if (ow_tensor_set_metadata(set, "rescale_norm")) INT("rescale_norm", 0, 1, s->rescale_norm);
     if (ow_tensor_set_metadata(set, "repeats")) INT("repeats", 0, 100000, s->repeats);
+    s->images.masked = -1;
+    if (ow_tensor_set_metadata(set, "masked")) INT("masked", 0, 1, s->images.masked);
     if (ow_tensor_set_metadata(set, "epoch_pos")) INT("epoch_pos", 0, s->epoch_len, s->epoch_pos);
     if (st == OW_OK) st = meta_u64(set, "seed", 10, &s->seed, err);
     INT("step", 0, 1000000, s->step);

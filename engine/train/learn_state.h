@@ -19,6 +19,7 @@
 #define OW_IMAGES_SUMMARY_GRID 16
 #define OW_IMAGES_SUMMARY_TOLERANCE (1.0f / 1024.0f)
 typedef struct {
+    int masked;     /* 1: some image has a loss mask; -1: not known (states saved before) */
     uint64_t fingerprint;
     float *summary; /* (n_summary) block means; NULL in states saved before summaries */
     size_t n_summary;

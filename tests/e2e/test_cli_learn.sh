@@ -95,6 +95,8 @@ done
 losses=$(tail -n +2 "$work/masked/log.csv" 2>/dev/null | cut -d, -f2 | sort -u | tr '\n' ' ')
 [ "$losses" = "0.000000 " ] && pass "--alpha-mask on a transparent image: loss 0 at every step" \
     || fail "--alpha-mask: losses '$losses': $(tail -c 300 "$work/err")"
+expect_fail "resuming a masked run without its masks" "learned with loss masks" learn --resume "$work/masked" \
+    --model "$tiny" --images "$root/tests/golden/e2e/transparent-32.png" --steps 4
 "$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/transparent-32.png" --init-word square \
     --out "$work/unmasked" --steps 1 --size 32 >/dev/null 2>&1
 loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
@@ -167,7 +169,7 @@ losses=$(tail -n +2 "$work/black/log.csv" 2>/dev/null | cut -d, -f2 | sort -u | 
 loss=$(sed -n 2p "$work/unmasked/log.csv" 2>/dev/null | cut -d, -f2)
 [ -n "$loss" ] && [ "$loss" != "0.000000" ] && [ "$loss" != "$(sed -n 2p "$work/by-mask/log.csv" | cut -d, -f2)" ] \
     && pass "without a mask the same image gives another loss ($loss)" || fail "unmasked loss '$loss'"
-expect_fail "--resume without the run's --masks" "the training images differ" learn --resume "$work/by-mask" \
+expect_fail "--resume without the run's --masks" "learned with loss masks" learn --resume "$work/by-mask" \
     --model "$tiny" --images "$masks/images" --steps 4
 expect_ok "--resume with them" learn --resume "$work/by-mask" --model "$tiny" --images "$masks/images" --steps 4 \
     --masks "$masks/by-alpha"
