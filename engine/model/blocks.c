@@ -232,19 +232,28 @@ ow_status ow_resnet_hidden(ow_run *run, const ow_resnet_block *r, const float *x
 ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
                                  int temb_rows, int B, int H, int W, float **out) {
     ow_backend *b = run->backend;
-    const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W;
+    const int Cout = r->out_channels, HW = H * W;
     *out = NULL;
     float *h;
     ow_status s = ow_resnet_hidden(run, r, x, temb_silu, temb_rows, B, H, W, NULL, NULL, &h);
     if (s != OW_OK) return s;
 
-    /* o = conv2(silu(norm2(h))) */
     ALLOC_OR_FAIL(normed2, (size_t)B * Cout * HW);
     b->group_norm(b, normed2, h, r->norm2.weight.data, r->norm2.bias.data, B, Cout, HW, r->groups, r->eps, 1);
     ow_run_free(run, h);
-    ALLOC_OR_FAIL(o, (size_t)B * Cout * HW);
-    b->conv2d(b, o, normed2, r->conv2.weight.data, r->conv2.bias.data, B, Cout, H, W, Cout, 3, 3, 1, 1);
+    return ow_resnet_output(run, r, x, normed2, B, H, W, out);
+}
+
+ow_status ow_resnet_output(ow_run *run, const ow_resnet_block *r, const float *x, float *normed2, int B, int H, int W,
+                           float **out) {
+    ow_backend *b = run->backend;
+    const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W;
+    *out = NULL;
+    /* o = conv2(normed2) */
+    float *o = ow_run_alloc(run, (size_t)B * Cout * HW);
+    if (o) b->conv2d(b, o, normed2, r->conv2.weight.data, r->conv2.bias.data, B, Cout, H, W, Cout, 3, 3, 1, 1);
     ow_run_free(run, normed2);
+    if (!o) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY;
 
     /* o += shortcut(x) */
     if (Cin != Cout) {

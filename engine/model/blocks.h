@@ -119,6 +119,10 @@ ow_status ow_resnet_forward_temb(ow_run *run, const ow_resnet_block *r, const fl
 /* The first half of the block, shared by the forward and the training backward:
  * *out (B, C_out, H, W) = conv1(silu(norm1(x))) + the time term. mean1 and rstd1
  * (B, groups) receive norm1's statistics when not NULL (the backward's recomputation). */
+/* out = conv2(normed2) + shortcut(x): the end of a resnet, from normed2 = silu(norm2(h))
+ * (B, C_out, H, W), which it frees. */
+ow_status ow_resnet_output(ow_run *run, const ow_resnet_block *r, const float *x, float *normed2, int B, int H, int W,
+                           float **out);
 ow_status ow_resnet_hidden(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu, int temb_rows,
                            int B, int H, int W, float *mean1, float *rstd1, float **out);
 

@@ -73,33 +73,15 @@ static ow_status resnet_tape_make(ow_run *run, const ow_resnet_block *r, const f
 
 ow_status ow_resnet_forward_train(ow_run *run, const ow_resnet_block *r, const float *x, const float *temb_silu,
                                   int temb_rows, int B, int H, int W, float **out, ow_resnet_tape **tape) {
-    ow_backend *b = run->backend;
-    const int Cin = r->in_channels, Cout = r->out_channels, HW = H * W;
     *out = NULL;
-    float *normed2;
+    float *normed2 = NULL;
     ow_status s = resnet_tape_make(run, r, x, temb_silu, temb_rows, B, H, W, &normed2, tape);
-    if (s != OW_OK) return s;
-
-    /* o = conv2(silu(norm2(h))) + shortcut(x), as ow_resnet_forward_temb */
-    float *o = ow_run_alloc(run, (size_t)B * Cout * HW), *sc = NULL;
-    if (o && Cin != Cout && !(sc = ow_run_alloc(run, (size_t)B * Cout * HW))) ow_run_free(run, o), o = NULL;
-    if (!o) {
-        ow_run_free(run, normed2);
+    if (s == OW_OK) s = ow_resnet_output(run, r, x, normed2, B, H, W, out); /* as ow_resnet_forward_temb */
+    if (s != OW_OK) {
         ow_resnet_tape_free(run, *tape);
         *tape = NULL;
-        return out_of_memory(run);
     }
-    b->conv2d(b, o, normed2, r->conv2.weight.data, r->conv2.bias.data, B, Cout, H, W, Cout, 3, 3, 1, 1);
-    ow_run_free(run, normed2);
-    if (sc) {
-        b->conv2d(b, sc, x, r->conv_shortcut.weight.data, r->conv_shortcut.bias.data, B, Cin, H, W, Cout, 1, 1, 1, 0);
-        b->add(b, o, o, sc, (size_t)B * Cout * HW);
-        ow_run_free(run, sc);
-    } else {
-        b->add(b, o, o, x, (size_t)B * Cout * HW);
-    }
-    *out = o;
-    return OW_OK;
+    return s;
 }
 
 static ow_status resnet_backward_tape(ow_run *run, const ow_resnet_block *r, const float *x, const ow_resnet_tape *t,
