@@ -308,6 +308,10 @@ ow_status ow_sampler_create(ow_sampler **out, ow_sampler_kind kind, const ow_sch
     if (!s) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for the sampler");
     s->kind = kind;
     s->config = *config;
+    /* keys the scheduler file lacked: this sampler's diffusers class's own defaults
+     * (DDIMScheduler: set_alpha_to_one and clip_sample true; PNDMScheduler: false) */
+    if (s->config.set_alpha_to_one < 0) s->config.set_alpha_to_one = kind == OW_SAMPLER_DDIM;
+    if (s->config.clip_sample < 0) s->config.clip_sample = kind == OW_SAMPLER_DDIM;
     s->steps = steps;
     s->eta = kind == OW_SAMPLER_DDIM ? eta : 0.0f;
     s->train_steps = T;
@@ -322,7 +326,7 @@ ow_status ow_sampler_create(ow_sampler **out, ow_sampler_kind kind, const ow_sch
     }
     ow_status st = ow_schedule_alphas_cumprod(config, s->alphas_cumprod, err);
     if (st == OW_OK) {
-        s->final_alpha_cumprod = config->set_alpha_to_one ? 1.0f : s->alphas_cumprod[0];
+        s->final_alpha_cumprod = s->config.set_alpha_to_one ? 1.0f : s->alphas_cumprod[0];
         switch (kind) {
         case OW_SAMPLER_DDIM: st = setup_ddim(s, err); break;
         case OW_SAMPLER_PLMS: st = setup_plms(s, err); break;

@@ -162,6 +162,15 @@ static ow_status parse_object(ow_schedule_config *c, json_object *root, ow_error
 
 ow_status ow_schedule_config_parse(ow_schedule_config *c, const char *json_text, ow_error *err) {
     ow_schedule_config_default(c);
+    /* what a key the file lacks is: the diffusers classes' defaults (DDIMScheduler, PNDMScheduler,
+     * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler agree on
+     * these in diffusers 0.31; the two that differ are resolved per sampler) */
+    c->beta_start = 0.0001;
+    c->beta_end = 0.02;
+    c->beta_schedule = OW_BETAS_LINEAR;
+    c->steps_offset = 0;
+    c->set_alpha_to_one = -1;
+    c->clip_sample = -1;
     enum json_tokener_error jerr = json_tokener_success;
     json_object *root = json_tokener_parse_verbose(json_text, &jerr);
     if (!root || jerr != json_tokener_success) {

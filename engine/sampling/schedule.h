@@ -40,8 +40,8 @@ typedef struct ow_schedule_config {
     double beta_end;                /* 0.012 */
     ow_beta_schedule beta_schedule; /* scaled_linear */
     int steps_offset;               /* 1 */
-    int set_alpha_to_one;           /* 0: the step after the last uses alphas_cumprod[0] */
-    int clip_sample;                /* 0: DDIM clamps the predicted x0 when set */
+    int set_alpha_to_one;           /* 0: the step after the last uses alphas_cumprod[0]; -1: the sampler's own */
+    int clip_sample;                /* 0; 1: DDIM clamps the predicted x0; -1: the sampler's own */
     double clip_sample_range;       /* 1.0 */
     ow_timestep_spacing timestep_spacing; /* default: per sampler, see above */
     ow_prediction_type prediction_type;   /* epsilon */
@@ -54,7 +54,12 @@ typedef struct ow_schedule_config {
 /* Stable Diffusion 1.x defaults. */
 void ow_schedule_config_default(ow_schedule_config *config);
 
-/* Defaults overridden by the keys of a scheduler_config.json text. */
+/* A scheduler_config.json text, read as diffusers reads it when a pipeline's scheduler
+ * is switched (Scheduler.from_config): a key the file has is used by every sampler; a
+ * key it lacks takes the diffusers class's own default (0.31: beta_start 0.0001,
+ * beta_end 0.02, linear, steps_offset 0, epsilon; set_alpha_to_one and clip_sample
+ * -1, which each sampler resolves: DDIM true and true, PNDM false; the spacing per
+ * sampler as OW_SPACING_DEFAULT says), not SD 1.x's. */
 ow_status ow_schedule_config_parse(ow_schedule_config *config, const char *json_text, ow_error *err);
 
 /* Same, from a file (e.g. <model>/scheduler/scheduler_config.json). */

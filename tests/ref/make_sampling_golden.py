@@ -83,6 +83,9 @@ CONFIGS = {
     "vpred": {"prediction_type": "v_prediction"},
     "clip": {"clip_sample": True, "clip_sample_range": 1.5, "set_alpha_to_one": True},
     "sigmamin": {"final_sigmas_type": "sigma_min"},
+    # a file without the keys whose defaults differ between the classes (as a PNDMScheduler saved by a
+    # current diffusers has no clip_sample): each class takes its own default for them
+    "bare": {"clip_sample": None, "set_alpha_to_one": None, "steps_offset": None},
 }
 KINDS = ["ddim", "plms", "euler", "euler-a", "dpm++2m-karras"]
 STEP_COUNTS = [1, 2, 7, 10, 25, 50]
@@ -90,7 +93,11 @@ STEP_COUNTS = [1, 2, 7, 10, 25, 50]
 
 def config_dict(name):
     cfg = dict(SD1)
-    cfg.update(CONFIGS[name])
+    for key, value in CONFIGS[name].items():
+        if value is None:
+            del cfg[key]  # None: the key is left out of the file
+        else:
+            cfg[key] = value
     return cfg
 
 
@@ -163,6 +170,10 @@ RUNS = [
     ("euler_a6_v", "vpred", "euler-a", 6, 0.0, 24, (1, 4, 5, 3)),
     ("dpm6_v", "vpred", "dpm++2m-karras", 6, 0.0, 25, (1, 4, 5, 3)),
     ("ddim10_linear", "linear", "ddim", 10, 0.0, 26, (1, 4, 4, 4)),
+    ("ddim8_bare", "bare", "ddim", 8, 0.0, 31, (1, 4, 5, 3)),
+    ("plms6_bare", "bare", "plms", 6, 0.0, 32, (1, 4, 5, 3)),
+    ("euler8_bare", "bare", "euler", 8, 0.0, 33, (1, 4, 5, 3)),
+    ("dpm8_bare", "bare", "dpm++2m-karras", 8, 0.0, 34, (1, 4, 5, 3)),
 ]
 
 
