@@ -52,6 +52,15 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
                              parts & OW_PART_TEXT ? "" : "text encoder ", parts & OW_PART_UNET ? "" : "UNet ",
                              parts & OW_PART_VAE ? "" : "VAE");
     }
+    /* SD 2.x (OpenCLIP ViT-H: 1024-wide context) is refused before any weight is read:
+     * its text encoder is not CLIP ViT-L, its tokenizer pads differently and most of
+     * its models predict v at 768x768. */
+    if (s == OW_OK && (ow_checkpoint_unet_config(ck)->cross_attention_dim == 1024 ||
+                       ow_checkpoint_text_config(ck)->hidden_size == 1024))
+        s = ow_error_set(err, OW_ERR_UNSUPPORTED,
+                         "'%s' is a Stable Diffusion 2.x model (1024-wide text encoder and cross-attention: OpenCLIP "
+                         "ViT-H); oneword runs Stable Diffusion 1.x (CLIP ViT-L, 768 wide), e.g. v1-5-pruned-emaonly",
+                         path);
     ow_weights w;
     if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_TEXT, &w, err);
     if (s == OW_OK) s = ow_clip_text_load(&m->text_encoder, ow_checkpoint_text_config(ck), &w, m->backend, err);

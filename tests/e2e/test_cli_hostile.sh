@@ -39,6 +39,18 @@ no_raw_controls() {
 
 gen=(generate --model "$tiny" --prompt "a cat" --steps 2 --n-samples 1 --width 64 --height 64 --threads 2)
 
+# A diffusers folder of Stable Diffusion 2.x shape (1024-wide cross-attention and text
+# encoder): refused by name before its weights are read.
+mkdir -p "$work/sd2"
+for part in text_encoder unet vae scheduler tokenizer; do
+    [ -d "$tiny/$part" ] && cp -r "$tiny/$part" "$work/sd2/"
+done
+cp "$tiny/model_index.json" "$work/sd2/" 2>/dev/null
+sed -i 's/"cross_attention_dim": *[0-9]*/"cross_attention_dim": 1024/' "$work/sd2/unet/config.json"
+sed -i 's/"hidden_size": *[0-9]*/"hidden_size": 1024/' "$work/sd2/text_encoder/config.json"
+expect_fail "an SD 2.x diffusers folder" "Stable Diffusion 2.x model" generate --model "$work/sd2" --prompt "a cat" \
+    --steps 2 --n-samples 1 --width 64 --height 64 --outdir "$work/o2"
+
 # ---- 1. numbers out of range: refused with the range, before anything is loaded ----
 expect_fail "--scale 1e38 (finite, absurd: a black image before)" "--scale must be a number from 0 to 100" \
     "${gen[@]}" --outdir "$work/o" --scale 1e38
