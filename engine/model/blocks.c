@@ -91,7 +91,7 @@ void ow_norm_free(ow_backend *b, ow_norm *n) {
 void ow_run_begin(ow_run *run, ow_backend *b, ow_error *err) {
     memset(run, 0, sizeof *run);
     run->backend = b;
-    run->err = err;
+    run->err = err ? err : &run->own_err; /* a NULL ow_error* is allowed everywhere in the API */
 }
 
 float *ow_run_alloc(ow_run *run, size_t count) {

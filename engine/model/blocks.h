@@ -75,7 +75,8 @@ typedef struct ow_run_buffer {
 
 typedef struct ow_run {
     ow_backend *backend;
-    ow_error *err;
+    ow_error *err;          /* the caller's, or own_err when the caller gave none: never NULL */
+    ow_error own_err;
     ow_run_buffer *buffers; /* live buffers */
     int count, capacity;
     size_t live_floats, peak_floats;

@@ -560,7 +560,7 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
     float *cur = NULL;
     int cur_owned = 0;
 #define TRY(expr) do { if ((s = (expr)) != OW_OK) goto done; } while (0)
-#define ALLOC(var, count) do { if (!((var) = ow_run_alloc(&run, (size_t)(count)))) { s = err->status; goto done; } } while (0)
+#define ALLOC(var, count) do { if (!((var) = ow_run_alloc(&run, (size_t)(count)))) { s = run.err->status; goto done; } } while (0)
 
     /* cross-attention keys/values of the context: cached across calls */
     TRY(unet_update_cross_kv(u, b, context, B, T, err));

@@ -159,7 +159,7 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
     ow_run *run = &t->run;
     ow_status s = OW_OK;
 #define TRY(expr) do { if ((s = (expr)) != OW_OK) goto fail; } while (0)
-#define ALLOC(var, count) do { if (!((var) = ow_run_alloc(run, (size_t)(count)))) { s = err->status; goto fail; } } while (0)
+#define ALLOC(var, count) do { if (!((var) = ow_run_alloc(run, (size_t)(count)))) { s = run->err->status; goto fail; } } while (0)
 
     /* time embedding, as ow_unet_forward (one row when the batch shares its timestep) */
     if ((s = ow_unet_time_embedding(u, run, timesteps, B, &t->temb_rows, &t->temb)) != OW_OK) goto fail;
@@ -215,7 +215,7 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
                 goto fail_skips;
             }
             float *cat = ow_run_alloc(run, (size_t)B * (C + sk->C) * h * w);
-            if (!cat) { s = err->status; goto fail_skips; }
+            if (!cat) { s = run->err->status; goto fail_skips; }
             b->concat_channels(b, cat, t->values[cur].data, sk->data, B, C, sk->C, h * w);
             RECORD(OP_CONCAT, NULL, cur, skip, NULL, cat, C + t->values[skip].C, h, w);
             C = up->out_channels;
@@ -286,7 +286,7 @@ ow_status ow_unet_backward_context(ow_unet *u, ow_backend *b, ow_unet_tape *t, c
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "unet backward: called with another backend than the forward");
     t->used = 1;
     t->err = err;
-    t->run.err = err;
+    t->run.err = err ? err : &t->run.own_err;
     if (t->first_context_op < 0) return OW_OK; /* no transformer: the context is not used */
     ow_run *run = &t->run;
     const int B = t->B, T = t->T, C0 = cfg->block_out_channels[0];
@@ -301,7 +301,7 @@ ow_status ow_unet_backward_context(ow_unet *u, ow_backend *b, ow_unet_tape *t, c
         float *mean = ow_run_alloc(run, (size_t)B * G), *rstd = ow_run_alloc(run, (size_t)B * G);
         float *normed = ow_run_alloc(run, (size_t)B * C0 * HW), *dnormed = ow_run_alloc(run, (size_t)B * C0 * HW);
         float *dfinal = ow_run_alloc(run, (size_t)B * C0 * HW);
-        if (!mean || !rstd || !normed || !dnormed || !dfinal) { s = err->status; goto done; }
+        if (!mean || !rstd || !normed || !dnormed || !dfinal) { s = run->err->status; goto done; }
         b->group_norm_train(b, normed, mean, rstd, fin->data, u->conv_norm_out.weight.data, u->conv_norm_out.bias.data,
                             B, C0, HW, G, cfg->norm_eps, 1);
         ow_run_free(run, normed);
@@ -346,9 +346,9 @@ ow_status ow_unet_backward_context(ow_unet *u, ow_backend *b, ow_unet_tape *t, c
             const unet_value *skip = &t->values[op->in2];
             const int want_skip = needs_gradient(t, op->in2);
             float *dskip = NULL;
-            if (want_dx && !(dx = ow_run_alloc(run, (size_t)B * in->C * in->H * in->W))) s = err->status;
+            if (want_dx && !(dx = ow_run_alloc(run, (size_t)B * in->C * in->H * in->W))) s = run->err->status;
             if (s == OW_OK && want_skip && !(dskip = ow_run_alloc(run, (size_t)B * skip->C * skip->H * skip->W)))
-                s = err->status;
+                s = run->err->status;
             if (s == OW_OK && (dx || dskip)) b->concat_channels_backward(b, dx, dskip, g, B, in->C, skip->C, in->H * in->W);
             if (s == OW_OK) accumulate(t, grads, op->in2, dskip);
             break;

@@ -395,7 +395,7 @@ ow_status ow_vae_encode(ow_vae *v, ow_backend *b, const float *image, int B, int
     /* moments (B, 2L, h, w) = quant_conv(conv_out(silu(norm(x)))) */
     const size_t plane = (size_t)Lc * h * w;
     float *moments = ow_run_alloc(&run, (size_t)B * 2 * plane);
-    if (!moments) { s = err->status; goto done; }
+    if (!moments) { s = run.err->status; goto done; }
     TRY(norm_silu_conv(&run, &v->encoder_conv_norm_out, &v->encoder_conv_out, cfg->norm_num_groups, cur, B, h, w,
                        moments));
     ow_run_free(&run, cur);
