@@ -47,6 +47,12 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
     char model_path[PLUGIN_PATH_MAX];
     if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
         return plugin_return_engine_error(procedure, &err);
+    /* show-dialog: the dialog over the arguments given (the Embedding Library window
+     * opens it with a token in the prompt; an interactive call starts from the last
+     * used values instead), and the result shown as an interactive run shows it. */
+    gboolean show_dialog = FALSE;
+    g_object_get(config, "show-dialog", &show_dialog, NULL);
+    if (show_dialog) run_mode = GIMP_RUN_INTERACTIVE;
     if (run_mode == GIMP_RUN_INTERACTIVE && !generate_dialog(procedure, config))
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
@@ -122,6 +128,10 @@ GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *n
     gimp_procedure_add_int_argument(procedure, "height", "_Height",
                                     "A multiple of 8 (of the model's factor); 0: the image's height rounded down to one (512 without an image)",
                                     0, PLUGIN_SIDE_MAX, 0, G_PARAM_READWRITE);
+
+    gimp_procedure_add_boolean_argument(procedure, "show-dialog", "Show the _dialog",
+                                        "Show the dialog over these arguments first, even in a non-interactive call",
+                                        FALSE, G_PARAM_READWRITE);
 
     gimp_procedure_add_core_object_array_return_value(procedure, "layers", "Layers", "The new layers in seed order (the last one on top)",
                                                       GIMP_TYPE_LAYER, G_PARAM_READWRITE);

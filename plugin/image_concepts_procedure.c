@@ -1,6 +1,6 @@
 /* image_concepts_procedure.c: the concept travels with the picture. Generate attaches
  * the library files its prompts used to the image (parasites "oneword-embedding:NAME",
- * saved in .xcf); Filters > Concepts > Embedding Library > Import from Image takes them
+ * saved in .xcf); Filters > Concepts > Import Concepts from Image takes them
  * back into the library here, so an .xcf opened on another machine can generate with
  * its concepts. Entries whose tokens the library already holds are skipped and named. */
 #include <errno.h>
@@ -89,8 +89,8 @@ GimpProcedure *plugin_image_concepts_procedure_new(GimpPlugIn *plug_in, const gc
     gimp_procedure_set_image_types(procedure, "*");
     gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE | GIMP_PROCEDURE_SENSITIVE_DRAWABLES |
                                                        GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES);
-    gimp_procedure_set_menu_label(procedure, "Import from _Image");
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH "/Embedding Library");
+    gimp_procedure_set_menu_label(procedure, "Import Concepts from _Image");
+    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH);
     gimp_procedure_set_documentation(
         procedure, "Import the concepts an image carries into the Embedding Library",
         "Generate attaches the library embeddings its prompt used to the image (parasites '"

@@ -136,6 +136,7 @@ static ow_status entry_from_embedding(library_entry *e, const ow_embedding *emb,
     }
     e->n_tokens = (int)n;
     e->dim = ow_embedding_dim(emb);
+    copy_text(e->family, sizeof e->family, ow_embedding_model_family(emb));
     e->steps = ow_embedding_step(emb);
     const char *model = ow_embedding_checkpoint_name(emb) ? ow_embedding_checkpoint_name(emb)
                                                           : ow_embedding_checkpoint(emb);
@@ -498,6 +499,23 @@ ow_status library_export(const library *lib, const char *token, const char *path
     return s;
 }
 
+int library_layout_from_name(const char *name, ow_embedding_layout *layout) {
+    if (strcmp(name, "auto") == 0) *layout = OW_EMBEDDING_LAYOUT_AUTO;
+    else if (strcmp(name, "a1111") == 0) *layout = OW_EMBEDDING_LAYOUT_A1111;
+    else if (strcmp(name, "diffusers") == 0) *layout = OW_EMBEDDING_LAYOUT_DIFFUSERS;
+    else return 0;
+    return 1;
+}
+
+const library_export_format library_export_formats[] = {
+    {"A1111 .pt (string_to_param: A1111, the reference scripts)", ".pt", OW_EMBEDDING_LAYOUT_A1111},
+    {"A1111 .safetensors (emb_params)", ".safetensors", OW_EMBEDDING_LAYOUT_A1111},
+    {"diffusers .safetensors ({token: vectors})", ".safetensors", OW_EMBEDDING_LAYOUT_DIFFUSERS},
+    {"diffusers learned_embeds .bin", ".bin", OW_EMBEDDING_LAYOUT_DIFFUSERS},
+    {"oneword .json (the numbers as text)", ".json", OW_EMBEDDING_LAYOUT_AUTO},
+};
+const size_t library_export_format_count = sizeof library_export_formats / sizeof library_export_formats[0];
+
 ow_status library_rename(library *lib, const char *token, const char *new_token, ow_error *err) {
     ptrdiff_t i = find_index(lib, token);
     if (i < 0) return not_in_library(lib, token, err);
@@ -569,6 +587,38 @@ ow_status library_delete(library *lib, const char *token, char *trash_path, size
     if (s != OW_OK) return s;
     remove_entry(lib, (size_t)i);
     return save_index(lib, err);
+}
+
+ow_status library_undelete(library *lib, const library_entry *entry, const char *trash_path, size_t *entry_index,
+                           ow_error *err) {
+    for (size_t i = 0; i < lib->count; i++) {
+        const char *clash = token_clash(entry, &lib->entries[i]);
+        if (clash)
+            return plugin_fail(err, OW_ERR_INVALID_ARGUMENT,
+                               "cannot restore '%s': the library now holds its token '%s' (entry '%s')", entry->name,
+                               clash, lib->entries[i].name);
+    }
+    library_entry e = *entry;
+    unique_name(lib, entry->name, e.name, sizeof e.name, (size_t)-1);
+    const char *ext = strrchr(entry->file, '.');
+    snprintf(e.file, sizeof e.file, "%s%s", e.name, ext ? ext : "");
+    char target[PLUGIN_PATH_MAX + 200];
+    entry_path(lib, &e, target, sizeof target);
+    if (access(target, F_OK) == 0)
+        return plugin_fail(err, OW_ERR_IO, "cannot restore '%s': %s exists", entry->name, target);
+    if (rename(trash_path, target) != 0)
+        return plugin_fail(err, OW_ERR_IO, "cannot move %s back to %s: %s", trash_path, target, strerror(errno));
+    ow_status s = grow(lib, err);
+    if (s == OW_OK) {
+        lib->entries[lib->count++] = e;
+        if ((s = save_index(lib, err)) != OW_OK) lib->count--;
+    }
+    if (s != OW_OK) {
+        rename(target, trash_path);
+        return s;
+    }
+    if (entry_index) *entry_index = lib->count - 1;
+    return OW_OK;
 }
 
 ow_status library_merge(library *lib, const char *const *tokens, size_t n, const char *name, size_t *entry_index,

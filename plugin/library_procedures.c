@@ -1,5 +1,6 @@
 /* library_procedures.c: the Embedding Library's PDB procedures (list, import, export,
- * rename, delete, merge), each a thin call into library.c. Entries are named by
+ * rename, delete, merge) for scripts, each a thin call into library.c (the window,
+ * library_window.c, makes the same calls). Entries are named by
  * their tokens, as in prompts. Like every oneword procedure they need a model set
  * (the library's embeddings are for it), and say how to set one when there is none. */
 #include <stdlib.h>
@@ -43,15 +44,6 @@ static gchar *config_string(GimpProcedureConfig *config, const char *property) {
     return value ? value : g_strdup("");
 }
 
-/* "auto", "a1111" or "diffusers" (a plain string, checked: see the sampler in generate). */
-static int layout_from_name(const char *name, ow_embedding_layout *layout) {
-    if (strcmp(name, "auto") == 0) *layout = OW_EMBEDDING_LAYOUT_AUTO;
-    else if (strcmp(name, "a1111") == 0) *layout = OW_EMBEDDING_LAYOUT_A1111;
-    else if (strcmp(name, "diffusers") == 0) *layout = OW_EMBEDDING_LAYOUT_DIFFUSERS;
-    else return 0;
-    return 1;
-}
-
 static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *lib, GimpProcedureConfig *config,
                               ow_error *err) {
     GimpValueArray *result = NULL;
@@ -90,7 +82,7 @@ static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *
         if (!*file) {
             s = plugin_fail(err, OW_ERR_INVALID_ARGUMENT,
                             "file is empty: name the file to write (.pt, .bin, .safetensors or .json)");
-        } else if (!layout_from_name(layout, &chosen)) {
+        } else if (!library_layout_from_name(layout, &chosen)) {
             s = plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "unknown layout '%s': use auto, a1111 or diffusers", layout);
         } else {
             s = library_export(lib, token, file, chosen, err);
@@ -166,8 +158,8 @@ GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *na
     const library_op op = operations[i].op;
     GimpProcedure *procedure =
         gimp_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, library_run, GINT_TO_POINTER(op), NULL);
+    /* No menu entry: the Embedding Library window does these (library_window.c). */
     gimp_procedure_set_menu_label(procedure, operations[i].menu_label);
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH "/Embedding Library");
     gimp_procedure_set_documentation(procedure, operations[i].blurb,
                                      "The Embedding Library lives in the oneword folder of the GIMP profile: "
                                      "embeddings/ (one file per entry), index.json, trash/.",

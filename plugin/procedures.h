@@ -18,6 +18,7 @@
 #define PROC_LEARN "plug-in-oneword-learn"
 #define PROC_GENERATE "plug-in-oneword-generate"
 #define PROC_GENERATE_AGAIN "plug-in-oneword-generate-again"
+#define PROC_LIBRARY_WINDOW "plug-in-oneword-library"
 #define PROC_LIBRARY_LIST "plug-in-oneword-library-list"
 #define PROC_LIBRARY_IMPORT "plug-in-oneword-library-import"
 #define PROC_LIBRARY_EXPORT "plug-in-oneword-library-export"
@@ -32,6 +33,7 @@ GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name
 GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_generate_again_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *name);
+GimpProcedure *plugin_library_window_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_image_concepts_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 
 /* ---- procedure_support.c ---- */

@@ -233,6 +233,21 @@ gimp "(plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 0 #:width 64 #:
     fail generate/bad-steps "expected steps 0 to be refused, got exit $rc"
 
 # ---- the Embedding Library ----
+# The window: Filters > Concepts > Embedding Library... (as GIMP registered it in
+# pluginrc); the library procedures have no menu entries of their own any more (the
+# window does what they do). Run non-interactively, the window explains what to call.
+gimp "(plug-in-oneword-library $NI)"
+# pluginrc: (proc-def "NAME" TYPE, then blurb, help, authors, copyright, date, menu label)
+menus=$(awk '/\(proc-def "/ { name = ($2 ~ /^"plug-in-oneword/) ? $2 : ""; gsub(/"/, "", name); k = 0; next }
+             name { k++ }
+             name && k == 6 { label = $0; gsub(/^ *"|"$/, "", label) }
+             name && /\(menu-path / { path = $0; sub(/.*\(menu-path "/, "", path); sub(/"\).*/, "", path);
+                                      printf "%s=%s|%s\n", name, label, path }' "$profile/pluginrc")
+window_menu=$(sed -n 's/^plug-in-oneword-library=//p' <<<"$menus")
+if [ $rc -ne 0 ] && calling_error "the Embedding Library window is interactive only: scripts use plug-in-oneword-library-list" &&
+    [ "$window_menu" = "Embedding _Library...|<Image>/Filters/Concepts" ] && ! grep -q "Embedding Library" <<<"$menus"; then
+    pass library/window "plug-in-oneword-library registered as '$window_menu'; non-interactive: calling error naming the library procedures; $(wc -l <<<"$menus") oneword menu entries, none in an Embedding Library submenu"
+else fail library/window "exit $rc, menu '$window_menu'; oneword menus: $(tr '\n' ' ' <<<"$menus")"; fi
 list_tokens() {  # prints tokens= and report= lines
     gimp "(let ((r (plug-in-oneword-library-list $NI)))
             (display \"tokens=\") (for-each (lambda (t) (display t) (display \" \")) (car r)) (newline)

@@ -3,22 +3,26 @@
 # real GIMP 3 under Xvfb in the Debian 13 root (tests/gimp/root.sh): GIMP with an image
 # open, each dialog called RUN-INTERACTIVE from a batch command, the screen grabbed
 # (ImageMagick's import) and GIMP stopped. Writes tests/gimp/screenshots/*.png
-# (generate-dialog, learn-dialog, set-model-dialog; generated-layers: four generated 64x64
-# layers, scaled up 6x for the picture, with the Embedding Library's Import dialog open).
+# (generate-dialog, learn-dialog, set-model-dialog, library-window; generated-layers: four
+# generated 64x64 layers, scaled up 6x for the picture, with the Embedding Library window
+# open). The profile's library holds the test fixtures' embeddings.
 # Run after tests/gimp/run has built the plug-in (build/gimp3).
-#   tests/gimp/screenshots.sh
+#   tests/gimp/screenshots.sh [NAME...]     (NAMEs: only those pictures)
 set -u
 if [ "${1:-}" != "--in-root" ]; then
     here=$(cd "$(dirname "$0")" && pwd)
     repo=$(cd "$here/../.." && pwd)
-    exec "$here/root.sh" run --bind "$repo:/src" -- bash /src/tests/gimp/screenshots.sh --in-root
+    exec "$here/root.sh" run --bind "$repo:/src" -- bash /src/tests/gimp/screenshots.sh --in-root "$@"
 fi
+shift
+only=" $* "
 
 # ---- inside the root ----
 src=/src
 build=$src/build/gimp3
 out=$src/tests/gimp/screenshots
-meson compile -C "$build" plugin/oneword-gimp >/dev/null || { echo "screenshots: build the plug-in first (tests/gimp/run)"; exit 1; }
+meson compile -C "$build" plugin/oneword-gimp >/dev/null ||
+    { echo "screenshots: build the plug-in first (tests/gimp/run)"; exit 1; }
 work=$(mktemp -d /tmp/oneword-shots.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export HOME=$work/home OMP_WAIT_POLICY=PASSIVE
@@ -30,11 +34,17 @@ printf '(show-welcome-dialog no)\n(color-profile-policy keep)\n' >"$profile/gimp
 gimp-console-3.0 -i -n --quit --batch-interpreter=plug-in-script-fu-eval \
     -b "(plug-in-oneword-set-model #:run-mode RUN-NONINTERACTIVE #:model \"$src/resources/shapes\")" >/dev/null 2>&1 ||
     { echo "screenshots: set-model failed"; exit 1; }
+for f in tests/gimp/fixtures/orange-circle.pt tests/gimp/fixtures/purple-bg.safetensors tests/golden/embeddings/a1111_f32.pt; do
+    gimp-console-3.0 -i -n --quit --batch-interpreter=plug-in-script-fu-eval \
+        -b "(plug-in-oneword-library-import #:run-mode RUN-NONINTERACTIVE #:file \"$src/$f\")" >/dev/null 2>&1 ||
+        { echo "screenshots: importing $f failed"; exit 1; }
+done
 
 # shot NAME SECONDS SCHEME: GIMP showing a 512x512 image, then SCHEME (which opens a
 # dialog); the screen SECONDS after the plug-in started goes to NAME.png.
 shot() {
     local name=$1 wait=$2 scheme=$3
+    [ "$only" = "  " ] || [[ $only == *" $name "* ]] || return 0
     xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
         gimp-3.0 -n --batch-interpreter=plug-in-script-fu-eval -b "$1" >"$2/gimp.log" 2>&1 &
         pid=$!
@@ -68,11 +78,12 @@ shot generated-layers 25 "(let* ((small (car (gimp-image-new 64 64 RGB)))
                           (gimp-context-set-interpolation INTERPOLATION-NONE)
                           (gimp-image-scale small 384 384)
                           (gimp-display-new small)
-                          (plug-in-oneword-library-import #:run-mode RUN-INTERACTIVE))" || status=1
+                          (plug-in-oneword-library #:run-mode RUN-INTERACTIVE))" || status=1
 shot learn-dialog 6 "(let ((top (car (gimp-layer-new img \"cat 2\" 512 512 RGB-IMAGE 100 LAYER-MODE-NORMAL))))
                       (gimp-image-insert-layer img top 0 0)
                       (gimp-drawable-fill top FILL-FOREGROUND)
                       (plug-in-oneword-learn #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector top bg)
                         #:token \"<my-cat>\" #:init-word \"cat\"))" || status=1
+shot library-window 12 "(plug-in-oneword-library #:run-mode RUN-INTERACTIVE)" || status=1
 shot set-model-dialog 6 "(plug-in-oneword-set-model #:run-mode RUN-INTERACTIVE #:model \"$src/resources/shapes\")" || status=1
 exit $status
