@@ -35,6 +35,7 @@ if [ ! -f "$build/build.ninja" ]; then
         { tail -n 20 /tmp/oneword-setup.log; fail build "meson setup of the whole project in the GIMP 3 root"; finish; }
 fi
 if ! meson compile -C "$build" plugin/oneword-gimp engine/cli/oneword tests/judge/judge_png tests/plugin/test_library \
+        tests/plugin/test_learn_checks \
         >/tmp/oneword-build.log 2>&1; then
     grep -E "error|FAILED" /tmp/oneword-build.log | head -n 20
     fail build "meson compile of plugin/oneword-gimp, the CLI and the judge (-Werror, gcc $(gcc -dumpversion))"
@@ -51,6 +52,13 @@ if (cd /tmp && OW_SOURCE_ROOT=$src "$build/tests/plugin/test_library" >/tmp/onew
 else
     grep FAIL /tmp/oneword-test-library.log | head -n 5
     fail storage "tests/plugin/test_library: $(tail -n 1 /tmp/oneword-test-library.log)"
+fi
+# What the Learn dialog says as the user types (the init word, an unfinished run).
+if (cd /tmp && OW_SOURCE_ROOT=$src "$build/tests/plugin/test_learn_checks" >/tmp/oneword-test-learn-checks.log 2>&1); then
+    pass learn-checks "tests/plugin/test_learn_checks: $(grep -c "^ok" /tmp/oneword-test-learn-checks.log) words and runs, $(tail -n 1 /tmp/oneword-test-learn-checks.log); e.g. $(grep -m1 -o "'purpleorange' is 2 CLIP tokens.*" /tmp/oneword-test-learn-checks.log)"
+else
+    grep FAIL /tmp/oneword-test-learn-checks.log | head -n 5
+    fail learn-checks "tests/plugin/test_learn_checks: $(tail -n 1 /tmp/oneword-test-learn-checks.log)"
 fi
 
 # ---- a throw-away profile ----
@@ -387,6 +395,7 @@ gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vecto
 gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<x>\"
                           #:init-word \"purpleorange\" #:steps 2 #:size 64)")"
 [ $rc -ne 0 ] && calling_error "the init word 'purpleorange' is 2 CLIP tokens" && err_has "it must be one token" &&
+    err_has 'use one word: "purple" or "orange"' &&
     pass learn/init-word "init word 'purpleorange': calling error '$(grep -o "is 2 CLIP tokens[^;]*" "$work/err" | head -n 1)'" ||
     fail learn/init-word "exit $rc"
 gimp "$(layers_scheme "(gimp-item-set-visible b FALSE)

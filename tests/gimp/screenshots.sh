@@ -21,7 +21,7 @@ only=" $* "
 src=/src
 build=$src/build/gimp3
 out=$src/tests/gimp/screenshots
-meson compile -C "$build" plugin/oneword-gimp >/dev/null ||
+meson compile -C "$build" plugin/oneword-gimp engine/cli/oneword >/dev/null ||
     { echo "screenshots: build the plug-in first (tests/gimp/run)"; exit 1; }
 work=$(mktemp -d /tmp/oneword-shots.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -79,11 +79,23 @@ shot generated-layers 25 "(let* ((small (car (gimp-image-new 64 64 RGB)))
                           (gimp-image-scale small 384 384)
                           (gimp-display-new small)
                           (plug-in-oneword-library #:run-mode RUN-INTERACTIVE))" || status=1
-shot learn-dialog 6 "(let ((top (car (gimp-layer-new img \"cat 2\" 512 512 RGB-IMAGE 100 LAYER-MODE-NORMAL))))
+# The Learn dialog with an init word of two CLIP tokens, and an unfinished run of its token
+# to resume: the CLI's run of <my-cat> in the profile's runs/my-cat, stopped (killed) once
+# it saved its first state.
+if [ "$only" = "  " ] || [[ $only == *" learn-dialog "* ]]; then
+    run_dir=$profile/oneword/runs/my-cat
+    "$build/engine/cli/oneword" learn --model "$src/resources/shapes" --images "$src/resources/shapes/concept-red-star.png" \
+        --init-word star --placeholder "<my-cat>" --steps 5000 --size 64 --batch 1 --save-every 20 --out "$run_dir" \
+        >/dev/null 2>&1 &
+    cli_pid=$!
+    for i in $(seq 300); do [ -f "$run_dir/state.safetensors" ] && break; sleep 0.1; done
+    kill "$cli_pid"; wait "$cli_pid" 2>/dev/null
+fi
+shot learn-dialog 10 "(let ((top (car (gimp-layer-new img \"cat 2\" 512 512 RGB-IMAGE 100 LAYER-MODE-NORMAL))))
                       (gimp-image-insert-layer img top 0 0)
                       (gimp-drawable-fill top FILL-FOREGROUND)
                       (plug-in-oneword-learn #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector top bg)
-                        #:token \"<my-cat>\" #:init-word \"cat\"))" || status=1
+                        #:token \"<my-cat>\" #:init-word \"purpleorange\"))" || status=1
 shot library-window 12 "(plug-in-oneword-library #:run-mode RUN-INTERACTIVE)" || status=1
 shot set-model-dialog 6 "(plug-in-oneword-set-model #:run-mode RUN-INTERACTIVE #:model \"$src/resources/shapes\")" || status=1
 exit $status
