@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "atomic_file.h"
+#include "core/error.h"
 
 int plugin_init_word_check(const ow_tokenizer *tokenizer, const char *word, int vectors, char *text, size_t cap) {
     ow_word_split_info split;
@@ -50,7 +50,7 @@ ow_status plugin_learn_run_place(const plugin_profile *profile, const char *toke
     library_name_from(name && *name ? name : token ? token : "", place->name, sizeof place->name);
     if (snprintf(place->dir, sizeof place->dir, "%s/%s", profile->runs, place->name) >= (int)sizeof place->dir ||
         snprintf(place->state, sizeof place->state, "%s/state.safetensors", place->dir) >= (int)sizeof place->state)
-        return plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "the name '%s' is too long", place->name);
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the name '%s' is too long", place->name);
     struct stat st;
     place->has_state = stat(place->state, &st) == 0;
     return OW_OK;

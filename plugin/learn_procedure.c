@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
+#include "core/file.h"
 #include "layer_pixels.h"
 #include "learn_checks.h"
 #include "procedures.h"
@@ -123,12 +123,6 @@ typedef struct learn_dialog {
     gboolean word_ok;
 } learn_dialog;
 
-static void set_label(GtkWidget *label, gboolean warn, const char *text) {
-    gchar *markup = warn ? g_markup_printf_escaped("<b>%s</b>", text) : g_markup_escape_text(text, -1);
-    gtk_label_set_markup(GTK_LABEL(label), markup);
-    g_free(markup);
-}
-
 static void update_ok(learn_dialog *d) {
     gboolean resume = FALSE;
     g_object_get(d->config, "resume", &resume, NULL);
@@ -144,9 +138,9 @@ static void check_word(learn_dialog *d) {
     char text[1024];
     if (d->tokenizer) {
         d->word_ok = plugin_init_word_check(d->tokenizer, word ? word : "", vectors, text, sizeof text);
-        set_label(d->word_label, !d->word_ok, text);
+        plugin_label_set_text(d->word_label, !d->word_ok, text);
     } else {
-        set_label(d->word_label, FALSE, d->word_error);
+        plugin_label_set_text(d->word_label, FALSE, d->word_error);
     }
     g_free(word);
     update_ok(d);
@@ -174,7 +168,7 @@ static void check_run(learn_dialog *d) {
                  "(steps may be raised); unticked, the run starts again.",
                  place.name, run_token, step, steps);
     }
-    set_label(d->run_label, FALSE, text);
+    plugin_label_set_text(d->run_label, FALSE, text);
     gtk_widget_set_sensitive(d->resume, place.has_state);
     /* Offer the resume once per state found (on by default); no state, nothing to resume. */
     if (!place.has_state) {
@@ -250,12 +244,11 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
                                            GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data) {
     (void)run_data;
     gegl_init(NULL, NULL);
+    plugin_model_context context;
+    GimpValueArray *no_model = plugin_open_model_context(procedure, &context);
+    if (no_model) return no_model;
     ow_error err = {0};
-    plugin_profile profile;
-    char model_path[PLUGIN_PATH_MAX];
-    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
-        return plugin_return_engine_error(procedure, &err);
-    if (run_mode == GIMP_RUN_INTERACTIVE && !learn_dialog_run(procedure, config, &profile))
+    if (run_mode == GIMP_RUN_INTERACTIVE && !learn_dialog_run(procedure, config, &context.profile))
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
     gchar *token = NULL, *init_word = NULL, *templates = NULL, *name = NULL;
@@ -282,7 +275,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     learn_run run = {0};
     char why[512];
     learn_run_place place; /* runs/<name>: the entry's name and its run */
-    if (plugin_learn_run_place(&profile, token, name, &place, &err) != OW_OK) {
+    if (plugin_learn_run_place(&context.profile, token, name, &place, &err) != OW_OK) {
         result = plugin_return_engine_error(procedure, &err);
         goto done;
     }
@@ -298,7 +291,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "%s", why);
         goto done;
     }
-    if (plugin_open_library(&lib, &profile, &err) != OW_OK) {
+    if (plugin_open_library(&lib, &context.profile, &err) != OW_OK) {
         result = plugin_return_engine_error(procedure, &err);
         goto done;
     }
@@ -351,7 +344,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         p.init_word = init_word;
         p.templates = templates;
     }
-    if (plugin_make_dirs(run.dir, &err) != OW_OK) {
+    if (ow_file_make_dirs(run.dir, 0700, &err) != OW_OK) {
         result = plugin_return_engine_error(procedure, &err);
         goto done;
     }
@@ -360,8 +353,8 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     ow_model_options_init(&options);
     options.log = plugin_engine_log;
     gimp_progress_init("Loading the model...");
-    if (ow_model_open(&model, model_path, &options, &err) != OW_OK) {
-        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s", model_path,
+    if (ow_model_open(&model, context.model_path, &options, &err) != OW_OK) {
+        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s", context.model_path,
                                      err.message);
         goto done;
     }
@@ -400,7 +393,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     /* Finished: the state is no longer a run to continue. */
     unlink(state_path);
     char file[PLUGIN_PATH_MAX + 200];
-    snprintf(file, sizeof file, "%s/%s", profile.embeddings, lib.entries[index].file);
+    snprintf(file, sizeof file, "%s/%s", context.profile.embeddings, lib.entries[index].file);
     result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
     GIMP_VALUES_SET_STRING(result, 1, file);
     GIMP_VALUES_SET_STRING(result, 2, lib.entries[index].tokens[0]);
@@ -424,16 +417,12 @@ GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name
         gimp_image_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, learn_run_procedure, NULL, NULL);
     gimp_procedure_set_image_types(procedure, "*");
     gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLES);
-    gimp_procedure_set_menu_label(procedure, "_Learn Concept...");
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH);
-    gimp_procedure_set_documentation(
-        procedure, "Learn a new word for the concept the selected layers show",
+    plugin_procedure_describe(procedure, "_Learn Concept...", PLUGIN_MENU_PATH,
+        "Learn a new word for the concept the selected layers show",
         "Textual inversion ('An Image is Worth One Word'): learns the vectors of a new token from the selected "
         "layers (two or more, each one training image; alpha is composited over white) for the model set with Set "
         "Model, and adds it to the Embedding Library. The run is saved in the profile's runs/NAME every save-every "
-        "steps; an interrupted run continues with resume.",
-        name);
-    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
+        "steps; an interrupted run continues with resume.");
     gimp_procedure_add_string_argument(procedure, "token", "_Token", "The new word as typed in prompts, e.g. <my-cat>",
                                        "<my-concept>", G_PARAM_READWRITE);
     gimp_procedure_add_string_argument(procedure, "init-word", "_Init word",

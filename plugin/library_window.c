@@ -6,8 +6,11 @@
  * (the selected entries), Generate... (Generate from Prompt's dialog with the token in
  * the prompt) and Set Model.... Interactive only: scripts call the library procedures. */
 #include <libgimp/gimpui.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "procedures.h"
 
 enum { COL_TOKENS, COL_VECTORS, COL_WIDTH, COL_MODEL, COL_STEPS, COL_FILE, COL_CREATED, COL_TOOLTIP, COL_KEY, N_COLUMNS };
@@ -31,10 +34,14 @@ typedef struct library_window {
 /* ---- what the window shows ---- */
 
 /* The status line: what the last action did, or (error) why it did not. */
-static void set_status(library_window *win, gboolean error, const char *text) {
-    gchar *markup = error ? g_markup_printf_escaped("<b>%s</b>", text) : g_markup_escape_text(text, -1);
-    gtk_label_set_markup(GTK_LABEL(win->status), markup);
-    g_free(markup);
+static void set_status(library_window *win, gboolean error, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void set_status(library_window *win, gboolean error, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    gchar *text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    plugin_label_set_text(win->status, error, text);
+    g_free(text);
 }
 
 /* The engine's name of a text encoder without its details: "SD 1.x (CLIP ...)" -> "SD 1.x". */
@@ -100,6 +107,14 @@ static GPtrArray *selected_keys(library_window *win) {
     return keys;
 }
 
+/* The one selected entry (NULL when none or several are selected). */
+static const library_entry *selected_entry(library_window *win) {
+    GPtrArray *keys = selected_keys(win);
+    const library_entry *e = keys->len == 1 ? library_find(&win->lib, keys->pdata[0]) : NULL;
+    g_ptr_array_unref(keys);
+    return e;
+}
+
 static void update_buttons(library_window *win) {
     GPtrArray *keys = selected_keys(win);
     const guint n = win->lib_open ? keys->len : 0;
@@ -138,19 +153,24 @@ static void refresh(library_window *win, const char *select_token) {
     ow_error err = {0};
     win->lib_open = library_open(&win->lib, &win->profile, &err) == OW_OK;
     if (!win->lib_open) {
-        set_status(win, TRUE, err.message);
+        set_status(win, TRUE, "%s", err.message);
     } else {
         for (size_t i = 0; i < win->lib.count; i++) add_row(win, &win->lib.entries[i]);
-        if (win->lib.report[0]) {
-            gchar *text = g_strdup_printf("The library was repaired: %s", win->lib.report);
-            set_status(win, TRUE, text);
-            g_free(text);
-        }
-        const library_entry *chosen = select_token ? library_find(&win->lib, select_token) : NULL;
+        if (win->lib.report[0]) set_status(win, TRUE, "The library was repaired: %s", win->lib.report);
+        const library_entry *chosen = select_token && *select_token ? library_find(&win->lib, select_token) : NULL;
         if (chosen) select_row(win, chosen->tokens[0]);
     }
     show_model(win);
     update_buttons(win);
+}
+
+/* After an action: the library read again (selecting select_token's row when it
+ * worked) and the status: done (freed here), or err's message when it failed. */
+static void finish_action(library_window *win, const char *select_token, const ow_error *err, gchar *done) {
+    const gboolean failed = err->status != OW_OK;
+    refresh(win, failed ? NULL : select_token);
+    set_status(win, failed, "%s", failed ? err->message : done);
+    g_free(done);
 }
 
 /* ---- small dialogs ---- */
@@ -235,11 +255,11 @@ static void on_import(GtkButton *button, library_window *win) {
         }
     }
     g_slist_free_full(files, g_free);
-    gchar *text = failed->len ? g_strdup_printf("Imported %d (%s); not imported: %s", n_done, done->str, failed->str)
-                              : g_strdup_printf("Imported %d: %s", n_done, done->str);
-    refresh(win, last[0] ? last : NULL);
-    set_status(win, failed->len > 0, text);
-    g_free(text);
+    ow_error outcome = {0};
+    if (failed->len)
+        ow_error_set(&outcome, OW_ERR_INVALID_ARGUMENT, "Imported %d (%s); not imported: %s", n_done, done->str,
+                     failed->str);
+    finish_action(win, last, &outcome, g_strdup_printf("Imported %d: %s", n_done, done->str));
     g_string_free(done, TRUE);
     g_string_free(failed, TRUE);
 }
@@ -260,12 +280,8 @@ static void on_format_changed(GtkComboBox *combo, GtkFileChooser *chooser) {
 
 static void on_export(GtkButton *button, library_window *win) {
     (void)button;
-    GPtrArray *keys = selected_keys(win);
-    const library_entry *e = keys->len == 1 ? library_find(&win->lib, keys->pdata[0]) : NULL;
-    if (!e) {
-        g_ptr_array_unref(keys);
-        return;
-    }
+    const library_entry *e = selected_entry(win);
+    if (!e) return;
     GtkWidget *chooser = gtk_file_chooser_dialog_new("Export Embedding", GTK_WINDOW(win->dialog),
                                                      GTK_FILE_CHOOSER_ACTION_SAVE, "_Cancel", GTK_RESPONSE_CANCEL,
                                                      "_Export", GTK_RESPONSE_ACCEPT, NULL);
@@ -299,20 +315,17 @@ static void on_export(GtkButton *button, library_window *win) {
             path = with;
         }
         ow_error err = {0};
-        gchar *text = library_export(&win->lib, keys->pdata[0], path, format->layout, &err) == OW_OK
-                          ? g_strdup_printf("Exported %s to %s (%s)", (char *)keys->pdata[0], path, format->label)
-                          : g_strdup(err.message);
-        set_status(win, err.status != OW_OK, text);
-        g_free(text);
+        if (library_export(&win->lib, e->tokens[0], path, format->layout, &err) == OW_OK)
+            set_status(win, FALSE, "Exported %s to %s (%s)", e->tokens[0], path, format->label);
+        else
+            set_status(win, TRUE, "%s", err.message);
     }
     g_free(path);
-    g_ptr_array_unref(keys);
 }
 
 static void on_rename(GtkButton *button, library_window *win) {
     (void)button;
-    GPtrArray *keys = selected_keys(win);
-    const library_entry *e = keys->len == 1 ? library_find(&win->lib, keys->pdata[0]) : NULL;
+    const library_entry *e = selected_entry(win);
     if (e) {
         const char *tokens[LIBRARY_ENTRY_TOKENS];
         for (int t = 0; t < e->n_tokens; t++) tokens[t] = e->tokens[t];
@@ -323,18 +336,11 @@ static void on_rename(GtkButton *button, library_window *win) {
             char old_token[LIBRARY_TOKEN_MAX];
             g_strlcpy(old_token, e->tokens[picked], sizeof old_token);
             ow_error err = {0};
-            if (library_rename(&win->lib, old_token, new_token, &err) == OW_OK) {
-                gchar *text = g_strdup_printf("Renamed %s to %s", old_token, new_token);
-                refresh(win, new_token);
-                set_status(win, FALSE, text);
-                g_free(text);
-            } else {
-                set_status(win, TRUE, err.message);
-            }
+            library_rename(&win->lib, old_token, new_token, &err);
+            finish_action(win, new_token, &err, g_strdup_printf("Renamed %s to %s", old_token, new_token));
             g_free(new_token);
         }
     }
-    g_ptr_array_unref(keys);
 }
 
 static void on_delete(GtkButton *button, library_window *win) {
@@ -352,13 +358,9 @@ static void on_delete(GtkButton *button, library_window *win) {
         g_array_append_val(win->deleted, d);
         g_string_append_printf(done, "%s%s", done->len ? ", " : "", d.entry.name);
     }
-    const ow_status failed = err.status;
-    gchar *text = failed != OW_OK ? g_strdup(err.message)
-                                  : g_strdup_printf("Moved %s to the trash folder (%s); Undo Delete puts %s back", done->str,
-                                                    win->profile.trash, win->deleted->len > 1 ? "them" : "it");
-    refresh(win, NULL);
-    set_status(win, failed != OW_OK, text);
-    g_free(text);
+    finish_action(win, NULL, &err,
+                  g_strdup_printf("Moved %s to the trash folder (%s); Undo Delete puts %s back", done->str,
+                                  win->profile.trash, win->deleted->len > 1 ? "them" : "it"));
     g_string_free(done, TRUE);
     g_ptr_array_unref(keys);
 }
@@ -375,11 +377,7 @@ static void on_undo(GtkButton *button, library_window *win) {
         g_strlcpy(first, d->entry.tokens[0], sizeof first);
         g_array_set_size(win->deleted, win->deleted->len - 1);
     }
-    gchar *text = err.status != OW_OK ? g_strdup(err.message) : g_strdup_printf("Restored %s", done->str);
-    const gboolean failed = err.status != OW_OK;
-    refresh(win, first[0] ? first : NULL);
-    set_status(win, failed, text);
-    g_free(text);
+    finish_action(win, first, &err, g_strdup_printf("Restored %s", done->str));
     g_string_free(done, TRUE);
 }
 
@@ -392,17 +390,14 @@ static void on_merge(GtkButton *button, library_window *win) {
     if (name) {
         ow_error err = {0};
         size_t index = 0;
+        char first[LIBRARY_TOKEN_MAX] = "", merged[LIBRARY_TOKEN_MAX] = "";
         if (library_merge(&win->lib, (const char *const *)keys->pdata, keys->len, name, &index, &err) == OW_OK) {
-            char first[LIBRARY_TOKEN_MAX];
             g_strlcpy(first, win->lib.entries[index].tokens[0], sizeof first);
-            gchar *text = g_strdup_printf("Merged %u entries into '%s' (the inputs went to the trash folder)",
-                                          keys->len, win->lib.entries[index].name);
-            refresh(win, first);
-            set_status(win, FALSE, text);
-            g_free(text);
-        } else {
-            set_status(win, TRUE, err.message);
+            g_strlcpy(merged, win->lib.entries[index].name, sizeof merged);
         }
+        finish_action(win, first, &err,
+                      g_strdup_printf("Merged %u entries into '%s' (the inputs went to the trash folder)", keys->len,
+                                      merged));
         g_free(name);
     }
     g_ptr_array_unref(keys);
@@ -411,15 +406,10 @@ static void on_merge(GtkButton *button, library_window *win) {
 /* Reports how a procedure this window ran ended. */
 static void report_run(library_window *win, GimpValueArray *result, const char *what) {
     const GimpPDBStatusType status = GIMP_VALUES_GET_ENUM(result, 0);
-    if (status == GIMP_PDB_SUCCESS || status == GIMP_PDB_CANCEL) {
-        gchar *text = g_strdup_printf("%s: %s", what, status == GIMP_PDB_SUCCESS ? "done" : "cancelled");
-        set_status(win, FALSE, text);
-        g_free(text);
-    } else {
-        gchar *text = g_strdup_printf("%s failed: %s", what, gimp_pdb_get_last_error(gimp_get_pdb()));
-        set_status(win, TRUE, text);
-        g_free(text);
-    }
+    if (status == GIMP_PDB_SUCCESS || status == GIMP_PDB_CANCEL)
+        set_status(win, FALSE, "%s: %s", what, status == GIMP_PDB_SUCCESS ? "done" : "cancelled");
+    else
+        set_status(win, TRUE, "%s failed: %s", what, gimp_pdb_get_last_error(gimp_get_pdb()));
     gimp_value_array_unref(result);
 }
 
@@ -427,10 +417,10 @@ static void report_run(library_window *win, GimpValueArray *result, const char *
  * call with show-dialog (an interactive one would start from the last used prompt). */
 static void on_generate(GtkButton *button, library_window *win) {
     (void)button;
-    GPtrArray *keys = selected_keys(win);
-    if (keys->len == 1) {
+    const library_entry *e = selected_entry(win);
+    if (e) {
         GimpProcedure *generate = gimp_pdb_lookup_procedure(gimp_get_pdb(), PROC_GENERATE);
-        gchar *prompt = g_strdup_printf("a photo of %s", (char *)keys->pdata[0]);
+        gchar *prompt = g_strdup_printf("a photo of %s", e->tokens[0]);
         gtk_widget_set_sensitive(win->dialog, FALSE);
         GimpValueArray *result = gimp_procedure_run(generate, "run-mode", GIMP_RUN_NONINTERACTIVE, "prompt", prompt,
                                                     "show-dialog", TRUE, NULL);
@@ -438,7 +428,6 @@ static void on_generate(GtkButton *button, library_window *win) {
         report_run(win, result, "Generate from Prompt");
         g_free(prompt);
     }
-    g_ptr_array_unref(keys);
 }
 
 static void on_set_model(GtkButton *button, library_window *win) {
@@ -458,14 +447,25 @@ static void on_selection_changed(GtkTreeSelection *selection, library_window *wi
 
 /* ---- the window ---- */
 
-static GtkWidget *add_button(GtkWidget *box, const char *label, const char *tooltip, GCallback callback,
-                             library_window *win) {
-    GtkWidget *button = gtk_button_new_with_mnemonic(label);
-    gtk_widget_set_tooltip_text(button, tooltip);
-    g_signal_connect(button, "clicked", callback, win);
-    gtk_box_pack_start(GTK_BOX(box), button, FALSE, FALSE, 0);
-    return button;
-}
+/* The action buttons under the list, and where the window keeps each (to make it
+ * sensitive when the selection allows it). */
+#define NO_WIDGET ((size_t)-1)
+static const struct {
+    const char *label, *tooltip;
+    void (*clicked)(GtkButton *button, library_window *win);
+    size_t widget; /* offset of its GtkWidget * in library_window, or NO_WIDGET */
+} actions[] = {
+    {"_Import...", "Add embedding files (.pt, .bin, .safetensors, .png, .json; several at once)", on_import, NO_WIDGET},
+    {"_Export...", "Write the selected entry as a file other tools read", on_export,
+     offsetof(library_window, export_button)},
+    {"_Rename...", "Give a token of the selected entry a new name", on_rename, offsetof(library_window, rename_button)},
+    {"_Delete", "Move the selected entries to the trash folder", on_delete, offsetof(library_window, delete_button)},
+    {"_Undo Delete", "Bring back what the last Delete moved to the trash", on_undo,
+     offsetof(library_window, undo_button)},
+    {"_Merge...", "One entry with every token of the selected entries", on_merge, offsetof(library_window, merge_button)},
+    {"_Generate...", "Generate from Prompt with the selected token in the prompt", on_generate,
+     offsetof(library_window, generate_button)},
+};
 
 static void add_column(GtkWidget *view, const char *title, int column, gboolean expand) {
     GtkCellRenderer *cell = gtk_cell_renderer_text_new();
@@ -524,20 +524,13 @@ static void run_window(const plugin_profile *profile) {
     gtk_box_pack_start(GTK_BOX(content), scrolled, TRUE, TRUE, 0);
 
     GtkWidget *buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
-    add_button(buttons, "_Import...", "Add embedding files (.pt, .bin, .safetensors, .png, .json; several at once)",
-               G_CALLBACK(on_import), &win);
-    win.export_button = add_button(buttons, "_Export...", "Write the selected entry as a file other tools read",
-                                   G_CALLBACK(on_export), &win);
-    win.rename_button = add_button(buttons, "_Rename...", "Give a token of the selected entry a new name",
-                                   G_CALLBACK(on_rename), &win);
-    win.delete_button = add_button(buttons, "_Delete", "Move the selected entries to the trash folder",
-                                   G_CALLBACK(on_delete), &win);
-    win.undo_button = add_button(buttons, "_Undo Delete", "Bring back what the last Delete moved to the trash",
-                                 G_CALLBACK(on_undo), &win);
-    win.merge_button = add_button(buttons, "_Merge...", "One entry with every token of the selected entries",
-                                  G_CALLBACK(on_merge), &win);
-    win.generate_button = add_button(buttons, "_Generate...", "Generate from Prompt with the selected token in the prompt",
-                                     G_CALLBACK(on_generate), &win);
+    for (size_t i = 0; i < G_N_ELEMENTS(actions); i++) {
+        GtkWidget *button = gtk_button_new_with_mnemonic(actions[i].label);
+        gtk_widget_set_tooltip_text(button, actions[i].tooltip);
+        g_signal_connect(button, "clicked", G_CALLBACK(actions[i].clicked), &win);
+        gtk_box_pack_start(GTK_BOX(buttons), button, FALSE, FALSE, 0);
+        if (actions[i].widget != NO_WIDGET) *(GtkWidget **)((char *)&win + actions[i].widget) = button;
+    }
     gtk_box_pack_start(GTK_BOX(content), buttons, FALSE, FALSE, 0);
 
     win.status = gtk_label_new("");
@@ -549,12 +542,9 @@ static void run_window(const plugin_profile *profile) {
 
     refresh(&win, NULL);
     if (win.lib_open && win.lib.count) select_row(&win, win.lib.entries[0].tokens[0]);
-    if (!win.lib.report[0] && win.lib_open) {
-        gchar *text = g_strdup_printf("%zu entries in %s. Library tokens can be used in prompts as they are.",
-                                      win.lib.count, win.profile.embeddings);
-        set_status(&win, FALSE, text);
-        g_free(text);
-    }
+    if (!win.lib.report[0] && win.lib_open)
+        set_status(&win, FALSE, "%zu entries in %s. Library tokens can be used in prompts as they are.", win.lib.count,
+                   win.profile.embeddings);
     gtk_widget_show_all(win.dialog);
     gimp_dialog_run(GIMP_DIALOG(win.dialog));
     gtk_widget_destroy(win.dialog);
@@ -580,16 +570,11 @@ static GimpValueArray *library_window_run(GimpProcedure *procedure, GimpProcedur
 GimpProcedure *plugin_library_window_procedure_new(GimpPlugIn *plug_in, const gchar *name) {
     GimpProcedure *procedure =
         gimp_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, library_window_run, NULL, NULL);
-    gimp_procedure_set_menu_label(procedure, "Embedding _Library...");
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH);
-    gimp_procedure_set_documentation(
-        procedure, "The Embedding Library: list, import, export, rename, delete and merge learned concepts",
+    plugin_procedure_describe(procedure, "Embedding _Library...", PLUGIN_MENU_PATH,
+        "The Embedding Library: list, import, export, rename, delete and merge learned concepts",
         "A window over the library in the oneword folder of the GIMP profile (embeddings/, index.json, trash/), "
         "with Generate from Prompt and Set Model at hand. Interactive only; scripts call the library procedures "
-        "(" PROC_LIBRARY_LIST " and the others).",
-        name);
-    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
-    gimp_procedure_add_enum_argument(procedure, "run-mode", "Run mode", "The run mode", GIMP_TYPE_RUN_MODE,
-                                     GIMP_RUN_INTERACTIVE, G_PARAM_READWRITE);
+        "(" PROC_LIBRARY_LIST " and the others).");
+    plugin_add_run_mode_argument(procedure);
     return procedure;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
+#include "core/file.h"
 #include "check.h"
 #include "learn_checks.h"
 #include "oneword.h"
@@ -63,7 +63,7 @@ int main(void) {
     CHECK(plugin_learn_run_place(&profile, "<my-cat>", "Cat 2", &named, &err) == OW_OK &&
               strcmp(named.name, "Cat-2") == 0,
           "a run named 'Cat 2' lives in runs/%s", named.name);
-    CHECK(plugin_make_dirs(place.dir, &err) == OW_OK, "mkdir %s: %s", place.dir, err.message);
+    CHECK(ow_file_make_dirs(place.dir, 0700, &err) == OW_OK, "mkdir %s: %s", place.dir, err.message);
 
     ow_model *m = NULL;
     ow_model_options options;
