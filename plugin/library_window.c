@@ -1,7 +1,7 @@
 /* library_window.c: Filters > Concepts > Embedding Library...: a window over the
  * Embedding Library, through library.c as the library procedures use it. A list of
  * the entries (tokens, vectors, width and text encoder, the model it was made for,
- * steps, file, date; multiple selection) with Import... (many files at once),
+ * steps, date, file; multiple selection) with Import... (many files at once),
  * Export... (format and layout), Rename..., Delete (to trash/, with Undo), Merge...
  * (the selected entries), Generate... (Generate from Prompt's dialog with the token in
  * the prompt) and Set Model.... Interactive only: scripts call the library procedures. */
@@ -469,12 +469,17 @@ static const struct {
 
 static void add_column(GtkWidget *view, const char *title, int column, gboolean expand) {
     GtkCellRenderer *cell = gtk_cell_renderer_text_new();
+    /* Long texts are shortened in the middle (a tree view shortens only columns of a
+     * fixed width; they still take the room left over). */
     if (expand) g_object_set(cell, "ellipsize", PANGO_ELLIPSIZE_MIDDLE, NULL);
     GtkTreeViewColumn *c = gtk_tree_view_column_new_with_attributes(title, cell, "text", column, NULL);
     gtk_tree_view_column_set_resizable(c, TRUE);
     gtk_tree_view_column_set_sort_column_id(c, column);
     gtk_tree_view_column_set_expand(c, expand);
-    if (expand) gtk_tree_view_column_set_min_width(c, 110);
+    if (expand) {
+        gtk_tree_view_column_set_sizing(c, GTK_TREE_VIEW_COLUMN_FIXED);
+        gtk_tree_view_column_set_fixed_width(c, 150);
+    }
     gtk_tree_view_append_column(GTK_TREE_VIEW(view), c);
 }
 
@@ -510,14 +515,15 @@ static void run_window(const plugin_profile *profile) {
     add_column(win.view, "Width", COL_WIDTH, FALSE);
     add_column(win.view, "Made for", COL_MODEL, TRUE);
     add_column(win.view, "Steps", COL_STEPS, FALSE);
-    add_column(win.view, "File", COL_FILE, TRUE);
     add_column(win.view, "Created (UTC)", COL_CREATED, FALSE);
+    add_column(win.view, "File", COL_FILE, TRUE);
     gtk_tree_view_set_tooltip_column(GTK_TREE_VIEW(win.view), COL_TOOLTIP);
     GtkTreeSelection *selection = gtk_tree_view_get_selection(GTK_TREE_VIEW(win.view));
     gtk_tree_selection_set_mode(selection, GTK_SELECTION_MULTIPLE);
     g_signal_connect(selection, "changed", G_CALLBACK(on_selection_changed), &win);
     GtkWidget *scrolled = gtk_scrolled_window_new(NULL, NULL);
-    gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(scrolled), GTK_POLICY_AUTOMATIC, GTK_POLICY_AUTOMATIC);
+    /* no horizontal scrolling: the long columns shorten instead */
+    gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(scrolled), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
     gtk_scrolled_window_set_shadow_type(GTK_SCROLLED_WINDOW(scrolled), GTK_SHADOW_IN);
     gtk_widget_set_size_request(scrolled, 980, 240);
     gtk_container_add(GTK_CONTAINER(scrolled), win.view);
