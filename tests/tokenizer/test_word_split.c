@@ -48,5 +48,6 @@ int main(void) {
     ow_tokenizer_free(found);
     ow_word_split_info info;
     CHECK(ow_word_split(t, NULL, &info, &err) == OW_ERR_INVALID_ARGUMENT, "a NULL text is an argument error");
+    ow_tokenizer_free(t);
     CHECK_DONE();
 }
