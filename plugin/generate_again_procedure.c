@@ -8,11 +8,10 @@
 static GimpValueArray *again_run(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
                                  GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data) {
     (void)run_data;
+    plugin_model_context context;
+    GimpValueArray *no_model = plugin_open_model_context(procedure, &context);
+    if (no_model) return no_model;
     ow_error err = {0};
-    plugin_profile profile;
-    char model_path[PLUGIN_PATH_MAX];
-    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
-        return plugin_return_engine_error(procedure, &err);
     if (!drawables || !drawables[0] || drawables[1])
         return plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
                                    "select one layer made by Generate from Prompt (got %s)",
@@ -49,15 +48,11 @@ GimpProcedure *plugin_generate_again_procedure_new(GimpPlugIn *plug_in, const gc
     GimpProcedure *procedure = gimp_image_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, again_run, NULL, NULL);
     gimp_procedure_set_image_types(procedure, "*");
     gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
-    gimp_procedure_set_menu_label(procedure, "Generate _Again Like This Layer...");
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH);
-    gimp_procedure_set_documentation(
-        procedure, "Generate again with the parameters of a generated layer",
+    plugin_procedure_describe(procedure, "Generate _Again Like This Layer...", PLUGIN_MENU_PATH,
+        "Generate again with the parameters of a generated layer",
         "Reads the '" PLUGIN_GENERATION_PARASITE "' parasite of the selected layer (made by Generate from Prompt) "
         "and generates again into its image: with the layer's own seed the same picture, with another seed a "
-        "variation.",
-        name);
-    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
+        "variation.");
     gimp_procedure_add_int_argument(procedure, "seed", "See_d",
                                     "-1: the layer's own seed (the same picture); -2: a random one; else this seed", -2,
                                     G_MAXINT, -1, G_PARAM_READWRITE);

@@ -42,11 +42,15 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
                                     GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data) {
     (void)drawables;
     (void)run_data;
-    ow_error err = {0};
-    plugin_profile profile;
-    char model_path[PLUGIN_PATH_MAX];
-    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
-        return plugin_return_engine_error(procedure, &err);
+    plugin_model_context context;
+    GimpValueArray *no_model = plugin_open_model_context(procedure, &context);
+    if (no_model) return no_model;
+    /* show-dialog: the dialog over the arguments given (the Embedding Library window
+     * opens it with a token in the prompt; an interactive call starts from the last
+     * used values instead), and the result shown as an interactive run shows it. */
+    gboolean show_dialog = FALSE;
+    g_object_get(config, "show-dialog", &show_dialog, NULL);
+    if (show_dialog) run_mode = GIMP_RUN_INTERACTIVE;
     if (run_mode == GIMP_RUN_INTERACTIVE && !generate_dialog(procedure, config))
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
@@ -85,16 +89,12 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
 GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *name) {
     GimpProcedure *procedure = gimp_image_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, generate_run, NULL, NULL);
     gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_ALWAYS);
-    gimp_procedure_set_menu_label(procedure, "Generate from _Prompt...");
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH);
-    gimp_procedure_set_documentation(
-        procedure, "Generate images from a text prompt into new layers",
+    plugin_procedure_describe(procedure, "Generate from _Prompt...", PLUGIN_MENU_PATH,
+        "Generate images from a text prompt into new layers",
         "Runs the Stable Diffusion model set with Set Model on the prompt (library tokens such as <my-cat> may be "
         "used in it) and adds each image as a new layer at the top of the image, or of a new image when there is "
         "none. Image k uses seed + k. Each layer is named with its prompt and seed and carries the parameters in the "
-        "'" PLUGIN_GENERATION_PARASITE "' parasite (JSON).",
-        name);
-    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
+        "'" PLUGIN_GENERATION_PARASITE "' parasite (JSON).");
 
     gimp_procedure_add_string_argument(procedure, "prompt", "_Prompt", "What to draw; library tokens may be used", "",
                                        G_PARAM_READWRITE);
@@ -122,6 +122,10 @@ GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *n
     gimp_procedure_add_int_argument(procedure, "height", "_Height",
                                     "A multiple of 8 (of the model's factor); 0: the image's height rounded down to one (512 without an image)",
                                     0, PLUGIN_SIDE_MAX, 0, G_PARAM_READWRITE);
+
+    gimp_procedure_add_boolean_argument(procedure, "show-dialog", "Show the _dialog",
+                                        "Show the dialog over these arguments first, even in a non-interactive call",
+                                        FALSE, G_PARAM_READWRITE);
 
     gimp_procedure_add_core_object_array_return_value(procedure, "layers", "Layers", "The new layers in seed order (the last one on top)",
                                                       GIMP_TYPE_LAYER, G_PARAM_READWRITE);

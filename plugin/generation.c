@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
+#include "core/error.h"
+#include "core/file.h"
 #include "layer_pixels.h"
 #include "procedures.h"
 
@@ -81,20 +82,20 @@ static const char *get_string(json_object *o, const char *key) {
 ow_status plugin_generation_record_read(GimpItem *item, generation_request *request, void **storage, ow_error *err) {
     *storage = NULL;
     GimpParasite *parasite = gimp_item_get_parasite(item, PLUGIN_GENERATION_PARASITE);
-    if (!parasite) return plugin_fail(err, OW_ERR_NOT_FOUND, "it has no " PLUGIN_GENERATION_PARASITE " parasite");
+    if (!parasite) return ow_error_set(err, OW_ERR_NOT_FOUND, "it has no " PLUGIN_GENERATION_PARASITE " parasite");
     guint32 size = 0;
     const char *data = gimp_parasite_get_data(parasite, &size);
     ow_status s = OW_OK;
     json_object *o = NULL;
     if (!data || size == 0 || size > RECORD_MAX_BYTES || data[size - 1] != '\0') {
-        s = plugin_fail(err, OW_ERR_FORMAT, "its " PLUGIN_GENERATION_PARASITE " parasite is not text");
+        s = ow_error_set(err, OW_ERR_FORMAT, "its " PLUGIN_GENERATION_PARASITE " parasite is not text");
     } else {
         json_tokener *tok = json_tokener_new();
         o = tok ? json_tokener_parse_ex(tok, data, (int)size) : NULL;
         if (!tok || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
             json_object_put(o);
             o = NULL;
-            s = plugin_fail(err, OW_ERR_FORMAT, "its " PLUGIN_GENERATION_PARASITE " parasite is not a JSON object");
+            s = ow_error_set(err, OW_ERR_FORMAT, "its " PLUGIN_GENERATION_PARASITE " parasite is not a JSON object");
         }
         if (tok) json_tokener_free(tok);
     }
@@ -111,8 +112,8 @@ ow_status plugin_generation_record_read(GimpItem *item, generation_request *requ
         !get_int(o, "width", 1, PLUGIN_SIDE_MAX, &width) || !get_int(o, "height", 1, PLUGIN_SIDE_MAX, &height) ||
         !get_int(o, "clip_skip", 1, 12, &clip_skip)) {
         json_object_put(o);
-        return plugin_fail(err, OW_ERR_FORMAT,
-                           "its " PLUGIN_GENERATION_PARASITE " parasite lacks a field or holds one out of range");
+        return ow_error_set(err, OW_ERR_FORMAT,
+                            "its " PLUGIN_GENERATION_PARASITE " parasite lacks a field or holds one out of range");
     }
     request->steps = (int)steps;
     request->seed = (uint64_t)seed;
@@ -169,7 +170,7 @@ static int attach_used_embeddings(GimpImage *image, const library *lib, const ch
         char *data = NULL;
         size_t size = 0;
         ow_error err = {0};
-        if (plugin_read_file(path, 64u << 20, &data, &size, &err) != OW_OK) {
+        if (ow_file_read_all(path, "library file", 64u << 20, &data, &size, &err) != OW_OK) {
             plugin_engine_log(NULL, 1, err.message);
             continue;
         }
@@ -200,11 +201,10 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
     gegl_init(NULL, NULL);
     *layers_out = NULL;
     *target_out = NULL;
+    plugin_model_context context;
+    GimpValueArray *no_model = plugin_open_model_context(procedure, &context);
+    if (no_model) return no_model;
     ow_error err = {0};
-    plugin_profile profile;
-    char model_path[PLUGIN_PATH_MAX];
-    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
-        return plugin_return_engine_error(procedure, &err);
     if (request->n_images < 1 || request->n_images > PLUGIN_IMAGES_MAX)
         return plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "n-images must be 1 to %d, got %d",
                                    PLUGIN_IMAGES_MAX, request->n_images);
@@ -233,9 +233,9 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
     GimpImage *target = NULL;
     GimpValueArray *failure = NULL;
     gimp_progress_init("Loading the model...");
-    if (ow_model_open(&model, model_path, &options, &err) != OW_OK) {
+    if (ow_model_open(&model, context.model_path, &options, &err) != OW_OK) {
         failure = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s",
-                                      model_path, err.message);
+                                      context.model_path, err.message);
         goto done;
     }
     const int factor = ow_model_image_factor(model);
@@ -248,7 +248,7 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
                                       factor, params.width, params.height);
         goto done;
     }
-    if (plugin_open_library(&lib, &profile, &err) != OW_OK) {
+    if (plugin_open_library(&lib, &context.profile, &err) != OW_OK) {
         failure = plugin_return_engine_error(procedure, &err);
         goto done;
     }
@@ -303,7 +303,7 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
                                           params.width, params.height);
             goto done;
         }
-        char *text = record_json(&params, model_path);
+        char *text = record_json(&params, context.model_path);
         GimpParasite *parasite = gimp_parasite_new(PLUGIN_GENERATION_PARASITE,
                                                    GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE,
                                                    (guint32)strlen(text) + 1, text);

@@ -1,6 +1,6 @@
 /* image_concepts_procedure.c: the concept travels with the picture. Generate attaches
  * the library files its prompts used to the image (parasites "oneword-embedding:NAME",
- * saved in .xcf); Filters > Concepts > Embedding Library > Import from Image takes them
+ * saved in .xcf); Filters > Concepts > Import Concepts from Image takes them
  * back into the library here, so an .xcf opened on another machine can generate with
  * its concepts. Entries whose tokens the library already holds are skipped and named. */
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
+#include "core/error.h"
 #include "generation.h"
 #include "procedures.h"
 
@@ -21,8 +21,8 @@ static ow_status import_parasite(library *lib, const GimpParasite *parasite, con
     char tmp[PLUGIN_PATH_MAX + 64];
     snprintf(tmp, sizeof tmp, "%s/.from-image-XXXXXX.safetensors", lib->profile.dir);
     int fd = mkstemps(tmp, (int)strlen(".safetensors"));
-    if (fd < 0) return plugin_fail(err, OW_ERR_IO, "cannot create a temporary file in %s: %s", lib->profile.dir,
-                                   strerror(errno));
+    if (fd < 0) return ow_error_set(err, OW_ERR_IO, "cannot create a temporary file in %s: %s", lib->profile.dir,
+                                    strerror(errno));
     size_t done = 0;
     while (done < size) {
         ssize_t n = write(fd, data + done, size - done);
@@ -30,7 +30,7 @@ static ow_status import_parasite(library *lib, const GimpParasite *parasite, con
         done += (size_t)n;
     }
     close(fd);
-    ow_status s = done == size ? OW_OK : plugin_fail(err, OW_ERR_IO, "cannot write %s", tmp);
+    ow_status s = done == size ? OW_OK : ow_error_set(err, OW_ERR_IO, "cannot write %s", tmp);
     if (s == OW_OK) {
         char source[LIBRARY_TEXT_MAX];
         snprintf(source, sizeof source, "image parasite %s%.200s", PLUGIN_EMBEDDING_PARASITE_PREFIX, entry_name);
@@ -47,14 +47,13 @@ static GimpValueArray *import_from_image_run(GimpProcedure *procedure, GimpRunMo
     (void)drawables;
     (void)config;
     (void)run_data;
+    plugin_model_context context;
+    GimpValueArray *no_model = plugin_open_model_context(procedure, &context);
+    if (no_model) return no_model;
     ow_error err = {0};
-    plugin_profile profile;
-    char model_path[PLUGIN_PATH_MAX];
-    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
-        return plugin_return_engine_error(procedure, &err);
     if (!image) return plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "no image given");
     library lib;
-    if (plugin_open_library(&lib, &profile, &err) != OW_OK) return plugin_return_engine_error(procedure, &err);
+    if (plugin_open_library(&lib, &context.profile, &err) != OW_OK) return plugin_return_engine_error(procedure, &err);
     GPtrArray *imported = g_ptr_array_new();
     GString *skipped = g_string_new("");
     gchar **names = gimp_image_get_parasite_list(image);
@@ -89,15 +88,11 @@ GimpProcedure *plugin_image_concepts_procedure_new(GimpPlugIn *plug_in, const gc
     gimp_procedure_set_image_types(procedure, "*");
     gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE | GIMP_PROCEDURE_SENSITIVE_DRAWABLES |
                                                        GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES);
-    gimp_procedure_set_menu_label(procedure, "Import from _Image");
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH "/Embedding Library");
-    gimp_procedure_set_documentation(
-        procedure, "Import the concepts an image carries into the Embedding Library",
+    plugin_procedure_describe(procedure, "Import Concepts from _Image", PLUGIN_MENU_PATH,
+        "Import the concepts an image carries into the Embedding Library",
         "Generate attaches the library embeddings its prompt used to the image (parasites '"
         PLUGIN_EMBEDDING_PARASITE_PREFIX "NAME', kept in .xcf files). This imports them; entries whose tokens the "
-        "library already holds are skipped and named in 'skipped'.",
-        name);
-    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
+        "library already holds are skipped and named in 'skipped'.");
     gimp_procedure_add_string_array_return_value(procedure, "tokens", "Tokens", "The tokens imported",
                                                  G_PARAM_READWRITE);
     gimp_procedure_add_string_return_value(procedure, "skipped", "Skipped", "What was not imported, and why", "",

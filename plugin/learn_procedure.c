@@ -5,15 +5,17 @@
  * The run lives in runs/<name>/ (state.safetensors and
  * embedding.safetensors, written every save-every steps), so a cancelled or killed run
  * continues with #:resume TRUE; the result goes into the Embedding Library. Returns the
- * library file and its token. */
+ * library file and its token. Its dialog checks the init word as it is typed and offers
+ * to resume an unfinished run of the token (learn_checks.c, as the run itself checks). */
 #include <gegl.h>
+#include <libgimp/gimpui.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "atomic_file.h"
+#include "core/file.h"
 #include "layer_pixels.h"
+#include "learn_checks.h"
 #include "procedures.h"
 
 typedef struct {
@@ -105,16 +107,148 @@ static ow_learn_image *read_layers(GimpDrawable **drawables, int use_masks, int 
     return images;
 }
 
+/* ---- the dialog ---- */
+
+/* Learn Concept's dialog: every argument, the init word checked as it is typed (how
+ * it splits into CLIP tokens, one-token words to use instead; OK waits for one learn
+ * takes), and an unfinished run of the token's name offered for resuming (on by
+ * default; off starts the run again). */
+typedef struct learn_dialog {
+    GimpProcedureConfig *config;
+    GtkWidget *dialog, *word_label, *run_label, *resume;
+    const plugin_profile *profile;
+    ow_tokenizer *tokenizer; /* NULL when the vocabulary cannot be read (word_error says why) */
+    char word_error[1200];
+    char offered[PLUGIN_PATH_MAX]; /* the state whose resume was last offered */
+    gboolean word_ok;
+} learn_dialog;
+
+static void update_ok(learn_dialog *d) {
+    gboolean resume = FALSE;
+    g_object_get(d->config, "resume", &resume, NULL);
+    /* A resumed run keeps its own init word. */
+    gtk_dialog_set_response_sensitive(GTK_DIALOG(d->dialog), GTK_RESPONSE_OK,
+                                      d->word_ok || !d->tokenizer || (resume && d->offered[0]));
+}
+
+static void check_word(learn_dialog *d) {
+    gchar *word = NULL;
+    int vectors = 1;
+    g_object_get(d->config, "init-word", &word, "vectors", &vectors, NULL);
+    char text[1024];
+    if (d->tokenizer) {
+        d->word_ok = plugin_init_word_check(d->tokenizer, word ? word : "", vectors, text, sizeof text);
+        plugin_label_set_text(d->word_label, !d->word_ok, text);
+    } else {
+        plugin_label_set_text(d->word_label, FALSE, d->word_error);
+    }
+    g_free(word);
+    update_ok(d);
+}
+
+static void check_run(learn_dialog *d) {
+    gchar *token = NULL, *name = NULL;
+    g_object_get(d->config, "token", &token, "name", &name, NULL);
+    learn_run_place place;
+    ow_error err = {0};
+    char text[PLUGIN_PATH_MAX + 512];
+    int step = 0, steps = 0;
+    char run_token[LIBRARY_TOKEN_MAX] = "";
+    if (plugin_learn_run_place(d->profile, token, name, &place, &err) != OW_OK) {
+        snprintf(text, sizeof text, "%s", err.message);
+        place.has_state = 0;
+    } else if (!place.has_state) {
+        snprintf(text, sizeof text, "A new run, saved in runs/%s as it goes.", place.name);
+    } else if (plugin_learn_run_progress(&place, &step, &steps, run_token, sizeof run_token, &err) != OW_OK) {
+        snprintf(text, sizeof text, "runs/%s holds a saved state that cannot be read (%s); unticked, Resume starts again.",
+                 place.name, err.message);
+    } else {
+        snprintf(text, sizeof text,
+                 "runs/%s holds an unfinished run of %s: step %d of %d. Resume continues it with its own options "
+                 "(steps may be raised); unticked, the run starts again.",
+                 place.name, run_token, step, steps);
+    }
+    plugin_label_set_text(d->run_label, FALSE, text);
+    gtk_widget_set_sensitive(d->resume, place.has_state);
+    /* Offer the resume once per state found (on by default); no state, nothing to resume. */
+    if (!place.has_state) {
+        d->offered[0] = '\0';
+        g_object_set(d->config, "resume", FALSE, NULL);
+    } else if (strcmp(d->offered, place.state) != 0) {
+        g_strlcpy(d->offered, place.state, sizeof d->offered);
+        g_object_set(d->config, "resume", TRUE, NULL);
+    }
+    g_free(token);
+    g_free(name);
+    update_ok(d);
+}
+
+static void on_word_changed(GObject *config, GParamSpec *pspec, learn_dialog *d) {
+    (void)config;
+    (void)pspec;
+    check_word(d);
+}
+
+static void on_run_changed(GObject *config, GParamSpec *pspec, learn_dialog *d) {
+    (void)config;
+    (void)pspec;
+    check_run(d);
+}
+
+static void on_resume_changed(GObject *config, GParamSpec *pspec, learn_dialog *d) {
+    (void)config;
+    (void)pspec;
+    update_ok(d);
+}
+
+static GtkWidget *note_label(GimpProcedureDialog *dialog, const char *id) {
+    GtkWidget *label = gimp_procedure_dialog_get_label(dialog, id, "", TRUE, FALSE);
+    gtk_label_set_xalign(GTK_LABEL(label), 0.0f);
+    gtk_label_set_line_wrap(GTK_LABEL(label), TRUE);
+    gtk_label_set_max_width_chars(GTK_LABEL(label), 60);
+    return label;
+}
+
+static gboolean learn_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config, const plugin_profile *profile) {
+    learn_dialog d = {.config = config, .profile = profile};
+    ow_error err = {0};
+    if (ow_tokenizer_open(&d.tokenizer, NULL, &err) != OW_OK)
+        snprintf(d.word_error, sizeof d.word_error, "The init word cannot be checked here (%s); Learn checks it.",
+                 err.message);
+    gimp_ui_init("oneword");
+    d.dialog = gimp_procedure_dialog_new(procedure, config, "Learn Concept");
+    GimpProcedureDialog *pd = GIMP_PROCEDURE_DIALOG(d.dialog);
+    d.word_label = note_label(pd, "init-word-check");
+    d.run_label = note_label(pd, "resume-check");
+    d.resume = gimp_procedure_dialog_get_widget(pd, "resume", GTK_TYPE_CHECK_BUTTON);
+    gimp_procedure_dialog_fill(pd, "token", "init-word", "init-word-check", "vectors", "steps", "learning-rate", "batch",
+                               "size", "template", "save-every", "seed", "name", "resume", "resume-check", "use-masks",
+                               NULL);
+    gulong handlers[] = {
+        g_signal_connect(config, "notify::init-word", G_CALLBACK(on_word_changed), &d),
+        g_signal_connect(config, "notify::vectors", G_CALLBACK(on_word_changed), &d),
+        g_signal_connect(config, "notify::token", G_CALLBACK(on_run_changed), &d),
+        g_signal_connect(config, "notify::name", G_CALLBACK(on_run_changed), &d),
+        g_signal_connect(config, "notify::resume", G_CALLBACK(on_resume_changed), &d),
+    };
+    check_run(&d);
+    check_word(&d);
+    gboolean ok = gimp_procedure_dialog_run(pd);
+    for (size_t i = 0; i < G_N_ELEMENTS(handlers); i++) g_signal_handler_disconnect(config, handlers[i]);
+    gtk_widget_destroy(d.dialog);
+    ow_tokenizer_free(d.tokenizer);
+    return ok;
+}
+
 static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
                                            GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data) {
     (void)run_data;
     gegl_init(NULL, NULL);
+    plugin_model_context context;
+    GimpValueArray *no_model = plugin_open_model_context(procedure, &context);
+    if (no_model) return no_model;
     ow_error err = {0};
-    plugin_profile profile;
-    char model_path[PLUGIN_PATH_MAX];
-    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
-        return plugin_return_engine_error(procedure, &err);
-    if (run_mode == GIMP_RUN_INTERACTIVE && !plugin_run_dialog(procedure, config, "Learn Concept"))
+    if (run_mode == GIMP_RUN_INTERACTIVE && !learn_dialog_run(procedure, config, &context.profile))
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
     gchar *token = NULL, *init_word = NULL, *templates = NULL, *name = NULL;
@@ -140,8 +274,12 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     int lib_open = 0;
     learn_run run = {0};
     char why[512];
-    char entry_name[LIBRARY_TOKEN_MAX];
-    library_name_from(name && *name ? name : token ? token : "", entry_name, sizeof entry_name);
+    learn_run_place place; /* runs/<name>: the entry's name and its run */
+    if (plugin_learn_run_place(&context.profile, token, name, &place, &err) != OW_OK) {
+        result = plugin_return_engine_error(procedure, &err);
+        goto done;
+    }
+    const char *entry_name = place.name;
 
     if (!token || !*token || !init_word || !*init_word) {
         result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
@@ -153,7 +291,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "%s", why);
         goto done;
     }
-    if (plugin_open_library(&lib, &profile, &err) != OW_OK) {
+    if (plugin_open_library(&lib, &context.profile, &err) != OW_OK) {
         result = plugin_return_engine_error(procedure, &err);
         goto done;
     }
@@ -167,15 +305,12 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         goto done;
     }
 
-    /* The run folder: a state there is a run to continue (resume) or to refuse to overwrite. */
-    if (snprintf(run.dir, sizeof run.dir, "%s/%s", profile.runs, entry_name) >= (int)sizeof run.dir) {
-        result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "the name '%s' is too long", entry_name);
-        goto done;
-    }
-    char state_path[PLUGIN_PATH_MAX + 64];
-    snprintf(state_path, sizeof state_path, "%s/state.safetensors", run.dir);
-    struct stat st;
-    const int have_state = stat(state_path, &st) == 0;
+    /* The run folder: a state there is a run to continue (resume) or, from a script, to
+     * refuse to overwrite; the dialog offered the resume, so there unticked means again. */
+    g_strlcpy(run.dir, place.dir, sizeof run.dir);
+    const char *state_path = place.state;
+    if (place.has_state && !resume && run_mode == GIMP_RUN_INTERACTIVE && unlink(state_path) == 0) place.has_state = 0;
+    const int have_state = place.has_state;
     if (have_state && !resume) {
         result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
                                      "runs/%s holds an unfinished run (a saved state): continue it with resume "
@@ -209,7 +344,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         p.init_word = init_word;
         p.templates = templates;
     }
-    if (plugin_make_dirs(run.dir, &err) != OW_OK) {
+    if (ow_file_make_dirs(run.dir, 0700, &err) != OW_OK) {
         result = plugin_return_engine_error(procedure, &err);
         goto done;
     }
@@ -218,8 +353,8 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     ow_model_options_init(&options);
     options.log = plugin_engine_log;
     gimp_progress_init("Loading the model...");
-    if (ow_model_open(&model, model_path, &options, &err) != OW_OK) {
-        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s", model_path,
+    if (ow_model_open(&model, context.model_path, &options, &err) != OW_OK) {
+        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s", context.model_path,
                                      err.message);
         goto done;
     }
@@ -258,7 +393,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     /* Finished: the state is no longer a run to continue. */
     unlink(state_path);
     char file[PLUGIN_PATH_MAX + 200];
-    snprintf(file, sizeof file, "%s/%s", profile.embeddings, lib.entries[index].file);
+    snprintf(file, sizeof file, "%s/%s", context.profile.embeddings, lib.entries[index].file);
     result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
     GIMP_VALUES_SET_STRING(result, 1, file);
     GIMP_VALUES_SET_STRING(result, 2, lib.entries[index].tokens[0]);
@@ -282,16 +417,12 @@ GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name
         gimp_image_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, learn_run_procedure, NULL, NULL);
     gimp_procedure_set_image_types(procedure, "*");
     gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLES);
-    gimp_procedure_set_menu_label(procedure, "_Learn Concept...");
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH);
-    gimp_procedure_set_documentation(
-        procedure, "Learn a new word for the concept the selected layers show",
+    plugin_procedure_describe(procedure, "_Learn Concept...", PLUGIN_MENU_PATH,
+        "Learn a new word for the concept the selected layers show",
         "Textual inversion ('An Image is Worth One Word'): learns the vectors of a new token from the selected "
         "layers (two or more, each one training image; alpha is composited over white) for the model set with Set "
         "Model, and adds it to the Embedding Library. The run is saved in the profile's runs/NAME every save-every "
-        "steps; an interrupted run continues with resume.",
-        name);
-    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
+        "steps; an interrupted run continues with resume.");
     gimp_procedure_add_string_argument(procedure, "token", "_Token", "The new word as typed in prompts, e.g. <my-cat>",
                                        "<my-concept>", G_PARAM_READWRITE);
     gimp_procedure_add_string_argument(procedure, "init-word", "_Init word",

@@ -19,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/file.h"
 
 #define INDEX_MAX_BYTES (64 << 20)
 #define LIBRARY_FORMAT "oneword-library"
@@ -62,15 +64,15 @@ static int is_embedding_file_name(const char *name) {
 /* A token as users may type it: 1..127 bytes, no white space or control characters. */
 static ow_status check_token(const char *token, ow_error *err) {
     size_t n = strlen(token);
-    if (n == 0) return plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "the token is empty");
+    if (n == 0) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the token is empty");
     if (n >= LIBRARY_TOKEN_MAX)
-        return plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "the token is %zu bytes long; at most %d are accepted", n,
-                           LIBRARY_TOKEN_MAX - 1);
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the token is %zu bytes long; at most %d are accepted", n,
+                            LIBRARY_TOKEN_MAX - 1);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)token[i] <= ' ' || token[i] == 0x7f)
-            return plugin_fail(err, OW_ERR_INVALID_ARGUMENT,
-                               "the token '%s' holds white space or a control character; prompts could not use it",
-                               token);
+            return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                                "the token '%s' holds white space or a control character; prompts could not use it",
+                                token);
     return OW_OK;
 }
 
@@ -115,7 +117,7 @@ static ow_status grow(library *lib, ow_error *err) {
     if (lib->count < lib->cap) return OW_OK;
     size_t cap = lib->cap ? lib->cap * 2 : 16;
     library_entry *grown = realloc(lib->entries, cap * sizeof *grown);
-    if (!grown) return plugin_fail(err, OW_ERR_OUT_OF_MEMORY, "out of memory for the library");
+    if (!grown) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for the library");
     lib->entries = grown;
     lib->cap = cap;
     return OW_OK;
@@ -124,10 +126,10 @@ static ow_status grow(library *lib, ow_error *err) {
 /* Fills the token-derived fields of e from an embedding. */
 static ow_status entry_from_embedding(library_entry *e, const ow_embedding *emb, ow_error *err) {
     size_t n = ow_embedding_count(emb);
-    if (n == 0) return plugin_fail(err, OW_ERR_FORMAT, "it holds no token");
+    if (n == 0) return ow_error_set(err, OW_ERR_FORMAT, "it holds no token");
     if (n > LIBRARY_ENTRY_TOKENS)
-        return plugin_fail(err, OW_ERR_UNSUPPORTED, "it holds %zu tokens; a library entry takes at most %d", n,
-                           LIBRARY_ENTRY_TOKENS);
+        return ow_error_set(err, OW_ERR_UNSUPPORTED, "it holds %zu tokens; a library entry takes at most %d", n,
+                            LIBRARY_ENTRY_TOKENS);
     for (size_t i = 0; i < n; i++) {
         ow_status s = check_token(ow_embedding_token(emb, i), err);
         if (s != OW_OK) return s;
@@ -136,6 +138,7 @@ static ow_status entry_from_embedding(library_entry *e, const ow_embedding *emb,
     }
     e->n_tokens = (int)n;
     e->dim = ow_embedding_dim(emb);
+    copy_text(e->family, sizeof e->family, ow_embedding_model_family(emb));
     e->steps = ow_embedding_step(emb);
     const char *model = ow_embedding_checkpoint_name(emb) ? ow_embedding_checkpoint_name(emb)
                                                           : ow_embedding_checkpoint(emb);
@@ -170,8 +173,8 @@ static ow_status not_in_library(const library *lib, const char *token, ow_error 
         for (int t = 0; t < lib->entries[i].n_tokens && used + 140 < sizeof known; t++)
             used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
                                      lib->entries[i].tokens[t]);
-    return plugin_fail(err, OW_ERR_NOT_FOUND, "no library entry holds the token '%s' (the library holds: %s)", token,
-                       used ? known : "nothing yet");
+    return ow_error_set(err, OW_ERR_NOT_FOUND, "no library entry holds the token '%s' (the library holds: %s)", token,
+                        used ? known : "nothing yet");
 }
 
 /* ---- index.json ---- */
@@ -212,8 +215,8 @@ char *library_to_json(const library *lib) {
 
 static ow_status save_index(const library *lib, ow_error *err) {
     char *text = library_to_json(lib);
-    if (!text) return plugin_fail(err, OW_ERR_OUT_OF_MEMORY, "out of memory writing %s", lib->profile.index);
-    ow_status s = plugin_write_file_atomic(lib->profile.index, text, strlen(text), err);
+    if (!text) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory writing %s", lib->profile.index);
+    ow_status s = ow_atomic_write(lib->profile.index, text, strlen(text), err);
     free(text);
     return s;
 }
@@ -270,7 +273,7 @@ static ow_status scan_files(const library *lib, char ***names_out, size_t *n_out
     *names_out = NULL;
     *n_out = 0;
     DIR *dir = opendir(lib->profile.embeddings);
-    if (!dir) return plugin_fail(err, OW_ERR_IO, "cannot read %s: %s", lib->profile.embeddings, strerror(errno));
+    if (!dir) return ow_error_set(err, OW_ERR_IO, "cannot read %s: %s", lib->profile.embeddings, strerror(errno));
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *d;
@@ -376,9 +379,10 @@ ow_status library_open(library *lib, const plugin_profile *profile, ow_error *er
     memset(lib, 0, sizeof *lib);
     lib->profile = *profile;
     char *text = NULL;
-    ow_status s = plugin_read_file(profile->index, INDEX_MAX_BYTES, &text, NULL, err);
-    if (s != OW_OK && s != OW_ERR_NOT_FOUND) return s;
-    const int had_index = s == OW_OK;
+    size_t text_len = 0;
+    const int had_index = access(profile->index, F_OK) == 0 || errno != ENOENT;
+    ow_status s = had_index ? ow_file_read_all(profile->index, "index.json", INDEX_MAX_BYTES, &text, &text_len, err) : OW_OK;
+    if (s != OW_OK) return s;
     json_object *listed = NULL;
     if (had_index) {
         char why[512];
@@ -389,8 +393,8 @@ ow_status library_open(library *lib, const plugin_profile *profile, ow_error *er
             snprintf(kept, sizeof kept, "%s.corrupt-%s", profile->index, stamp);
             if (rename(profile->index, kept) != 0) {
                 free(text);
-                return plugin_fail(err, OW_ERR_IO, "%s is corrupt (%s) and cannot be moved aside: %s", profile->index,
-                                   why, strerror(errno));
+                return ow_error_set(err, OW_ERR_IO, "%s is corrupt (%s) and cannot be moved aside: %s", profile->index,
+                                    why, strerror(errno));
             }
             report(lib, "index.json was corrupt (%s): kept as %s and rebuilt from the files in embeddings/", why, kept);
         }
@@ -402,7 +406,7 @@ ow_status library_open(library *lib, const plugin_profile *profile, ow_error *er
     s = scan_files(lib, &files, &n_files, err);
     if (s != OW_OK) { json_object_put(listed); return s; }
     char *claimed = calloc(n_files ? n_files : 1, 1);
-    if (!claimed) s = plugin_fail(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!claimed) s = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     /* First the entries in the index's order, then files it does not list. */
     size_t n_listed = listed ? json_object_array_length(listed) : 0;
     for (size_t i = 0; s == OW_OK && i < n_listed; i++) {
@@ -452,15 +456,15 @@ ow_status library_import(library *lib, const char *path, const char *name, const
     memset(&e, 0, sizeof e);
     if ((s = entry_from_embedding(&e, emb, err)) != OW_OK) {
         ow_embedding_free(emb);
-        return plugin_fail(err, s, "cannot import %s: %s", path, err->message);
+        return ow_error_set(err, s, "cannot import %s: %s", path, err->message);
     }
     for (size_t i = 0; i < lib->count; i++) {
         const char *clash = token_clash(&e, &lib->entries[i]);
         if (clash) {
             ow_embedding_free(emb);
-            return plugin_fail(err, OW_ERR_INVALID_ARGUMENT,
-                               "cannot import %s: the library already holds the token '%s' (entry '%s'); rename or "
-                               "delete that one first", path, clash, lib->entries[i].name);
+            return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                                "cannot import %s: the library already holds the token '%s' (entry '%s'); rename or "
+                                "delete that one first", path, clash, lib->entries[i].name);
         }
     }
     char base[LIBRARY_TOKEN_MAX];
@@ -498,6 +502,23 @@ ow_status library_export(const library *lib, const char *token, const char *path
     return s;
 }
 
+int library_layout_from_name(const char *name, ow_embedding_layout *layout) {
+    if (strcmp(name, "auto") == 0) *layout = OW_EMBEDDING_LAYOUT_AUTO;
+    else if (strcmp(name, "a1111") == 0) *layout = OW_EMBEDDING_LAYOUT_A1111;
+    else if (strcmp(name, "diffusers") == 0) *layout = OW_EMBEDDING_LAYOUT_DIFFUSERS;
+    else return 0;
+    return 1;
+}
+
+const library_export_format library_export_formats[] = {
+    {"A1111 .pt (string_to_param: A1111, the reference scripts)", ".pt", OW_EMBEDDING_LAYOUT_A1111},
+    {"A1111 .safetensors (emb_params)", ".safetensors", OW_EMBEDDING_LAYOUT_A1111},
+    {"diffusers .safetensors ({token: vectors})", ".safetensors", OW_EMBEDDING_LAYOUT_DIFFUSERS},
+    {"diffusers learned_embeds .bin", ".bin", OW_EMBEDDING_LAYOUT_DIFFUSERS},
+    {"oneword .json (the numbers as text)", ".json", OW_EMBEDDING_LAYOUT_AUTO},
+};
+const size_t library_export_format_count = sizeof library_export_formats / sizeof library_export_formats[0];
+
 ow_status library_rename(library *lib, const char *token, const char *new_token, ow_error *err) {
     ptrdiff_t i = find_index(lib, token);
     if (i < 0) return not_in_library(lib, token, err);
@@ -506,8 +527,8 @@ ow_status library_rename(library *lib, const char *token, const char *new_token,
     if (strcmp(token, new_token) == 0) return OW_OK;
     const library_entry *holder = library_find(lib, new_token);
     if (holder)
-        return plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "the library already holds the token '%s' (entry '%s')",
-                           new_token, holder->name);
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the library already holds the token '%s' (entry '%s')",
+                            new_token, holder->name);
     library_entry *e = &lib->entries[i];
     ow_embedding *emb = NULL;
     if ((s = load_entry(lib, e, &emb, err)) != OW_OK) return s;
@@ -552,7 +573,7 @@ static ow_status move_to_trash(const library *lib, size_t i, char *trash_path, s
     for (int k = 2; access(to, F_OK) == 0 && k < 10000; k++)
         snprintf(to, sizeof to, "%s/%s-%s-%d%s", lib->profile.trash, e->name, stamp, k, ext ? ext : "");
     if (rename(from, to) != 0)
-        return plugin_fail(err, OW_ERR_IO, "cannot move %s to the trash: %s", from, strerror(errno));
+        return ow_error_set(err, OW_ERR_IO, "cannot move %s to the trash: %s", from, strerror(errno));
     if (trash_path) copy_text(trash_path, cap, to);
     return OW_OK;
 }
@@ -571,6 +592,38 @@ ow_status library_delete(library *lib, const char *token, char *trash_path, size
     return save_index(lib, err);
 }
 
+ow_status library_undelete(library *lib, const library_entry *entry, const char *trash_path, size_t *entry_index,
+                           ow_error *err) {
+    for (size_t i = 0; i < lib->count; i++) {
+        const char *clash = token_clash(entry, &lib->entries[i]);
+        if (clash)
+            return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                                "cannot restore '%s': the library now holds its token '%s' (entry '%s')", entry->name,
+                                clash, lib->entries[i].name);
+    }
+    library_entry e = *entry;
+    unique_name(lib, entry->name, e.name, sizeof e.name, (size_t)-1);
+    const char *ext = strrchr(entry->file, '.');
+    snprintf(e.file, sizeof e.file, "%s%s", e.name, ext ? ext : "");
+    char target[PLUGIN_PATH_MAX + 200];
+    entry_path(lib, &e, target, sizeof target);
+    if (access(target, F_OK) == 0)
+        return ow_error_set(err, OW_ERR_IO, "cannot restore '%s': %s exists", entry->name, target);
+    if (rename(trash_path, target) != 0)
+        return ow_error_set(err, OW_ERR_IO, "cannot move %s back to %s: %s", trash_path, target, strerror(errno));
+    ow_status s = grow(lib, err);
+    if (s == OW_OK) {
+        lib->entries[lib->count++] = e;
+        if ((s = save_index(lib, err)) != OW_OK) lib->count--;
+    }
+    if (s != OW_OK) {
+        rename(target, trash_path);
+        return s;
+    }
+    if (entry_index) *entry_index = lib->count - 1;
+    return OW_OK;
+}
+
 ow_status library_merge(library *lib, const char *const *tokens, size_t n, const char *name, size_t *entry_index,
                         ow_error *err) {
     size_t picked[LIBRARY_ENTRY_TOKENS];
@@ -582,15 +635,15 @@ ow_status library_merge(library *lib, const char *const *tokens, size_t n, const
         while (j < n_picked && picked[j] != (size_t)i) j++;
         if (j == n_picked) {
             if (n_picked == LIBRARY_ENTRY_TOKENS)
-                return plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "at most %d entries can be merged at once",
-                                   LIBRARY_ENTRY_TOKENS);
+                return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "at most %d entries can be merged at once",
+                                    LIBRARY_ENTRY_TOKENS);
             picked[n_picked++] = (size_t)i;
         }
     }
     if (n_picked < 2)
-        return plugin_fail(err, OW_ERR_INVALID_ARGUMENT,
-                           "merge needs tokens of at least two library entries (they are all in '%s')",
-                           n_picked ? lib->entries[picked[0]].name : "none");
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                            "merge needs tokens of at least two library entries (they are all in '%s')",
+                            n_picked ? lib->entries[picked[0]].name : "none");
     ow_embedding *inputs[LIBRARY_ENTRY_TOKENS] = {0};
     const char *labels[LIBRARY_ENTRY_TOKENS];
     ow_status s = OW_OK;

@@ -26,6 +26,7 @@ typedef struct library_entry {
     char tokens[LIBRARY_ENTRY_TOKENS][LIBRARY_TOKEN_MAX];  /* as typed in prompts */
     int vectors[LIBRARY_ENTRY_TOKENS];                     /* vectors per token */
     int dim;                                               /* vector width (768 for SD 1.x) */
+    char family[64];                                       /* the text encoder the width points to (engine's words) */
     char model[LIBRARY_TEXT_MAX];                          /* the model it was made for, "" if unknown */
     int64_t steps;                                         /* training steps, -1 if unknown */
     char created[32];                                      /* ISO 8601, UTC */
@@ -59,12 +60,32 @@ ow_status library_import(library *lib, const char *path, const char *name, const
 ow_status library_export(const library *lib, const char *token, const char *path, ow_embedding_layout layout,
                          ow_error *err);
 
+/* The layouts export offers by name: "auto" (from the extension), "a1111", "diffusers";
+ * 0 for another name. */
+int library_layout_from_name(const char *name, ow_embedding_layout *layout);
+
+/* What export writes, as the Embedding Library window offers it: a file extension
+ * and a layout (library_export_formats[0..library_export_format_count-1]). */
+typedef struct library_export_format {
+    const char *label;     /* "A1111 .pt (string_to_param)", ... */
+    const char *extension; /* ".pt" */
+    ow_embedding_layout layout;
+} library_export_format;
+extern const library_export_format library_export_formats[];
+extern const size_t library_export_format_count;
+
 /* Renames a token inside its entry's file; a one-token entry takes the new name too. */
 ow_status library_rename(library *lib, const char *token, const char *new_token, ow_error *err);
 
 /* Moves the entry holding token to trash/; trash_path (cap bytes, may be NULL) gets
  * where it went. */
 ow_status library_delete(library *lib, const char *token, char *trash_path, size_t cap, ow_error *err);
+
+/* Undoes library_delete: entry (a copy taken before the delete) comes back from
+ * trash_path with its metadata, under its old name unless another file took it. Its
+ * tokens must still be free. *entry_index (may be NULL) gets its index. */
+ow_status library_undelete(library *lib, const library_entry *entry, const char *trash_path, size_t *entry_index,
+                           ow_error *err);
 
 /* One new entry named name holding every token of the entries that hold tokens[0..n-1]
  * (as the reference's merge_embeddings.py); those entries move to trash/, so a token

@@ -1,11 +1,12 @@
 /* library_procedures.c: the Embedding Library's PDB procedures (list, import, export,
- * rename, delete, merge), each a thin call into library.c. Entries are named by
+ * rename, delete, merge) for scripts, each a thin call into library.c (the window,
+ * library_window.c, makes the same calls). Entries are named by
  * their tokens, as in prompts. Like every oneword procedure they need a model set
  * (the library's embeddings are for it), and say how to set one when there is none. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
+#include "core/error.h"
 #include "procedures.h"
 
 typedef enum { OP_LIST, OP_IMPORT, OP_EXPORT, OP_RENAME, OP_DELETE, OP_MERGE } library_op;
@@ -29,6 +30,14 @@ static GStrv entry_tokens(const library_entry *e) {
     return tokens;
 }
 
+/* Import's and merge's return values: the new entry's name and tokens. */
+static GimpValueArray *entry_result(GimpProcedure *procedure, const library_entry *e) {
+    GimpValueArray *result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
+    GIMP_VALUES_SET_STRING(result, 1, e->name);
+    GIMP_VALUES_TAKE_STRV(result, 2, entry_tokens(e));
+    return result;
+}
+
 static GStrv all_tokens(const library *lib) {
     GPtrArray *list = g_ptr_array_new();
     for (size_t i = 0; i < lib->count; i++)
@@ -41,15 +50,6 @@ static gchar *config_string(GimpProcedureConfig *config, const char *property) {
     gchar *value = NULL;
     g_object_get(config, property, &value, NULL);
     return value ? value : g_strdup("");
-}
-
-/* "auto", "a1111" or "diffusers" (a plain string, checked: see the sampler in generate). */
-static int layout_from_name(const char *name, ow_embedding_layout *layout) {
-    if (strcmp(name, "auto") == 0) *layout = OW_EMBEDDING_LAYOUT_AUTO;
-    else if (strcmp(name, "a1111") == 0) *layout = OW_EMBEDDING_LAYOUT_A1111;
-    else if (strcmp(name, "diffusers") == 0) *layout = OW_EMBEDDING_LAYOUT_DIFFUSERS;
-    else return 0;
-    return 1;
 }
 
 static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *lib, GimpProcedureConfig *config,
@@ -78,20 +78,17 @@ static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *
         g_free(file);
         g_free(name);
         if (s != OW_OK) break;
-        result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
-        GIMP_VALUES_SET_STRING(result, 1, lib->entries[index].name);
-        GIMP_VALUES_TAKE_STRV(result, 2, entry_tokens(&lib->entries[index]));
-        return result;
+        return entry_result(procedure, &lib->entries[index]);
     }
     case OP_EXPORT: {
         gchar *token = config_string(config, "token"), *file = config_string(config, "file"),
               *layout = config_string(config, "layout");
         ow_embedding_layout chosen;
         if (!*file) {
-            s = plugin_fail(err, OW_ERR_INVALID_ARGUMENT,
-                            "file is empty: name the file to write (.pt, .bin, .safetensors or .json)");
-        } else if (!layout_from_name(layout, &chosen)) {
-            s = plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "unknown layout '%s': use auto, a1111 or diffusers", layout);
+            s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                             "file is empty: name the file to write (.pt, .bin, .safetensors or .json)");
+        } else if (!library_layout_from_name(layout, &chosen)) {
+            s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "unknown layout '%s': use auto, a1111 or diffusers", layout);
         } else {
             s = library_export(lib, token, file, chosen, err);
         }
@@ -126,10 +123,7 @@ static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *
         g_strfreev(tokens);
         g_free(name);
         if (s != OW_OK) break;
-        result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
-        GIMP_VALUES_SET_STRING(result, 1, lib->entries[index].name);
-        GIMP_VALUES_TAKE_STRV(result, 2, entry_tokens(&lib->entries[index]));
-        return result;
+        return entry_result(procedure, &lib->entries[index]);
     }
     }
     if (s != OW_OK) return plugin_return_engine_error(procedure, err);
@@ -138,21 +132,26 @@ static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *
 
 static GimpValueArray *library_run(GimpProcedure *procedure, GimpProcedureConfig *config, gpointer run_data) {
     const library_op op = (library_op)GPOINTER_TO_INT(run_data);
+    plugin_model_context context;
+    GimpValueArray *no_model = plugin_open_model_context(procedure, &context);
+    if (no_model) return no_model;
     ow_error err = {0};
-    plugin_profile profile;
-    char model_path[PLUGIN_PATH_MAX];
-    if (plugin_require_model(&profile, model_path, sizeof model_path, &err) != OW_OK)
-        return plugin_return_engine_error(procedure, &err);
     GimpRunMode run_mode;
     g_object_get(config, "run-mode", &run_mode, NULL);
     if (run_mode == GIMP_RUN_INTERACTIVE && op != OP_LIST &&
         !plugin_run_dialog(procedure, config, gimp_procedure_get_menu_label(procedure)))
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
     library lib;
-    if (plugin_open_library(&lib, &profile, &err) != OW_OK) return plugin_return_engine_error(procedure, &err);
+    if (plugin_open_library(&lib, &context.profile, &err) != OW_OK) return plugin_return_engine_error(procedure, &err);
     GimpValueArray *result = run_op(procedure, op, &lib, config, &err);
     library_close(&lib);
     return result;
+}
+
+/* What entry_result returns. */
+static void add_entry_return_values(GimpProcedure *procedure, const char *name_blurb) {
+    gimp_procedure_add_string_return_value(procedure, "name", "Name", name_blurb, "", G_PARAM_READWRITE);
+    gimp_procedure_add_string_array_return_value(procedure, "tokens", "Tokens", "Its tokens", G_PARAM_READWRITE);
 }
 
 static void add_token_argument(GimpProcedure *procedure, const char *blurb) {
@@ -166,15 +165,12 @@ GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *na
     const library_op op = operations[i].op;
     GimpProcedure *procedure =
         gimp_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, library_run, GINT_TO_POINTER(op), NULL);
-    gimp_procedure_set_menu_label(procedure, operations[i].menu_label);
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH "/Embedding Library");
-    gimp_procedure_set_documentation(procedure, operations[i].blurb,
-                                     "The Embedding Library lives in the oneword folder of the GIMP profile: "
-                                     "embeddings/ (one file per entry), index.json, trash/.",
-                                     name);
-    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
-    gimp_procedure_add_enum_argument(procedure, "run-mode", "Run mode", "The run mode", GIMP_TYPE_RUN_MODE,
-                                     GIMP_RUN_INTERACTIVE, G_PARAM_READWRITE);
+    /* No menu entry: the Embedding Library window does these (library_window.c). */
+    plugin_procedure_describe(procedure, operations[i].menu_label, NULL,
+        operations[i].blurb,
+        "The Embedding Library lives in the oneword folder of the GIMP profile: "
+        "embeddings/ (one file per entry), index.json, trash/.");
+    plugin_add_run_mode_argument(procedure);
     switch (op) {
     case OP_LIST:
         gimp_procedure_add_string_array_return_value(procedure, "tokens", "Tokens", "Every token in the library",
@@ -191,9 +187,7 @@ GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *na
                                            G_PARAM_READWRITE);
         gimp_procedure_add_string_argument(procedure, "name", "_Name", "The entry's name (\"\": from its token)", "",
                                            G_PARAM_READWRITE);
-        gimp_procedure_add_string_return_value(procedure, "name", "Name", "The new entry's name", "",
-                                               G_PARAM_READWRITE);
-        gimp_procedure_add_string_array_return_value(procedure, "tokens", "Tokens", "Its tokens", G_PARAM_READWRITE);
+        add_entry_return_values(procedure, "The new entry's name");
         break;
     case OP_EXPORT: {
         add_token_argument(procedure, "A token of the entry to export");
@@ -222,9 +216,7 @@ GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *na
                                                  G_PARAM_READWRITE);
         gimp_procedure_add_string_argument(procedure, "name", "_Name", "The merged entry's name", "merged",
                                            G_PARAM_READWRITE);
-        gimp_procedure_add_string_return_value(procedure, "name", "Name", "The merged entry's name", "",
-                                               G_PARAM_READWRITE);
-        gimp_procedure_add_string_array_return_value(procedure, "tokens", "Tokens", "Its tokens", G_PARAM_READWRITE);
+        add_entry_return_values(procedure, "The merged entry's name");
         break;
     }
     return procedure;

@@ -17,6 +17,7 @@ static const procedure_entry procedure_table[] = {
     {PROC_LEARN, plugin_learn_procedure_new},
     {PROC_GENERATE, plugin_generate_procedure_new},
     {PROC_GENERATE_AGAIN, plugin_generate_again_procedure_new},
+    {PROC_LIBRARY_WINDOW, plugin_library_window_procedure_new},
     {PROC_LIBRARY_LIST, plugin_library_procedure_new},
     {PROC_LIBRARY_IMPORT, plugin_library_procedure_new},
     {PROC_LIBRARY_EXPORT, plugin_library_procedure_new},

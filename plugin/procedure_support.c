@@ -1,13 +1,14 @@
 /* procedure_support.c: what every procedure shares: error return values, the
- * profile and the "no model set" rule, opening the library with its repair report,
- * the interactive dialog, and the engine's log as GIMP messages. */
+ * profile and the "no model set" rule, its registration's common parts, opening the
+ * library with its repair report, the interactive dialog and its notes, and the
+ * engine's log as GIMP messages. */
 #include <libgimp/gimpui.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "atomic_file.h"
+#include "core/error.h"
 #include "procedures.h"
 
 GimpValueArray *plugin_return_error(GimpProcedure *procedure, GimpPDBStatusType status, const char *fmt, ...) {
@@ -31,16 +32,36 @@ ow_status plugin_open_profile(plugin_profile *profile, ow_error *err) {
     return plugin_profile_open(profile, gimp_directory(), err);
 }
 
-ow_status plugin_require_model(plugin_profile *profile, char *model_path, size_t cap, ow_error *err) {
-    ow_status s = plugin_open_profile(profile, err);
-    if (s == OW_OK) s = plugin_profile_model(profile, model_path, cap, err);
-    if (s != OW_OK) return s;
-    if (!model_path[0]) return plugin_fail(err, OW_ERR_UNSUPPORTED, "%s", plugin_no_model_message);
+GimpValueArray *plugin_open_model_context(GimpProcedure *procedure, plugin_model_context *context) {
+    ow_error err = {0};
+    ow_status s = plugin_open_profile(&context->profile, &err);
+    if (s == OW_OK) s = plugin_profile_model(&context->profile, context->model_path, sizeof context->model_path, &err);
     struct stat st;
-    if (stat(model_path, &st) != 0)
-        return plugin_fail(err, OW_ERR_UNSUPPORTED, "The model set in %s, '%s', is gone. %s", profile->config,
-                           model_path, PLUGIN_SET_MODEL_HINT);
-    return OW_OK;
+    if (s == OW_OK && !context->model_path[0])
+        s = ow_error_set(&err, OW_ERR_UNSUPPORTED, "%s", plugin_no_model_message);
+    else if (s == OW_OK && stat(context->model_path, &st) != 0)
+        s = ow_error_set(&err, OW_ERR_UNSUPPORTED, "The model set in %s, '%s', is gone. %s", context->profile.config,
+                         context->model_path, PLUGIN_SET_MODEL_HINT);
+    return s == OW_OK ? NULL : plugin_return_engine_error(procedure, &err);
+}
+
+void plugin_procedure_describe(GimpProcedure *procedure, const char *menu_label, const char *menu_path,
+                               const char *blurb, const char *help) {
+    gimp_procedure_set_menu_label(procedure, menu_label);
+    if (menu_path) gimp_procedure_add_menu_path(procedure, menu_path);
+    gimp_procedure_set_documentation(procedure, blurb, help, gimp_procedure_get_name(procedure));
+    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
+}
+
+void plugin_add_run_mode_argument(GimpProcedure *procedure) {
+    gimp_procedure_add_enum_argument(procedure, "run-mode", "Run mode", "The run mode", GIMP_TYPE_RUN_MODE,
+                                     GIMP_RUN_INTERACTIVE, G_PARAM_READWRITE);
+}
+
+void plugin_label_set_text(GtkWidget *label, gboolean warn, const char *text) {
+    gchar *markup = warn ? g_markup_printf_escaped("<b>%s</b>", text) : g_markup_escape_text(text, -1);
+    gtk_label_set_markup(GTK_LABEL(label), markup);
+    g_free(markup);
 }
 
 ow_status plugin_open_library(library *lib, const plugin_profile *profile, ow_error *err) {

@@ -4,6 +4,7 @@
 #define OW_PLUGIN_PROCEDURES_H
 
 #include <libgimp/gimp.h>
+#include <libgimp/gimpui.h>
 
 #include "library.h"
 #include "oneword.h"
@@ -18,6 +19,7 @@
 #define PROC_LEARN "plug-in-oneword-learn"
 #define PROC_GENERATE "plug-in-oneword-generate"
 #define PROC_GENERATE_AGAIN "plug-in-oneword-generate-again"
+#define PROC_LIBRARY_WINDOW "plug-in-oneword-library"
 #define PROC_LIBRARY_LIST "plug-in-oneword-library-list"
 #define PROC_LIBRARY_IMPORT "plug-in-oneword-library-import"
 #define PROC_LIBRARY_EXPORT "plug-in-oneword-library-export"
@@ -32,6 +34,7 @@ GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name
 GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_generate_again_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_library_procedure_new(GimpPlugIn *plug_in, const gchar *name);
+GimpProcedure *plugin_library_window_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 GimpProcedure *plugin_image_concepts_procedure_new(GimpPlugIn *plug_in, const gchar *name);
 
 /* ---- procedure_support.c ---- */
@@ -47,12 +50,30 @@ GimpValueArray *plugin_return_engine_error(GimpProcedure *procedure, const ow_er
 /* The profile folder (gimp_directory()/oneword), created when missing. */
 ow_status plugin_open_profile(plugin_profile *profile, ow_error *err);
 
-/* The profile and the configured model; fails with plugin_no_model_message when no
- * model is set, or when the one set is gone. */
-ow_status plugin_require_model(plugin_profile *profile, char *model_path, size_t cap, ow_error *err);
+/* What every procedure that needs the model starts with: the profile and the model set
+ * in it. */
+typedef struct plugin_model_context {
+    plugin_profile profile;
+    char model_path[PLUGIN_PATH_MAX];
+} plugin_model_context;
+
+/* Fills context; NULL when a model is set, otherwise the error return values that say
+ * how to set one (plugin_no_model_message; also when the model set is gone). */
+GimpValueArray *plugin_open_model_context(GimpProcedure *procedure, plugin_model_context *context);
+
+/* What every procedure's registration shares: the menu label, the menu path (NULL: no
+ * menu entry), the documentation (help id: the procedure's name) and attribution. */
+void plugin_procedure_describe(GimpProcedure *procedure, const char *menu_label, const char *menu_path,
+                               const char *blurb, const char *help);
+
+/* The run-mode argument of a plain procedure (image procedures get theirs from GIMP). */
+void plugin_add_run_mode_argument(GimpProcedure *procedure);
 
 /* Opens the library, and shows (gimp_message) what opening had to repair. */
 ow_status plugin_open_library(library *lib, const plugin_profile *profile, ow_error *err);
+
+/* A dialog's note: text in label, in bold when it warns. */
+void plugin_label_set_text(GtkWidget *label, gboolean warn, const char *text);
 
 /* Interactive runs: the procedure's own dialog over its arguments; FALSE if cancelled. */
 gboolean plugin_run_dialog(GimpProcedure *procedure, GimpProcedureConfig *config, const char *title);

@@ -2,6 +2,7 @@
  * written atomically. */
 #include "profile.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/file.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
@@ -17,7 +20,7 @@ const char plugin_no_model_message[] = "No model is set. " PLUGIN_SET_MODEL_HINT
 
 static ow_status join(char *out, const char *dir, const char *name, ow_error *err) {
     if (snprintf(out, PLUGIN_PATH_MAX, "%s/%s", dir, name) >= PLUGIN_PATH_MAX)
-        return plugin_fail(err, OW_ERR_INVALID_ARGUMENT, "path too long: %s/%s", dir, name);
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "path too long: %s/%s", dir, name);
     return OW_OK;
 }
 
@@ -29,8 +32,8 @@ ow_status plugin_profile_open(plugin_profile *profile, const char *gimp_dir, ow_
         (s = join(profile->index, profile->dir, "index.json", err)) ||
         (s = join(profile->config, profile->dir, "config.json", err)))
         return s;
-    if ((s = plugin_make_dirs(profile->embeddings, err)) || (s = plugin_make_dirs(profile->trash, err)) ||
-        (s = plugin_make_dirs(profile->runs, err)))
+    if ((s = ow_file_make_dirs(profile->embeddings, 0700, err)) || (s = ow_file_make_dirs(profile->trash, 0700, err)) ||
+        (s = ow_file_make_dirs(profile->runs, 0700, err)))
         return s;
     return OW_OK;
 }
@@ -39,16 +42,17 @@ ow_status plugin_profile_open(plugin_profile *profile, const char *gimp_dir, ow_
 static ow_status read_config(const plugin_profile *profile, json_object **out, ow_error *err) {
     *out = NULL;
     char *text = NULL;
-    ow_status s = plugin_read_file(profile->config, CONFIG_MAX_BYTES, &text, NULL, err);
-    if (s == OW_ERR_NOT_FOUND) {
+    size_t text_len = 0;
+    if (access(profile->config, F_OK) != 0 && errno == ENOENT) {
         *out = json_object_new_object();
-        return *out ? OW_OK : plugin_fail(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+        return *out ? OW_OK : ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     }
+    ow_status s = ow_file_read_all(profile->config, "config.json", CONFIG_MAX_BYTES, &text, &text_len, err);
     if (s != OW_OK) return s;
     json_tokener *tok = json_tokener_new();
     if (!tok) {
         free(text);
-        return plugin_fail(err, OW_ERR_OUT_OF_MEMORY, "out of memory reading %s", profile->config);
+        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory reading %s", profile->config);
     }
     json_object *obj = json_tokener_parse_ex(tok, text, (int)strlen(text) + 1);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -56,8 +60,8 @@ static ow_status read_config(const plugin_profile *profile, json_object **out, o
     free(text);
     if (!obj || jerr != json_tokener_success || !json_object_is_type(obj, json_type_object)) {
         json_object_put(obj);
-        return plugin_fail(err, OW_ERR_FORMAT, "%s is not a JSON object (%s); fix or delete it, then set the model again",
-                           profile->config, jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "another type");
+        return ow_error_set(err, OW_ERR_FORMAT, "%s is not a JSON object (%s); fix or delete it, then set the model again",
+                            profile->config, jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "another type");
     }
     *out = obj;
     return OW_OK;
@@ -72,12 +76,12 @@ ow_status plugin_profile_model(const plugin_profile *profile, char *out, size_t 
     if (json_object_object_get_ex(config, "model", &model)) {
         if (!json_object_is_type(model, json_type_string)) {
             json_object_put(config);
-            return plugin_fail(err, OW_ERR_FORMAT, "%s: \"model\" is not a string", profile->config);
+            return ow_error_set(err, OW_ERR_FORMAT, "%s: \"model\" is not a string", profile->config);
         }
         if ((size_t)snprintf(out, cap, "%s", json_object_get_string(model)) >= cap) {
             json_object_put(config);
             out[0] = '\0';
-            return plugin_fail(err, OW_ERR_FORMAT, "%s: \"model\" is too long", profile->config);
+            return ow_error_set(err, OW_ERR_FORMAT, "%s: \"model\" is too long", profile->config);
         }
     }
     json_object_put(config);
@@ -86,13 +90,13 @@ ow_status plugin_profile_model(const plugin_profile *profile, char *out, size_t 
 
 ow_status plugin_profile_set_model(const plugin_profile *profile, const char *path, ow_error *err) {
     char absolute[PATH_MAX];
-    if (!realpath(path, absolute)) return plugin_fail(err, OW_ERR_NOT_FOUND, "model '%s' does not exist", path);
+    if (!realpath(path, absolute)) return ow_error_set(err, OW_ERR_NOT_FOUND, "model '%s' does not exist", path);
     json_object *config;
     ow_status s = read_config(profile, &config, err);
     if (s != OW_OK) return s;
     json_object_object_add(config, "model", json_object_new_string(absolute));
     const char *text = json_object_to_json_string_ext(config, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-    s = plugin_write_file_atomic(profile->config, text, strlen(text), err);
+    s = ow_atomic_write(profile->config, text, strlen(text), err);
     json_object_put(config);
     return s;
 }

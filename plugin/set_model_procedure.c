@@ -43,15 +43,11 @@ static GimpValueArray *set_model_run(GimpProcedure *procedure, GimpProcedureConf
 
 GimpProcedure *plugin_set_model_procedure_new(GimpPlugIn *plug_in, const gchar *name) {
     GimpProcedure *procedure = gimp_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, set_model_run, NULL, NULL);
-    gimp_procedure_set_menu_label(procedure, "Set _Model...");
-    gimp_procedure_add_menu_path(procedure, PLUGIN_MENU_PATH);
-    gimp_procedure_set_documentation(procedure, "Set the Stable Diffusion model oneword uses",
-                                     "Stores the path of a Stable Diffusion 1.x checkpoint (.safetensors, .ckpt) or "
-                                     "diffusers folder in the oneword profile (config.json). Generate and Learn use it.",
-                                     name);
-    gimp_procedure_set_attribution(procedure, PLUGIN_AUTHOR, PLUGIN_AUTHOR, PLUGIN_YEAR);
-    gimp_procedure_add_enum_argument(procedure, "run-mode", "Run mode", "The run mode", GIMP_TYPE_RUN_MODE,
-                                     GIMP_RUN_INTERACTIVE, G_PARAM_READWRITE);
+    plugin_procedure_describe(procedure, "Set _Model...", PLUGIN_MENU_PATH,
+        "Set the Stable Diffusion model oneword uses",
+        "Stores the path of a Stable Diffusion 1.x checkpoint (.safetensors, .ckpt) or "
+        "diffusers folder in the oneword profile (config.json). Generate and Learn use it.");
+    plugin_add_run_mode_argument(procedure);
     gimp_procedure_add_string_argument(procedure, "model", "_Model",
                                        "Path of a .safetensors/.ckpt checkpoint or a diffusers folder", "",
                                        G_PARAM_READWRITE);

@@ -1,6 +1,6 @@
-/* atomic_file.c: temp file + fsync + rename, so no half-written file is ever seen;
- * temporaries are named ".NAME.oneword-tmp-XXXXXX" and the stale ones a killed
- * writer left are removed by the next write of NAME. */
+/* atomic_file.c: temp file + fsync + rename + fsync of the folder, so no half-written
+ * file is ever seen; temporaries are named ".NAME.oneword-tmp-XXXXXX" and the stale
+ * ones a killed writer left are removed by the next write of NAME. */
 #include "core/atomic_file.h"
 
 #include <dirent.h>
@@ -121,6 +121,20 @@ ow_status ow_atomic_file_write(ow_atomic_file *f, const void *data, size_t size,
     return ow_error_set(err, OW_ERR_IO, "cannot write %s: %s", f->final_path, strerror(f->write_errno));
 }
 
+/* fsync of the folder that holds path, so the rename survives a crash; best effort:
+ * the new file is in place either way. */
+static void sync_folder_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
 ow_status ow_atomic_file_commit(ow_atomic_file *f, ow_error *err) {
     int e = f->write_errno;
     int errno_of_last_call = errno; /* a caller's bare fwrite that failed just before left its reason here */
@@ -147,6 +161,7 @@ ow_status ow_atomic_file_commit(ow_atomic_file *f, ow_error *err) {
     }
     free(f->temp_path);
     f->temp_path = NULL;
+    sync_folder_of(f->final_path);
     ow_atomic_file_abort(f); /* frees the remaining strings; nothing left to remove */
     return OW_OK;
 }

@@ -1,4 +1,5 @@
-/* file.c: opening only regular files, without blocking, and capped whole-file reads. */
+/* file.c: opening only regular files, without blocking, capped whole-file reads, and
+ * mkdir -p. */
 #include "core/file.h"
 
 #include <errno.h>
@@ -100,5 +101,29 @@ ow_status ow_file_read_all(const char *path, const char *what, uint64_t max_byte
     buf[got] = 0;
     *data = buf;
     *len = got;
+    return OW_OK;
+}
+
+ow_status ow_file_make_dirs(const char *path, unsigned mode, ow_error *err) {
+    size_t n = strlen(path);
+    char *copy = malloc(n + 1);
+    if (!copy) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(copy, path, n + 1);
+    for (char *p = copy + 1; n > 0; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        const char saved = *p;
+        *p = '\0';
+        if (mkdir(copy, (mode_t)mode) != 0 && errno != EEXIST) {
+            int e = errno;
+            ow_status s = ow_error_set(err, OW_ERR_IO, "cannot create the folder %s: %s", copy, strerror(e));
+            free(copy);
+            return s;
+        }
+        *p = saved;
+        if (saved == '\0') break;
+    }
+    free(copy);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return ow_error_set(err, OW_ERR_IO, "%s is not a folder", path);
     return OW_OK;
 }

@@ -26,4 +26,8 @@ ow_status ow_file_fopen_regular(const char *path, const char *what, FILE **f, ui
 ow_status ow_file_read_all(const char *path, const char *what, uint64_t max_bytes, char **data, size_t *len,
                            ow_error *err);
 
+/* mkdir -p: path and its missing parents (new ones with mode, e.g. 0700); an error
+ * names what could not be made, or a path that is not a folder afterwards. */
+ow_status ow_file_make_dirs(const char *path, unsigned mode, ow_error *err);
+
 #endif

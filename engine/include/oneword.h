@@ -203,6 +203,30 @@ ow_status ow_model_add_embedding_dir(ow_model *model, const char *dir, ow_error 
 /* Number of embedding tokens loaded into the model. */
 size_t ow_model_embedding_count(const ow_model *model);
 
+/* ---- words: the CLIP vocabulary without a model ----------------------------
+ * How text splits into CLIP tokens, e.g. to check a Learn init word while the user
+ * types it: ow_learn takes an init word of one token, or of up to `vectors` tokens
+ * (vector i starts from token i mod n). */
+typedef struct ow_tokenizer ow_tokenizer;
+
+/* Loads the CLIP BPE vocabulary (.txt.gz); vocab_path NULL: found as ow_model_open
+ * finds it ($ONEWORD_VOCAB, the installed copy, the source tree's). ~50 ms. */
+ow_status ow_tokenizer_open(ow_tokenizer **out, const char *vocab_path, ow_error *err);
+void ow_tokenizer_free(ow_tokenizer *tokenizer);
+
+#define OW_WORD_SUGGESTIONS 4
+
+typedef struct ow_word_split_info {
+    int n_tokens;     /* CLIP tokens of the text (0: nothing in it makes a token) */
+    char pieces[512]; /* the tokens as CLIP sees them: "purple" + "orange" (lower-cased) */
+    /* When the text is several tokens: the pieces that are one-token words on their
+     * own (3 letters or more), longest first; what to use as a one-token init word. */
+    int n_suggestions;
+    char suggestions[OW_WORD_SUGGESTIONS][64];
+} ow_word_split_info;
+
+ow_status ow_word_split(const ow_tokenizer *tokenizer, const char *text, ow_word_split_info *out, ow_error *err);
+
 /* ---- learning (textual inversion) ----------------------------------------
  * "An Image is Worth One Word" (Gal et al.): new token vectors for a frozen model,
  * learned from a few images. Defaults follow the reference implementation's

@@ -10,22 +10,14 @@
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
 
-#define VOCAB_FILE "clip/bpe_simple_vocab_16e6.txt.gz"
-
 void ow_model_options_init(ow_model_options *opts) {
     memset(opts, 0, sizeof *opts);
 }
 
-/* The CLIP vocabulary: the caller's path, $ONEWORD_VOCAB, the installed copy,
- * or the source tree's (for programs run from the build folder). */
+/* The CLIP vocabulary: the caller's path, or where ow_tokenizer_vocab_path finds it. */
 static const char *find_vocab(const ow_model_options *opts, char *buffer, size_t cap) {
     if (opts && opts->vocab_path) return opts->vocab_path;
-    const char *env = getenv("ONEWORD_VOCAB");
-    if (env && *env) return env;
-    snprintf(buffer, cap, "%s/%s", OW_DATADIR, VOCAB_FILE);
-    if (access(buffer, R_OK) == 0) return buffer;
-    snprintf(buffer, cap, "%s/resources/%s", OW_SOURCE_DIR, VOCAB_FILE);
-    return buffer;
+    return ow_tokenizer_vocab_path(buffer, cap);
 }
 
 ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options *opts, ow_error *err) {

@@ -33,7 +33,8 @@
 #define OW_CLIP_VOCAB_SIZE 49408
 #define OW_CLIP_CONTEXT 77
 
-typedef struct ow_tokenizer ow_tokenizer;
+/* ow_tokenizer itself, ow_tokenizer_open, ow_tokenizer_free and ow_word_split are public
+ * (oneword.h). */
 
 /* What ow_tokenizer_encode did with a prompt. */
 typedef struct ow_tokenize_info {
@@ -49,7 +50,10 @@ typedef struct ow_tokenize_info {
  * and builds the tokenizer. A missing, truncated or malformed file is an error that
  * names the file and what was wrong. */
 ow_status ow_tokenizer_load(ow_tokenizer **out, const char *vocab_gz_path, ow_error *err);
-void ow_tokenizer_free(ow_tokenizer *t);
+
+/* Where the vocabulary is: $ONEWORD_VOCAB, the installed copy, or the source tree's
+ * (for programs run from the build folder); buffer (cap bytes) may hold the result. */
+const char *ow_tokenizer_vocab_path(char *buffer, size_t cap);
 
 /* Number of ids in use: 49408 plus the added tokens. */
 int32_t ow_tokenizer_vocab_size(const ow_tokenizer *t);

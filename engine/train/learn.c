@@ -120,25 +120,26 @@ static ow_status init_word_ids(ow_model *m, const char *word, int vectors, int32
         *n_ids = (int)n;
         return OW_OK;
     }
-    char shown[512] = "";
-    if (in_vocab) {
-        size_t used = 0;
-        for (size_t i = 0; i < n && used + 40 < sizeof shown; i++) {
-            char piece[64];
-            if (ow_tokenizer_decode(m->tokenizer, &pieces[i], 1, piece, sizeof piece, NULL, NULL) != OW_OK) break;
-            used += (size_t)snprintf(shown + used, sizeof shown - used, "%s\"%s\"", i ? " + " : "", piece);
-        }
-    }
+    ow_word_split_info split;
+    if (ow_word_split(m->tokenizer, word, &split, err) != OW_OK) return ow_error_prefix(err, "init word");
+    char try_these[320] = "";
+    size_t used = 0;
+    for (int i = 0; i < split.n_suggestions; i++)
+        used += (size_t)snprintf(try_these + used, sizeof try_these - used, "%s\"%s\"",
+                                 i == 0 ? "" : i + 1 == split.n_suggestions ? " or " : ", ", split.suggestions[i]);
+    const char *shown = in_vocab ? split.pieces : "";
+    char advice[400];
+    if (split.n_suggestions)
+        snprintf(advice, sizeof advice, "use one word: %s, or another common word close to the concept", try_these);
+    else
+        snprintf(advice, sizeof advice, "use a single common word close to the concept (e.g. \"cat\", \"toy\", \"painting\")");
     if (n > 1 && n <= 16 && in_vocab)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
-                            "the init word '%s' is %zu CLIP tokens: %s; it must be one token: use a single common word "
-                            "close to the concept (e.g. \"cat\", \"toy\", \"painting\"), or learn %zu vectors (not %d) "
-                            "to start one from each token (as kohya does)",
-                            word, n, shown, n, vectors);
-    return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
-                        "the init word '%s' is %zu CLIP tokens%s%s; it must be one token: use a single common word "
-                        "close to the concept (e.g. \"cat\", \"toy\", \"painting\")",
-                        word, n, shown[0] ? ": " : "", shown);
+                            "the init word '%s' is %zu CLIP tokens: %s; it must be one token: %s; or learn %zu "
+                            "vectors (not %d) to start one from each token (as kohya does)",
+                            word, n, shown, advice, n, vectors);
+    return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "the init word '%s' is %zu CLIP tokens%s%s; it must be one token: %s",
+                        word, n, shown[0] ? ": " : "", shown, advice);
 }
 
 /* An ordinary word of the vocabulary (letters only, one token) cannot be used for its

@@ -35,6 +35,7 @@ if [ ! -f "$build/build.ninja" ]; then
         { tail -n 20 /tmp/oneword-setup.log; fail build "meson setup of the whole project in the GIMP 3 root"; finish; }
 fi
 if ! meson compile -C "$build" plugin/oneword-gimp engine/cli/oneword tests/judge/judge_png tests/plugin/test_library \
+        tests/plugin/test_learn_checks \
         >/tmp/oneword-build.log 2>&1; then
     grep -E "error|FAILED" /tmp/oneword-build.log | head -n 20
     fail build "meson compile of plugin/oneword-gimp, the CLI and the judge (-Werror, gcc $(gcc -dumpversion))"
@@ -51,6 +52,13 @@ if (cd /tmp && OW_SOURCE_ROOT=$src "$build/tests/plugin/test_library" >/tmp/onew
 else
     grep FAIL /tmp/oneword-test-library.log | head -n 5
     fail storage "tests/plugin/test_library: $(tail -n 1 /tmp/oneword-test-library.log)"
+fi
+# What the Learn dialog says as the user types (the init word, an unfinished run).
+if (cd /tmp && OW_SOURCE_ROOT=$src "$build/tests/plugin/test_learn_checks" >/tmp/oneword-test-learn-checks.log 2>&1); then
+    pass learn-checks "tests/plugin/test_learn_checks: $(grep -c "^ok" /tmp/oneword-test-learn-checks.log) words and runs, $(tail -n 1 /tmp/oneword-test-learn-checks.log); e.g. $(grep -m1 -o "'purpleorange' is 2 CLIP tokens.*" /tmp/oneword-test-learn-checks.log)"
+else
+    grep FAIL /tmp/oneword-test-learn-checks.log | head -n 5
+    fail learn-checks "tests/plugin/test_learn_checks: $(tail -n 1 /tmp/oneword-test-learn-checks.log)"
 fi
 
 # ---- a throw-away profile ----
@@ -233,6 +241,21 @@ gimp "(plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 0 #:width 64 #:
     fail generate/bad-steps "expected steps 0 to be refused, got exit $rc"
 
 # ---- the Embedding Library ----
+# The window: Filters > Concepts > Embedding Library... (as GIMP registered it in
+# pluginrc); the library procedures have no menu entries of their own any more (the
+# window does what they do). Run non-interactively, the window explains what to call.
+gimp "(plug-in-oneword-library $NI)"
+# pluginrc: (proc-def "NAME" TYPE, then blurb, help, authors, copyright, date, menu label)
+menus=$(awk '/\(proc-def "/ { name = ($2 ~ /^"plug-in-oneword/) ? $2 : ""; gsub(/"/, "", name); k = 0; next }
+             name { k++ }
+             name && k == 6 { label = $0; gsub(/^ *"|"$/, "", label) }
+             name && /\(menu-path / { path = $0; sub(/.*\(menu-path "/, "", path); sub(/"\).*/, "", path);
+                                      printf "%s=%s|%s\n", name, label, path }' "$profile/pluginrc")
+window_menu=$(sed -n 's/^plug-in-oneword-library=//p' <<<"$menus")
+if [ $rc -ne 0 ] && calling_error "the Embedding Library window is interactive only: scripts use plug-in-oneword-library-list" &&
+    [ "$window_menu" = "Embedding _Library...|<Image>/Filters/Concepts" ] && ! grep -q "Embedding Library" <<<"$menus"; then
+    pass library/window "plug-in-oneword-library registered as '$window_menu'; non-interactive: calling error naming the library procedures; $(wc -l <<<"$menus") oneword menu entries, none in an Embedding Library submenu"
+else fail library/window "exit $rc, menu '$window_menu'; oneword menus: $(tr '\n' ' ' <<<"$menus")"; fi
 list_tokens() {  # prints tokens= and report= lines
     gimp "(let ((r (plug-in-oneword-library-list $NI)))
             (display \"tokens=\") (for-each (lambda (t) (display t) (display \" \")) (car r)) (newline)
@@ -372,6 +395,7 @@ gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vecto
 gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a b) #:token \"<x>\"
                           #:init-word \"purpleorange\" #:steps 2 #:size 64)")"
 [ $rc -ne 0 ] && calling_error "the init word 'purpleorange' is 2 CLIP tokens" && err_has "it must be one token" &&
+    err_has 'use one word: "purple" or "orange"' &&
     pass learn/init-word "init word 'purpleorange': calling error '$(grep -o "is 2 CLIP tokens[^;]*" "$work/err" | head -n 1)'" ||
     fail learn/init-word "exit $rc"
 gimp "$(layers_scheme "(gimp-item-set-visible b FALSE)

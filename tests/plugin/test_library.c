@@ -1,5 +1,5 @@
 /* test_library.c: the plug-in's profile storage without GIMP (plugin/profile.c,
- * plugin/library.c, plugin/atomic_file.c), so it runs on every machine and under
+ * plugin/library.c), so it runs on every machine and under
  * ASan/UBSan: config.json, import / clash / rename / merge / delete / export, the
  * index read back the same after a reopen, a corrupt and a hand-edited index rebuilt
  * and reported, no temporary files left behind, and the entries loaded into the
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
+#include "core/file.h"
 #include "check.h"
 #include "library.h"
 #include "oneword.h"
@@ -33,6 +33,17 @@ static int count_files(const char *dir, const char *part) {
     struct dirent *e;
     while ((e = readdir(d)))
         if (e->d_name[0] != '.' && strstr(e->d_name, part)) n++;
+    closedir(d);
+    return n;
+}
+
+/* The atomic writes' temporaries in dir (".NAME.oneword-tmp-XXXXXX"), hidden ones too. */
+static int count_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) n += strstr(e->d_name, "oneword-tmp-") != NULL;
     closedir(d);
     return n;
 }
@@ -72,7 +83,9 @@ int main(void) {
               strstr(model, "resources/shapes"),
           "model read back: '%s'", model);
     char *config_text = NULL;
-    CHECK(plugin_read_file(profile.config, 1 << 20, &config_text, NULL, &err) == OW_OK && config_text &&
+    size_t config_len = 0;
+    CHECK(ow_file_read_all(profile.config, "config.json", 1 << 20, &config_text, &config_len, &err) == OW_OK &&
+              config_text &&
               strstr(config_text, "\"threads\":2"),
           "config.json keeps the other keys: %s", config_text ? config_text : "(none)");
     free(config_text);
@@ -115,9 +128,10 @@ int main(void) {
               OW_OK,
           "import a1111_f32.pt: %s", err.message);
     CHECK(strcmp(lib.entries[at].name, "cat-768") == 0 && strcmp(lib.entries[at].model, "v1-5-pruned-emaonly") == 0 &&
-              lib.entries[at].vectors[0] == 4 && lib.entries[at].dim == 768,
-          "a1111_f32.pt: name '%s' (from 'cat 768!'), model '%s', %d x %d", lib.entries[at].name,
-          lib.entries[at].model, lib.entries[at].vectors[0], lib.entries[at].dim);
+              lib.entries[at].vectors[0] == 4 && lib.entries[at].dim == 768 &&
+              strncmp(lib.entries[at].family, "SD 1.x", 6) == 0,
+          "a1111_f32.pt: name '%s' (from 'cat 768!'), model '%s', %d x %d, family '%s'", lib.entries[at].name,
+          lib.entries[at].model, lib.entries[at].vectors[0], lib.entries[at].dim, lib.entries[at].family);
     CHECK(library_import(&lib, source_path("tests/golden/embeddings/not_embedding.safetensors"), NULL, NULL, NULL,
                          &err) != OW_OK && lib.count == 3,
           "a file without an embedding is refused: '%s'", err.message);
@@ -184,6 +198,23 @@ int main(void) {
     }
     ow_embedding_free(original);
     ow_embedding_free(exported);
+    /* every format the Embedding Library window offers writes a file that reads back */
+    for (size_t f = 0; f < library_export_format_count; f++) {
+        const library_export_format *format = &library_export_formats[f];
+        snprintf(path, sizeof path, "%s/format-%zu%s", gimp_dir, f, format->extension);
+        ow_embedding *back = NULL;
+        ow_status s = library_export(&lib, "<purple-bg>", path, format->layout, &err);
+        if (s == OW_OK) s = ow_embedding_load(&back, path, &err);
+        CHECK(s == OW_OK && ow_embedding_count(back) == 1 && strcmp(ow_embedding_token(back, 0), "<purple-bg>") == 0,
+              "export as %s: %s", format->label, err.message);
+        printf("%s export as %s: read back as %s\n", s == OW_OK ? "ok  " : "FAIL", format->label,
+               back ? ow_embedding_format(back) : "nothing");
+        ow_embedding_free(back);
+    }
+    ow_embedding_layout layout;
+    CHECK(library_layout_from_name("diffusers", &layout) && layout == OW_EMBEDDING_LAYOUT_DIFFUSERS &&
+              !library_layout_from_name("kohya", &layout),
+          "layout names: diffusers known, kohya not");
 
     /* merge: one entry, inputs in the trash; a merge within one entry refused */
     const char *pair[] = {"<oc>", "<purple-bg>"};
@@ -202,11 +233,26 @@ int main(void) {
 
     /* delete: to the trash */
     char trash[PLUGIN_PATH_MAX + 400];
+    const library_entry was = *library_find(&lib, "<purple-bg>");
     CHECK(library_delete(&lib, "<purple-bg>", trash, sizeof trash, &err) == OW_OK, "delete: %s", err.message);
     struct stat st;
     CHECK(stat(trash, &st) == 0 && lib.count == 1 && !exists(profile.embeddings, "pair.safetensors"),
           "deleted to %s", trash);
     printf("ok   delete: %s\n", trash);
+    /* undo: back under its name with its metadata; a second undo finds its tokens taken */
+    CHECK(library_undelete(&lib, &was, trash, &at, &err) == OW_OK, "undelete: %s", err.message);
+    CHECK(lib.count == 2 && strcmp(lib.entries[at].name, "pair") == 0 && lib.entries[at].n_tokens == 2 &&
+              strcmp(lib.entries[at].created, was.created) == 0 && strcmp(lib.entries[at].source, was.source) == 0 &&
+              exists(profile.embeddings, "pair.safetensors") && stat(trash, &st) != 0,
+          "undeleted: entry '%s', created %s, source '%s'", lib.entries[at].name, lib.entries[at].created,
+          lib.entries[at].source);
+    library_close(&lib);
+    CHECK(library_open(&lib, &profile, &err) == OW_OK && lib.report[0] == '\0' && library_find(&lib, "<oc>"),
+          "the restored entry reopens without repairs: '%s'", lib.report);
+    CHECK(library_undelete(&lib, &was, trash, NULL, &err) == OW_ERR_INVALID_ARGUMENT && strstr(err.message, "now holds"),
+          "restoring onto tokens in use is refused: '%s'", err.message);
+    printf("ok   undelete: 'pair' back from the trash (source '%s'); twice: '%s'\n", was.source, err.message);
+    CHECK(library_delete(&lib, "<purple-bg>", trash, sizeof trash, &err) == OW_OK, "delete again: %s", err.message);
 
     /* a corrupt index: kept aside, rebuilt from the files, reported */
     library_close(&lib);
@@ -231,7 +277,7 @@ int main(void) {
           lib.report);
     library_close(&lib);
 
-    CHECK(count_files(profile.dir, ".tmp-") == 0 && count_files(profile.embeddings, ".tmp-") == 0,
+    CHECK(count_temporaries(profile.dir) == 0 && count_temporaries(profile.embeddings) == 0,
           "no temporary files left behind");
     printf("ok   no temporary files left in %s\n", profile.dir);
     remove_tree(gimp_dir);
