@@ -276,14 +276,7 @@ static void fill_clip_ids(const ow_embedding *emb, int64_t *ids) {
         if (!tried) {
             tried = 1;
             char path[4096];
-            const char *env = getenv("ONEWORD_VOCAB");
-            if (env && *env) snprintf(path, sizeof path, "%s", env);
-            else {
-                snprintf(path, sizeof path, "%s/clip/bpe_simple_vocab_16e6.txt.gz", OW_DATADIR);
-                if (access(path, R_OK) != 0)
-                    snprintf(path, sizeof path, "%s/resources/clip/bpe_simple_vocab_16e6.txt.gz", OW_SOURCE_DIR);
-            }
-            if (ow_tokenizer_load(&tok, path, NULL) != OW_OK) tok = NULL;
+            if (ow_tokenizer_load(&tok, ow_tokenizer_vocab_path(path, sizeof path), NULL) != OW_OK) tok = NULL;
         }
         int32_t id[2];
         size_t n = 0;
