@@ -91,6 +91,10 @@ void ow_norm_free(ow_backend *b, ow_norm *n) {
 void ow_run_begin(ow_run *run, ow_backend *b, ow_error *err) {
     memset(run, 0, sizeof *run);
     run->backend = b;
+    ow_run_set_error(run, err);
+}
+
+void ow_run_set_error(ow_run *run, ow_error *err) {
     run->err = err ? err : &run->own_err; /* a NULL ow_error* is allowed everywhere in the API */
 }
 
@@ -144,7 +148,7 @@ void ow_run_end(ow_run *run) {
 
 #define ALLOC_OR_FAIL(var, count)                                   \
     float *var = ow_run_alloc(run, (size_t)(count));                \
-    if (!var) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY
+    if (!var) return run->err->status
 
 /* ---------------------------------------------------------------- resnet */
 
@@ -199,7 +203,7 @@ ow_status ow_resnet_hidden(ow_run *run, const ow_resnet_block *r, const float *x
     float *bias1 = NULL;
     if (with_temb && temb_rows == 1) {
         bias1 = ow_run_alloc(run, (size_t)Cout);
-        if (!bias1) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY;
+        if (!bias1) return run->err->status;
         b->linear(b, bias1, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, 1, Cout,
                   r->temb_channels);
         b->add(b, bias1, bias1, r->conv1.bias.data, (size_t)Cout);
@@ -253,7 +257,7 @@ ow_status ow_resnet_output(ow_run *run, const ow_resnet_block *r, const float *x
     float *o = ow_run_alloc(run, (size_t)B * Cout * HW);
     if (o) b->conv2d(b, o, normed2, r->conv2.weight.data, r->conv2.bias.data, B, Cout, H, W, Cout, 3, 3, 1, 1);
     ow_run_free(run, normed2);
-    if (!o) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY;
+    if (!o) return run->err->status;
 
     /* o += shortcut(x) */
     if (Cin != Cout) {
@@ -316,7 +320,7 @@ static ow_status attention_forward(ow_run *run, const ow_attention *a, const flo
     float *own_kv = NULL;
     if (!kv) {
         own_kv = ow_run_alloc(run, (size_t)2 * B * Tk * inner);
-        if (!own_kv) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY;
+        if (!own_kv) return run->err->status;
         attention_keys_values(b, a, context, B, Tk, own_kv);
         kv = own_kv;
     }

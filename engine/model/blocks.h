@@ -83,6 +83,8 @@ typedef struct ow_run {
 } ow_run;
 
 void ow_run_begin(ow_run *run, ow_backend *b, ow_error *err);
+/* Where the run reports from now on: err, or its own error when err is NULL. */
+void ow_run_set_error(ow_run *run, ow_error *err);
 /* count floats in backend memory; NULL (and err set to OW_ERR_OUT_OF_MEMORY) on failure. */
 float *ow_run_alloc(ow_run *run, size_t count);
 void ow_run_free(ow_run *run, float *p);

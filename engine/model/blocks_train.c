@@ -12,7 +12,7 @@
 
 #define ALLOC_OR_FAIL(var, count)                                   \
     float *var = ow_run_alloc(run, (size_t)(count));                \
-    if (!var) return run->err ? run->err->status : OW_ERR_OUT_OF_MEMORY
+    if (!var) return run->err->status
 
 /* ---------------------------------------------------------------- resnet */
 
@@ -33,8 +33,7 @@ void ow_resnet_tape_free(ow_run *run, ow_resnet_tape *t) {
 }
 
 static ow_status out_of_memory(ow_run *run) {
-    return run->err ? ow_error_set(run->err, OW_ERR_OUT_OF_MEMORY, "out of memory for a training tape")
-                    : OW_ERR_OUT_OF_MEMORY;
+    return ow_error_set(run->err, OW_ERR_OUT_OF_MEMORY, "out of memory for a training tape");
 }
 
 /* The tape of r on x, and normed2 = silu(norm2(h)) (B, C_out, H, W) when asked (conv2's

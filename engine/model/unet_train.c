@@ -286,7 +286,7 @@ ow_status ow_unet_backward_context(ow_unet *u, ow_backend *b, ow_unet_tape *t, c
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "unet backward: called with another backend than the forward");
     t->used = 1;
     t->err = err;
-    t->run.err = err ? err : &t->run.own_err;
+    ow_run_set_error(&t->run, err);
     if (t->first_context_op < 0) return OW_OK; /* no transformer: the context is not used */
     ow_run *run = &t->run;
     const int B = t->B, T = t->T, C0 = cfg->block_out_channels[0];

@@ -53,7 +53,6 @@ void ow_learn_images_id_clear(ow_learn_images_id *id) {
 
 /* Whether two runs' images are the same pictures (see ow_learn_images_id). */
 static int same_images(const ow_learn_images_id *a, const ow_learn_images_id *b) {
-    if (a->masked >= 0 && b->masked >= 0 && a->masked != b->masked) return 0;
     if (a->fingerprint == b->fingerprint) return 1;
     if (!a->summary || !b->summary || a->n_summary != b->n_summary) return 0;
     for (size_t i = 0; i < a->n_summary; i++)
