@@ -7,7 +7,7 @@
 # --list:  print the build packages, one a line, and exit (tests/gimp/root.sh installs
 #          the same ones inside its GIMP 3 root).
 set -eu
-packages=(meson ninja-build pkg-config gcc libopenblas-dev libjson-c-dev libzip-dev libpng-dev libjpeg-dev libwebp-dev
+packages=(meson ninja-build pkg-config gcc libopenblas-dev libdnnl-dev libjson-c-dev libzip-dev libpng-dev libjpeg-dev libwebp-dev
           libtiff-dev zlib1g-dev)
 if [ "${1:-}" = "--list" ]; then
     printf '%s\n' "${packages[@]}"

@@ -2,7 +2,8 @@
  * never knows whether the CPU (engine/cpu/) or CUDA (kernels/) runs them.
  *
  * Conventions:
- * - every buffer is contiguous f32 in backend memory, allocated with alloc();
+ * - every activation buffer is contiguous f32 in backend memory, allocated with alloc();
+ * - the weights of the matrix products are ow_matrix: f32, or bf16 on a 16-bit path;
  * - shapes are passed explicitly and written in comments as (B, C, H, W);
  * - weights follow torch's layouts: Linear (N_out, K_in), Conv2d (O, C, kh, kw);
  * - out may alias x for the element-wise ops, never for linear/conv/attention/norms.
@@ -17,6 +18,27 @@
 #include "oneword.h"
 
 typedef struct ow_backend ow_backend;
+
+/* The weight of a matrix product, (rows, cols) row-major in backend memory: a
+ * Linear's (N_out, K_in), a Conv2d's (O, C*kh*kw). F32, or BF16: the upper 16 bits
+ * of each f32 value rounded to nearest even (products then accumulate in f32). */
+typedef enum ow_matrix_dtype { OW_MATRIX_F32, OW_MATRIX_BF16 } ow_matrix_dtype;
+
+typedef struct ow_matrix {
+    union { /* (rows, cols) elements of dtype; NULL when empty (a union, so that it */
+        void *ptr;      /* cannot be passed where a buffer of floats is meant) */
+        float *f32;
+        uint16_t *bf16;
+    } data;
+    ow_matrix_dtype dtype;
+    int rows, cols;
+} ow_matrix;
+
+/* An f32 matrix over memory the caller keeps (never freed through the backend). */
+static inline ow_matrix ow_matrix_f32(const float *data, int rows, int cols) {
+    ow_matrix m = {{.f32 = (float *)data}, OW_MATRIX_F32, rows, cols};
+    return m;
+}
 
 struct ow_backend {
     const char *name;
@@ -35,11 +57,11 @@ struct ow_backend {
 
     /* ---- matrix products ---- */
     /* out (M, N) = x (M, K) · w (N, K)^T + bias (N); bias may be NULL (torch Linear). */
-    void (*linear)(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+    void (*linear)(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias,
                    int M, int N, int K);
-    /* out (B, O, Ho, Wo) = conv2d(x (B, C, H, W), w (O, C, kh, kw)) + bias (O) or NULL;
+    /* out (B, O, Ho, Wo) = conv2d(x (B, C, H, W), w (O, C*kh*kw)) + bias (O) or NULL;
      * Ho = (H + 2*pad - kh) / stride + 1, same for Wo. */
-    void (*conv2d)(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+    void (*conv2d)(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias,
                    int B, int C, int H, int W, int O, int kh, int kw, int stride, int pad);
     /* out (B, Tq, heads*D) = softmax(q k^T * scale [+ causal mask]) v with
      * q (B, Tq, heads*D), k and v (B, Tk, heads*D); head h uses columns h*D..h*D+D-1.
@@ -89,7 +111,7 @@ struct ow_backend {
      * Wo = (W + pad_left + pad_right - kw) / stride + 1. For the VAE encoder's Downsample2D,
      * which pads (left 0, right 1, top 0, bottom 1) and then convolves with stride 2, pad 0:
      * call conv2d_pad4(..., 2, 0, 1, 0, 1). conv2d(pad) is conv2d_pad4(pad, pad, pad, pad). */
-    void (*conv2d_pad4)(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+    void (*conv2d_pad4)(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias,
                         int B, int C, int H, int W, int O, int kh, int kw, int stride,
                         int pad_top, int pad_bottom, int pad_left, int pad_right);
 
@@ -102,10 +124,10 @@ struct ow_backend {
      * attention log-sum-exp); their outputs are identical to the inference ops'. */
 
     /* dx (M, K) = dy (M, N) · w (N, K)   (backward of linear; the bias has no input gradient). */
-    void (*linear_backward)(ow_backend *b, float *dx, const float *dy, const float *w, int M, int N, int K);
+    void (*linear_backward)(ow_backend *b, float *dx, const float *dy, const ow_matrix *w, int M, int N, int K);
     /* dx (B, C, H, W) from dy (B, O, Ho, Wo) of conv2d_pad4 with the same arguments
      * (a transposed convolution; stride 2 and asymmetric pads included). */
-    void (*conv2d_backward)(ow_backend *b, float *dx, const float *dy, const float *w,
+    void (*conv2d_backward)(ow_backend *b, float *dx, const float *dy, const ow_matrix *w,
                             int B, int C, int H, int W, int O, int kh, int kw, int stride,
                             int pad_top, int pad_bottom, int pad_left, int pad_right);
     /* attention, also writing lse (B, heads, Tq): log(sum_j exp(s_ij)) of each query row's
@@ -148,6 +170,24 @@ struct ow_backend {
      * positions (frozen vocabulary rows) are skipped. ids are host memory. */
     void (*embedding_backward)(ow_backend *b, float *drows, const float *dy, const int32_t *ids, int T, int D,
                                int first_row, int n_rows);
+
+    /* ---- the weights of the matrix products ---- */
+    /* Which matrix dtype the products run fastest in on this machine (BF16 where the
+     * processor has AMX or AVX512-BF16 and the backend has kernels for them). */
+    ow_matrix_dtype preferred_matrix_dtype;
+    /* Whether the backend can hold and multiply matrices of this dtype. */
+    int (*matrix_supports)(ow_backend *b, ow_matrix_dtype dtype);
+    /* Makes *out a (rows, cols) matrix of dtype from f32 (rows, cols), which it takes
+     * over: f32 becomes the matrix, or is converted and freed. On failure (out of
+     * memory, a dtype the backend lacks) f32 is freed too and *out zeroed. */
+    ow_status (*matrix_create)(ow_backend *b, ow_matrix *out, float *f32, int rows, int cols, ow_matrix_dtype dtype);
+    /* Frees a matrix made by matrix_create (safe on a zeroed one) and zeroes it. */
+    void (*matrix_free)(ow_backend *b, ow_matrix *m);
+    /* host (rows, cols) = the matrix's values as f32. */
+    void (*matrix_download)(ow_backend *b, float *host, const ow_matrix *m);
+    /* The kernels the products run on, for --verbose and the benchmarks
+     * ("OpenBLAS SkylakeX (f32); oneDNN brg:avx512_core_amx_bf16 (bf16)"). */
+    void (*describe_kernels)(ow_backend *b, char *out, size_t cap);
 };
 
 /* The CPU backend (always available). threads <= 0 means all cores. */

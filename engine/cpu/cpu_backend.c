@@ -1,6 +1,6 @@
 /* cpu_backend.c: the CPU backend's constructor: thread setup (OpenMP for loops,
- * single-threaded OpenBLAS called from inside them), memory (64-byte aligned host
- * allocations; upload/download/copy are memcpy) and the function table. */
+ * single-threaded OpenBLAS and oneDNN called from inside them), memory (64-byte
+ * aligned host allocations; upload/download/copy are memcpy) and the function table. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,7 +48,11 @@ static void cpu_copy(ow_backend *b, float *dst, const float *src, size_t count) 
 static void cpu_destroy(ow_backend *b) {
     if (!b) return;
     cpu_state *c = cpu_of(b);
-    if (c) free(c->scratch);
+    if (c) {
+        free(c->scratch);
+        free(c->scratch16);
+        ow_cpu_dnnl_destroy(c->dnnl);
+    }
     free(c);
     free(b);
 }
@@ -93,6 +97,13 @@ ow_status ow_cpu_backend_create(ow_backend **out, int threads, ow_error *err) {
                             scratch_threads * OW_CPU_SCRATCH_FLOATS * sizeof(float) >> 20);
     }
     ow_cpu_blas_threads(c);
+    /* bf16 products: without oneDNN (or its scratch) the backend keeps to f32 */
+    c->dnnl = ow_cpu_dnnl_create((int)scratch_threads);
+    if (c->dnnl) c->scratch16 = aligned_alloc(64, scratch_threads * OW_CPU_SCRATCH16 * sizeof(uint16_t));
+    if (!c->scratch16) {
+        ow_cpu_dnnl_destroy(c->dnnl);
+        c->dnnl = NULL;
+    }
 
     b->name = "cpu";
     b->impl = c;
@@ -137,6 +148,7 @@ ow_status ow_cpu_backend_create(ow_backend **out, int threads, ow_error *err) {
     b->upsample_nearest2x_backward = ow_cpu_upsample_nearest2x_backward;
     b->concat_channels_backward = ow_cpu_concat_channels_backward;
     b->embedding_backward = ow_cpu_embedding_backward;
+    ow_cpu_matrix_ops(b);
     *out = b;
     return OW_OK;
 }

@@ -7,6 +7,9 @@
  * at a time (the tile bounded by the per-thread scratch) and scattered back into that
  * block of dx (col2im); 1x1 stride-1 convolutions are a plain product per image.
  *
+ * bf16 weights multiply through oneDNN (cpu_gemm.c), dy rounded to bf16 as it is
+ * copied into the thread's scratch.
+ *
  * Every task writes a part of dx that no other task touches, and how the work is cut
  * depends on the shapes only, never on the thread count: each value of dx is summed
  * in the same order with 1 thread or 64, so the result is the same bits. */
@@ -40,7 +43,7 @@ static void zero_floats(float *p, size_t n) {
 /* ---- linear ---- */
 
 /* dx rows [r0, r1), columns [k0, k1) of dx (M, K) = dy (M, N) · w (N, K). */
-static void linear_backward_block(float *dx, const float *dy, const float *w, int N, int K,
+static void linear_backward_block(cpu_state *c, float *dx, const float *dy, const ow_matrix *w, int N, int K,
                                   int r0, int r1, int k0, int k1) {
     int rows = r1 - r0, cols = k1 - k0;
     if (rows <= 0 || cols <= 0) return;
@@ -48,16 +51,21 @@ static void linear_backward_block(float *dx, const float *dy, const float *w, in
         for (int r = r0; r < r1; r++) zero_floats(dx + (size_t)r * K + k0, (size_t)cols);
         return;
     }
+    if (w->dtype == OW_MATRIX_BF16) {
+        ow_cpu_gemm_rows_bf16(c, rows, cols, N, dy + (size_t)r0 * N, N, w->data.bf16 + k0, K, 1,
+                              dx + (size_t)r0 * K + k0, K, 0);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, N, 1.0f, dy + (size_t)r0 * N, N,
-                w + k0, K, 0.0f, dx + (size_t)r0 * K + k0, K);
+                w->data.f32 + k0, K, 0.0f, dx + (size_t)r0 * K + k0, K);
 }
 
-void ow_cpu_linear_backward(ow_backend *b, float *dx, const float *dy, const float *w, int M, int N, int K) {
+void ow_cpu_linear_backward(ow_backend *b, float *dx, const float *dy, const ow_matrix *w, int M, int N, int K) {
     cpu_state *c = cpu_of(b);
     ow_cpu_blas_threads(c);
     if (M <= 0 || K <= 0) return;
     if (!c->use_omp) { /* OpenBLAS has the threads: one call */
-        linear_backward_block(dx, dy, w, N, K, 0, M, 0, K);
+        linear_backward_block(c, dx, dy, w, N, K, 0, M, 0, K);
         return;
     }
     /* Slice the longer side of dx (multiples of 16, at least LINEAR_MIN_SLICE long). */
@@ -69,8 +77,8 @@ void ow_cpu_linear_backward(ow_backend *b, float *dx, const float *dy, const flo
     #pragma omp parallel for num_threads(c->threads) schedule(dynamic, 1) if (parallel)
     for (int s = 0; s < nslices; s++) {
         int a0 = s * slice, a1 = min_int(len, a0 + slice);
-        if (split_rows) linear_backward_block(dx, dy, w, N, K, a0, a1, 0, K);
-        else linear_backward_block(dx, dy, w, N, K, 0, M, a0, a1);
+        if (split_rows) linear_backward_block(c, dx, dy, w, N, K, a0, a1, 0, K);
+        else linear_backward_block(c, dx, dy, w, N, K, 0, M, a0, a1);
     }
 }
 
@@ -117,18 +125,39 @@ static void col2im_tile_add(float *dx, const float *col, int c0, int c1, int H, 
     }
 }
 
+/* This thread's bf16 copy of dy[:, p0 : p0 + np] (O rows of stride P), (O, np). */
+static const uint16_t *dy_tile_bf16(cpu_state *c, const float *dyb, int O, int P, int p0, int np) {
+    uint16_t *t = ow_cpu_scratch16(c);
+    for (int o = 0; o < O; o++) ow_cpu_to_bf16(t + (size_t)o * np, dyb + (size_t)o * P + p0, (size_t)np);
+    return t;
+}
+
+/* Columns of dy a bf16 tile of O rows may hold (0: O rows do not fit). */
+static int bf16_tile_columns(int O) { return (int)(OW_CPU_SCRATCH16 / (size_t)(O > 0 ? O : 1)); }
+
 /* dx (C, HW) = w^T (C, O) · dy (O, HW) for one image, channels [c0, c1), columns [p0, p1). */
-static void direct_backward_block(float *dxb, const float *dyb, const float *w, int C, int O, int P,
+static void direct_backward_block(cpu_state *c, float *dxb, const float *dyb, const ow_matrix *w, int C, int O, int P,
                                   int c0, int c1, int p0, int p1) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, p1 - p0, O, 1.0f, w + c0, C, dyb + p0, P,
-                0.0f, dxb + (size_t)c0 * P + p0, P);
+    if (w->dtype == OW_MATRIX_BF16) {
+        int step = bf16_tile_columns(O);
+        for (int p = p0; p < p1; p += step) {
+            int np = min_int(step, p1 - p);
+            const uint16_t *t = dy_tile_bf16(c, dyb, O, P, p, np);
+            /* A = w^T: A[ch][o] = w[o*C + c0 + ch] */
+            ow_cpu_dnnl_gemm(c->dnnl, c1 - c0, np, O, w->data.bf16 + c0, 1, C, t, np, 1,
+                             dxb + (size_t)c0 * P + p, P, 0);
+        }
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, p1 - p0, O, 1.0f, w->data.f32 + c0, C,
+                dyb + p0, P, 0.0f, dxb + (size_t)c0 * P + p0, P);
 }
 
 /* 1x1 stride 1 without padding: tasks are (image, block of channels, block of columns). */
-static void direct_backward(cpu_state *c, float *dx, const float *dy, const float *w, int B, int C, int O, int P) {
+static void direct_backward(cpu_state *c, float *dx, const float *dy, const ow_matrix *w, int B, int C, int O, int P) {
     if (!c->use_omp) {
         for (int bi = 0; bi < B; bi++)
-            direct_backward_block(dx + (size_t)bi * C * P, dy + (size_t)bi * O * P, w, C, O, P, 0, C, 0, P);
+            direct_backward_block(c, dx + (size_t)bi * C * P, dy + (size_t)bi * O * P, w, C, O, P, 0, C, 0, P);
         return;
     }
     int pchunk = min_int(P, DIRECT_COLUMNS);
@@ -145,13 +174,21 @@ static void direct_backward(cpu_state *c, float *dx, const float *dy, const floa
         int pti = (int)((task / ctiles) % ptiles);
         int bi = (int)(task / ((long)ctiles * ptiles));
         int c0 = ct * cchunk, p0 = pti * pchunk;
-        direct_backward_block(dx + (size_t)bi * C * P, dy + (size_t)bi * O * P, w, C, O, P, c0,
+        direct_backward_block(c, dx + (size_t)bi * C * P, dy + (size_t)bi * O * P, w, C, O, P, c0,
                               min_int(C, c0 + cchunk), p0, min_int(P, p0 + pchunk));
     }
 }
 
-/* Kernels with more taps than fit 16 columns of scratch: plain loops, one (image, channel) per task. */
-static void naive_backward(cpu_state *c, float *dx, const float *dy, const float *w, int B, int C, int H, int W,
+static float weight_at(const ow_matrix *w, size_t i) {
+    if (w->dtype == OW_MATRIX_F32) return (w->data.f32)[i];
+    float f;
+    ow_cpu_from_bf16(&f, w->data.bf16 + i, 1);
+    return f;
+}
+
+/* Kernels with more taps than fit 16 columns of scratch (or, for bf16 weights, more
+ * output channels than a tile of dy holds): plain loops, one (image, channel) per task. */
+static void naive_backward(cpu_state *c, float *dx, const float *dy, const ow_matrix *w, int B, int C, int H, int W,
                            int O, int kh, int kw, int stride, int pt, int pl, int Ho, int Wo) {
     long ntasks = (long)B * C;
     #pragma omp parallel for num_threads(c->threads) schedule(dynamic, 1) if (c->use_omp && c->threads > 1)
@@ -161,7 +198,7 @@ static void naive_backward(cpu_state *c, float *dx, const float *dy, const float
         zero_floats(dxc, (size_t)H * W);
         for (int o = 0; o < O; o++) {
             const float *dyo = dy + ((size_t)bi * O + o) * Ho * Wo;
-            const float *wk = w + ((size_t)o * C + ch) * kh * kw;
+            size_t wk = ((size_t)o * C + ch) * kh * kw;
             for (int i = 0; i < kh; i++)
                 for (int j = 0; j < kw; j++)
                     for (int oy = 0; oy < Ho; oy++) {
@@ -169,14 +206,14 @@ static void naive_backward(cpu_state *c, float *dx, const float *dy, const float
                         if (iy < 0 || iy >= H) continue;
                         for (int ox = 0; ox < Wo; ox++) {
                             int ix = ox * stride - pl + j;
-                            if (ix >= 0 && ix < W) dxc[(size_t)iy * W + ix] += wk[i * kw + j] * dyo[(size_t)oy * Wo + ox];
+                            if (ix >= 0 && ix < W) dxc[(size_t)iy * W + ix] += weight_at(w, wk + (size_t)(i * kw + j)) * dyo[(size_t)oy * Wo + ox];
                         }
                     }
         }
     }
 }
 
-void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const float *w, int B, int C, int H, int W,
+void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const ow_matrix *w, int B, int C, int H, int W,
                             int O, int kh, int kw, int stride, int pt, int pb, int pl, int pr) {
     cpu_state *c = cpu_of(b);
     ow_cpu_blas_threads(c);
@@ -190,6 +227,11 @@ void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const flo
     int Wo = (W + pl + pr - kw) / stride + 1;
     int P = Ho * Wo;
     int taps = kh * kw;
+    int bf16 = w->dtype == OW_MATRIX_BF16;
+    if (bf16 && bf16_tile_columns(O) < 16) {
+        naive_backward(c, dx, dy, w, B, C, H, W, O, kh, kw, stride, pt, pl, Ho, Wo);
+        return;
+    }
     if (kh == 1 && kw == 1 && stride == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0) {
         direct_backward(c, dx, dy, w, B, C, O, P);
         return;
@@ -210,6 +252,7 @@ void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const flo
     size_t kmax = (size_t)cchunk * taps;
     int ptile = (int)(OW_CPU_SCRATCH_FLOATS / kmax);
     ptile = min_int(min_int(ptile, CONV_MAX_COLUMNS), P);
+    if (bf16) ptile = min_int(ptile, bf16_tile_columns(O));
     if (ptile < P) ptile = ptile / 16 * 16;
     size_t CK = (size_t)C * taps;
     long ntasks = (long)B * cblocks;
@@ -227,8 +270,12 @@ void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const flo
         for (int p0 = 0; p0 < P; p0 += ptile) {
             int np = min_int(P, p0 + ptile) - p0;
             /* col (kdim, np) = w[:, c0*taps : c1*taps]^T (kdim, O) . dy[:, p0 : p0+np] (O, np) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kdim, np, O, 1.0f, w + (size_t)c0 * taps, (int)CK,
-                        dyb + p0, P, 0.0f, col, np);
+            if (bf16)
+                ow_cpu_dnnl_gemm(c->dnnl, kdim, np, O, w->data.bf16 + (size_t)c0 * taps, 1, (long)CK,
+                                 dy_tile_bf16(c, dyb, O, P, p0, np), np, 1, col, np, 0);
+            else
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kdim, np, O, 1.0f,
+                            w->data.f32 + (size_t)c0 * taps, (int)CK, dyb + p0, P, 0.0f, col, np);
             col2im_tile_add(dxb, col, c0, c1, H, W, kh, kw, stride, pt, pl, Wo, p0, np);
         }
     }

@@ -33,10 +33,17 @@
 /* Per-thread scratch (floats): bounds the im2col tile and the attention score tile. */
 #define OW_CPU_SCRATCH_FLOATS ((size_t)1 << 20) /* 4 MiB */
 
+/* Per-thread scratch for bf16 copies of activations (elements). */
+#define OW_CPU_SCRATCH16 ((size_t)1 << 21) /* 4 MiB */
+
+typedef struct cpu_dnnl cpu_dnnl;
+
 typedef struct cpu_state {
-    int threads;      /* OpenMP threads for every parallel loop */
-    int use_omp;      /* 1 when built with OpenMP: OpenBLAS then runs single-threaded */
-    float *scratch;   /* threads * OW_CPU_SCRATCH_FLOATS, 64-byte aligned */
+    int threads;        /* OpenMP threads for every parallel loop */
+    int use_omp;        /* 1 when built with OpenMP: OpenBLAS then runs single-threaded */
+    float *scratch;     /* threads * OW_CPU_SCRATCH_FLOATS, 64-byte aligned */
+    uint16_t *scratch16; /* threads * OW_CPU_SCRATCH16 when bf16 products exist, else NULL */
+    cpu_dnnl *dnnl;     /* oneDNN for the bf16 products; NULL when it could not start */
 } cpu_state;
 
 static inline cpu_state *cpu_of(ow_backend *b) { return (cpu_state *)b->impl; }
@@ -46,12 +53,37 @@ int ow_cpu_thread_index(void);
 /* Makes sure OpenBLAS runs with the thread count this backend wants for its calls. */
 void ow_cpu_blas_threads(cpu_state *c);
 
+/* cpu_matrix.c: matrices, conversions, the kernels' description */
+void ow_cpu_matrix_ops(ow_backend *b); /* fills the matrix_* entries of the function table */
+/* dst = src rounded to bf16 (nearest even), and back. */
+void ow_cpu_to_bf16(uint16_t *dst, const float *src, size_t n);
+void ow_cpu_from_bf16(float *dst, const uint16_t *src, size_t n);
+
+/* cpu_dnnl.c: bf16 products through oneDNN */
+cpu_dnnl *ow_cpu_dnnl_create(int threads); /* NULL when oneDNN cannot start */
+void ow_cpu_dnnl_destroy(cpu_dnnl *d);
+int ow_cpu_dnnl_fast(const cpu_dnnl *d);          /* the processor has bf16 instructions */
+const char *ow_cpu_dnnl_kernel(const cpu_dnnl *d); /* "brg:avx512_core_amx_bf16", NULL before a product */
+/* C (M, N) = A (M, K) . B (K, N) (+ C when accumulate); A[i][k] = A[i*ars + k*acs],
+ * B[k][j] = B[k*brs + j*bcs], C[i][j] = C[i*ldc + j]. On the calling thread. */
+void ow_cpu_dnnl_gemm(cpu_dnnl *d, int M, int N, int K, const uint16_t *A, long ars, long acs, const uint16_t *B,
+                      long brs, long bcs, float *C, long ldc, int accumulate);
+/* This thread's bf16 scratch (OW_CPU_SCRATCH16 elements). */
+static inline uint16_t *ow_cpu_scratch16(cpu_state *c) {
+    return c->scratch16 + (size_t)ow_cpu_thread_index() * OW_CPU_SCRATCH16;
+}
+
 /* cpu_gemm.c */
-void ow_cpu_linear(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+/* out (M, N) = x (M, K) . B (K, N) (+ out when accumulate) for x f32 with row stride
+ * ldx, rounded to bf16 block by block in this thread's scratch, and B bf16 with
+ * strides (brs, bcs); out has row stride ldo. */
+void ow_cpu_gemm_rows_bf16(cpu_state *c, int M, int N, int K, const float *x, long ldx, const uint16_t *B, long brs,
+                           long bcs, float *out, long ldo, int accumulate);
+void ow_cpu_linear(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias,
                    int M, int N, int K);
-void ow_cpu_conv2d(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+void ow_cpu_conv2d(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias,
                    int B, int C, int H, int W, int O, int kh, int kw, int stride, int pad);
-void ow_cpu_conv2d_pad4(ow_backend *b, float *out, const float *x, const float *w, const float *bias,
+void ow_cpu_conv2d_pad4(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias,
                         int B, int C, int H, int W, int O, int kh, int kw, int stride,
                         int pad_top, int pad_bottom, int pad_left, int pad_right);
 
@@ -88,8 +120,8 @@ void ow_cpu_embedding(ow_backend *b, float *out, const float *table, const int32
 
 /* ---- backward passes (inputs only; see backend.h) ---- */
 /* cpu_gemm_backward.c */
-void ow_cpu_linear_backward(ow_backend *b, float *dx, const float *dy, const float *w, int M, int N, int K);
-void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const float *w, int B, int C, int H, int W,
+void ow_cpu_linear_backward(ow_backend *b, float *dx, const float *dy, const ow_matrix *w, int M, int N, int K);
+void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const ow_matrix *w, int B, int C, int H, int W,
                             int O, int kh, int kw, int stride, int pad_top, int pad_bottom, int pad_left, int pad_right);
 /* cpu_attention_backward.c */
 void ow_cpu_attention_train(ow_backend *b, float *out, float *lse, const float *q, const float *k, const float *v,

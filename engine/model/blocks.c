@@ -44,9 +44,8 @@ ow_status ow_load_linear(ow_loader *L, ow_linear *l, const char *name, int in, i
     const ow_tensor_entry *e = ow_weights_find(L->weights, key);
     int ndim = (e && e->ndim == 4) ? 4 : 2;
     int64_t shape[4] = {out, in, 1, 1};
-    s = ow_weights_get(L->weights, L->backend, key, ndim, shape, &l->weight, L->err);
+    s = ow_weights_get_matrix(L->weights, L->backend, key, ndim, shape, &l->weight, L->err);
     if (s != OW_OK) return s;
-    l->weight.ndim = 2;
     if (has_bias) return load_vector(L, &l->bias, name, "bias", out);
     return OW_OK;
 }
@@ -59,7 +58,7 @@ ow_status ow_load_conv(ow_loader *L, ow_conv *c, const char *name, int in, int o
     c->out = out;
     c->kernel = kernel;
     int64_t shape[4] = {out, in, kernel, kernel};
-    s = ow_weights_get(L->weights, L->backend, key, 4, shape, &c->weight, L->err);
+    s = ow_weights_get_matrix(L->weights, L->backend, key, 4, shape, &c->weight, L->err);
     if (s != OW_OK) return s;
     return load_vector(L, &c->bias, name, "bias", out);
 }
@@ -72,12 +71,12 @@ ow_status ow_load_norm(ow_loader *L, ow_norm *n, const char *name, int channels)
 }
 
 void ow_linear_free(ow_backend *b, ow_linear *l) {
-    ow_weights_release(b, &l->weight);
+    if (l->weight.data.ptr) b->matrix_free(b, &l->weight);
     ow_weights_release(b, &l->bias);
 }
 
 void ow_conv_free(ow_backend *b, ow_conv *c) {
-    ow_weights_release(b, &c->weight);
+    if (c->weight.data.ptr) b->matrix_free(b, &c->weight);
     ow_weights_release(b, &c->bias);
 }
 
@@ -204,7 +203,7 @@ ow_status ow_resnet_hidden(ow_run *run, const ow_resnet_block *r, const float *x
     if (with_temb && temb_rows == 1) {
         bias1 = ow_run_alloc(run, (size_t)Cout);
         if (!bias1) return run->err->status;
-        b->linear(b, bias1, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, 1, Cout,
+        b->linear(b, bias1, temb_silu, &r->time_emb_proj.weight, r->time_emb_proj.bias.data, 1, Cout,
                   r->temb_channels);
         b->add(b, bias1, bias1, r->conv1.bias.data, (size_t)Cout);
     }
@@ -217,14 +216,14 @@ ow_status ow_resnet_hidden(ow_run *run, const ow_resnet_block *r, const float *x
     else
         b->group_norm(b, normed, x, r->norm1.weight.data, r->norm1.bias.data, B, Cin, HW, r->groups, r->eps, 1);
     ALLOC_OR_FAIL(h, (size_t)B * Cout * HW);
-    b->conv2d(b, h, normed, r->conv1.weight.data, bias1 ? bias1 : r->conv1.bias.data, B, Cin, H, W, Cout, 3, 3, 1, 1);
+    b->conv2d(b, h, normed, &r->conv1.weight, bias1 ? bias1 : r->conv1.bias.data, B, Cin, H, W, Cout, 3, 3, 1, 1);
     ow_run_free(run, normed);
     ow_run_free(run, bias1);
 
     /* h += time_emb_proj(silu(temb))[:, :, None, None], one row per batch item */
     if (with_temb && temb_rows != 1) {
         ALLOC_OR_FAIL(t, (size_t)B * Cout);
-        b->linear(b, t, temb_silu, r->time_emb_proj.weight.data, r->time_emb_proj.bias.data, B, Cout,
+        b->linear(b, t, temb_silu, &r->time_emb_proj.weight, r->time_emb_proj.bias.data, B, Cout,
                   r->temb_channels);
         b->add_channel_bias(b, h, h, t, B, Cout, HW);
         ow_run_free(run, t);
@@ -255,14 +254,14 @@ ow_status ow_resnet_output(ow_run *run, const ow_resnet_block *r, const float *x
     *out = NULL;
     /* o = conv2(normed2) */
     float *o = ow_run_alloc(run, (size_t)B * Cout * HW);
-    if (o) b->conv2d(b, o, normed2, r->conv2.weight.data, r->conv2.bias.data, B, Cout, H, W, Cout, 3, 3, 1, 1);
+    if (o) b->conv2d(b, o, normed2, &r->conv2.weight, r->conv2.bias.data, B, Cout, H, W, Cout, 3, 3, 1, 1);
     ow_run_free(run, normed2);
     if (!o) return run->err->status;
 
     /* o += shortcut(x) */
     if (Cin != Cout) {
         ALLOC_OR_FAIL(sc, (size_t)B * Cout * HW);
-        b->conv2d(b, sc, x, r->conv_shortcut.weight.data, r->conv_shortcut.bias.data, B, Cin, H, W, Cout, 1, 1, 1, 0);
+        b->conv2d(b, sc, x, &r->conv_shortcut.weight, r->conv_shortcut.bias.data, B, Cin, H, W, Cout, 1, 1, 1, 0);
         b->add(b, o, o, sc, (size_t)B * Cout * HW);
         ow_run_free(run, sc);
     } else {
@@ -303,8 +302,8 @@ static void attention_free(ow_backend *b, ow_attention *a) {
 /* kv (2, B, Tk, inner) = to_k(context), to_v(context) for context (B, Tk, context_dim). */
 static void attention_keys_values(ow_backend *b, const ow_attention *a, const float *context, int B, int Tk, float *kv) {
     const int inner = a->heads * a->head_dim;
-    b->linear(b, kv, context, a->to_k.weight.data, a->to_k.bias.data, B * Tk, inner, a->context_dim);
-    b->linear(b, kv + (size_t)B * Tk * inner, context, a->to_v.weight.data, a->to_v.bias.data, B * Tk, inner,
+    b->linear(b, kv, context, &a->to_k.weight, a->to_k.bias.data, B * Tk, inner, a->context_dim);
+    b->linear(b, kv + (size_t)B * Tk * inner, context, &a->to_v.weight, a->to_v.bias.data, B * Tk, inner,
               a->context_dim);
 }
 
@@ -316,7 +315,7 @@ static ow_status attention_forward(ow_run *run, const ow_attention *a, const flo
     const int inner = a->heads * a->head_dim;
     *out = NULL;
     ALLOC_OR_FAIL(q, (size_t)B * Tq * inner);
-    b->linear(b, q, xq, a->to_q.weight.data, a->to_q.bias.data, B * Tq, inner, a->query_dim);
+    b->linear(b, q, xq, &a->to_q.weight, a->to_q.bias.data, B * Tq, inner, a->query_dim);
     float *own_kv = NULL;
     if (!kv) {
         own_kv = ow_run_alloc(run, (size_t)2 * B * Tk * inner);
@@ -330,7 +329,7 @@ static ow_status attention_forward(ow_run *run, const ow_attention *a, const flo
     ow_run_free(run, q);
     ow_run_free(run, own_kv);
     ALLOC_OR_FAIL(r, (size_t)B * Tq * a->query_dim);
-    b->linear(b, r, o, a->to_out.weight.data, a->to_out.bias.data, B * Tq, a->query_dim, inner);
+    b->linear(b, r, o, &a->to_out.weight, a->to_out.bias.data, B * Tq, a->query_dim, inner);
     ow_run_free(run, o);
     *out = r;
     return OW_OK;
@@ -402,13 +401,13 @@ static ow_status transformer_block_forward(ow_run *run, const ow_transformer_blo
     ALLOC_OR_FAIL(normed3, n);
     b->layer_norm(b, normed3, h, t->norm3.weight.data, t->norm3.bias.data, M, D, ln_eps);
     ALLOC_OR_FAIL(proj, (size_t)M * 2 * F);
-    b->linear(b, proj, normed3, t->ff_proj.weight.data, t->ff_proj.bias.data, M, 2 * F, D);
+    b->linear(b, proj, normed3, &t->ff_proj.weight, t->ff_proj.bias.data, M, 2 * F, D);
     ow_run_free(run, normed3);
     ALLOC_OR_FAIL(gated, (size_t)M * F);
     b->geglu(b, gated, proj, M, F);
     ow_run_free(run, proj);
     ALLOC_OR_FAIL(ff, n);
-    b->linear(b, ff, gated, t->ff_out.weight.data, t->ff_out.bias.data, M, D, F);
+    b->linear(b, ff, gated, &t->ff_out.weight, t->ff_out.bias.data, M, D, F);
     ow_run_free(run, gated);
     b->add(b, h, h, ff, n);
     ow_run_free(run, ff);
@@ -488,7 +487,7 @@ ow_status ow_transformer2d_forward_kv(ow_run *run, const ow_transformer2d *t, co
     b->to_channels_last(b, last, normed, B, C, HW);
     ow_run_free(run, normed);
     ALLOC_OR_FAIL(h, (size_t)B * HW * inner);
-    b->linear(b, h, last, t->proj_in.weight.data, t->proj_in.bias.data, B * HW, inner, C);
+    b->linear(b, h, last, &t->proj_in.weight, t->proj_in.bias.data, B * HW, inner, C);
     ow_run_free(run, last);
 
     const size_t kv_per_layer = (size_t)2 * B * T * inner;
@@ -499,7 +498,7 @@ ow_status ow_transformer2d_forward_kv(ow_run *run, const ow_transformer2d *t, co
 
     /* out (B, C, H, W) = proj_out(h) moved channels first + x */
     ALLOC_OR_FAIL(projected, n);
-    b->linear(b, projected, h, t->proj_out.weight.data, t->proj_out.bias.data, B * HW, C, inner);
+    b->linear(b, projected, h, &t->proj_out.weight, t->proj_out.bias.data, B * HW, C, inner);
     ow_run_free(run, h);
     ALLOC_OR_FAIL(o, n);
     b->to_channels_first(b, o, projected, B, C, HW);
@@ -596,7 +595,7 @@ ow_status ow_downsample_forward(ow_run *run, const ow_conv *conv, const float *x
         *Ho = (H + 2 * pad - 3) / 2 + 1;
         *Wo = (W + 2 * pad - 3) / 2 + 1;
         ALLOC_OR_FAIL(o, (size_t)B * O * *Ho * *Wo);
-        b->conv2d(b, o, x, conv->weight.data, conv->bias.data, B, C, H, W, O, 3, 3, 2, pad);
+        b->conv2d(b, o, x, &conv->weight, conv->bias.data, B, C, H, W, O, 3, 3, 2, pad);
         *out = o;
         return OW_OK;
     }
@@ -604,7 +603,7 @@ ow_status ow_downsample_forward(ow_run *run, const ow_conv *conv, const float *x
     *Wo = (W + 1 - 3) / 2 + 1;
     if (b->conv2d_pad4) {
         ALLOC_OR_FAIL(o, (size_t)B * O * *Ho * *Wo);
-        b->conv2d_pad4(b, o, x, conv->weight.data, conv->bias.data, B, C, H, W, O, 3, 3, 2, 0, 1, 0, 1);
+        b->conv2d_pad4(b, o, x, &conv->weight, conv->bias.data, B, C, H, W, O, 3, 3, 2, 0, 1, 0, 1);
         *out = o;
         return OW_OK;
     }
@@ -612,7 +611,7 @@ ow_status ow_downsample_forward(ow_run *run, const ow_conv *conv, const float *x
     ow_status s = pad_right_bottom(run, x, B, C, H, W, &padded);
     if (s != OW_OK) return s;
     ALLOC_OR_FAIL(o, (size_t)B * O * *Ho * *Wo);
-    b->conv2d(b, o, padded, conv->weight.data, conv->bias.data, B, C, H + 1, W + 1, O, 3, 3, 2, 0);
+    b->conv2d(b, o, padded, &conv->weight, conv->bias.data, B, C, H + 1, W + 1, O, 3, 3, 2, 0);
     ow_run_free(run, padded);
     *out = o;
     return OW_OK;
@@ -625,7 +624,7 @@ ow_status ow_upsample_forward(ow_run *run, const ow_conv *conv, const float *x, 
     ALLOC_OR_FAIL(up, (size_t)B * C * 4 * H * W);
     b->upsample_nearest2x(b, up, x, B, C, H, W);
     ALLOC_OR_FAIL(o, (size_t)B * O * 4 * H * W);
-    b->conv2d(b, o, up, conv->weight.data, conv->bias.data, B, C, 2 * H, 2 * W, O, 3, 3, 1, 1);
+    b->conv2d(b, o, up, &conv->weight, conv->bias.data, B, C, 2 * H, 2 * W, O, 3, 3, 1, 1);
     ow_run_free(run, up);
     *out = o;
     return OW_OK;
@@ -636,7 +635,7 @@ ow_status ow_conv_forward(ow_run *run, const ow_conv *conv, const float *x, int 
     const int k = conv->kernel;
     *out = NULL;
     ALLOC_OR_FAIL(o, (size_t)B * conv->out * H * W);
-    b->conv2d(b, o, x, conv->weight.data, conv->bias.data, B, conv->in, H, W, conv->out, k, k, 1, k / 2);
+    b->conv2d(b, o, x, &conv->weight, conv->bias.data, B, conv->in, H, W, conv->out, k, k, 1, k / 2);
     *out = o;
     return OW_OK;
 }

@@ -37,14 +37,14 @@ typedef struct ow_loader {
 /* torch Linear: weight (out, in), bias (out) or absent. A weight stored as a 1x1
  * conv (out, in, 1, 1) is accepted too: its memory is the same. */
 typedef struct ow_linear {
-    ow_tensor weight; /* (out, in) */
+    ow_matrix weight; /* (out, in) */
     ow_tensor bias;   /* (out), data NULL when absent */
     int in, out;
 } ow_linear;
 
 /* torch Conv2d (square kernel): weight (out, in, k, k), bias (out). */
 typedef struct ow_conv {
-    ow_tensor weight; /* (out, in, k, k) */
+    ow_matrix weight; /* (out, in * k * k) */
     ow_tensor bias;   /* (out) */
     int in, out, kernel;
 } ow_conv;

@@ -91,14 +91,14 @@ static ow_status resnet_backward_tape(ow_run *run, const ow_resnet_block *r, con
 
     /* o = conv2(silu(norm2(h))) + shortcut(x) */
     ALLOC_OR_FAIL(d_normed2, (size_t)B * Cout * HW);
-    b->conv2d_backward(b, d_normed2, dout, r->conv2.weight.data, B, Cout, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
+    b->conv2d_backward(b, d_normed2, dout, &r->conv2.weight, B, Cout, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
     ALLOC_OR_FAIL(d_h, (size_t)B * Cout * HW);
     b->group_norm_backward(b, d_h, d_normed2, t->h, r->norm2.weight.data, r->norm2.bias.data, t->mean2, t->rstd2, B,
                            Cout, HW, G, 1);
     ow_run_free(run, d_normed2);
     /* (the time term is constant: d_h passes through it unchanged) */
     ALLOC_OR_FAIL(d_normed, (size_t)B * Cin * HW);
-    b->conv2d_backward(b, d_normed, d_h, r->conv1.weight.data, B, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
+    b->conv2d_backward(b, d_normed, d_h, &r->conv1.weight, B, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
     ow_run_free(run, d_h);
     ALLOC_OR_FAIL(dx, (size_t)B * Cin * HW);
     b->group_norm_backward(b, dx, d_normed, x, r->norm1.weight.data, r->norm1.bias.data, t->mean1, t->rstd1, B, Cin, HW,
@@ -106,7 +106,7 @@ static ow_status resnet_backward_tape(ow_run *run, const ow_resnet_block *r, con
     ow_run_free(run, d_normed);
     if (Cin != Cout) {
         ALLOC_OR_FAIL(d_short, (size_t)B * Cin * HW);
-        b->conv2d_backward(b, d_short, dout, r->conv_shortcut.weight.data, B, Cin, H, W, Cout, 1, 1, 1, 0, 0, 0, 0);
+        b->conv2d_backward(b, d_short, dout, &r->conv_shortcut.weight, B, Cin, H, W, Cout, 1, 1, 1, 0, 0, 0, 0);
         b->add(b, dx, dx, d_short, (size_t)B * Cin * HW);
         ow_run_free(run, d_short);
     } else {
@@ -173,11 +173,11 @@ static ow_status block_forward_train(ow_run *run, const ow_transformer_block *tb
     KEEP(v1, (size_t)M * inner);
     KEEP(o1, (size_t)M * inner);
     KEEP(lse1, (size_t)B * a1->heads * N);
-    b->linear(b, t->q1, normed, a1->to_q.weight.data, a1->to_q.bias.data, M, inner, a1->query_dim);
-    b->linear(b, t->k1, normed, a1->to_k.weight.data, a1->to_k.bias.data, M, inner, a1->context_dim);
-    b->linear(b, t->v1, normed, a1->to_v.weight.data, a1->to_v.bias.data, M, inner, a1->context_dim);
+    b->linear(b, t->q1, normed, &a1->to_q.weight, a1->to_q.bias.data, M, inner, a1->query_dim);
+    b->linear(b, t->k1, normed, &a1->to_k.weight, a1->to_k.bias.data, M, inner, a1->context_dim);
+    b->linear(b, t->v1, normed, &a1->to_v.weight, a1->to_v.bias.data, M, inner, a1->context_dim);
     b->attention_train(b, t->o1, t->lse1, t->q1, t->k1, t->v1, B, N, N, a1->heads, a1->head_dim, attention_scale(a1), 0);
-    b->linear(b, o, t->o1, a1->to_out.weight.data, a1->to_out.bias.data, M, a1->query_dim, inner);
+    b->linear(b, o, t->o1, &a1->to_out.weight, a1->to_out.bias.data, M, a1->query_dim, inner);
     b->add(b, h, h, o, n);
 
     /* h += attn2(norm2(h), context) */
@@ -189,11 +189,11 @@ static ow_status block_forward_train(ow_run *run, const ow_transformer_block *tb
     KEEP(v2, (size_t)B * T * inner);
     KEEP(o2, (size_t)M * inner);
     KEEP(lse2, (size_t)B * a2->heads * N);
-    b->linear(b, t->q2, normed, a2->to_q.weight.data, a2->to_q.bias.data, M, inner, a2->query_dim);
-    b->linear(b, t->k2, context, a2->to_k.weight.data, a2->to_k.bias.data, B * T, inner, a2->context_dim);
-    b->linear(b, t->v2, context, a2->to_v.weight.data, a2->to_v.bias.data, B * T, inner, a2->context_dim);
+    b->linear(b, t->q2, normed, &a2->to_q.weight, a2->to_q.bias.data, M, inner, a2->query_dim);
+    b->linear(b, t->k2, context, &a2->to_k.weight, a2->to_k.bias.data, B * T, inner, a2->context_dim);
+    b->linear(b, t->v2, context, &a2->to_v.weight, a2->to_v.bias.data, B * T, inner, a2->context_dim);
     b->attention_train(b, t->o2, t->lse2, t->q2, t->k2, t->v2, B, N, T, a2->heads, a2->head_dim, attention_scale(a2), 0);
-    b->linear(b, o, t->o2, a2->to_out.weight.data, a2->to_out.bias.data, M, a2->query_dim, inner);
+    b->linear(b, o, t->o2, &a2->to_out.weight, a2->to_out.bias.data, M, a2->query_dim, inner);
     b->add(b, h, h, o, n);
 
     /* h += ff.net.2(geglu(ff.net.0.proj(norm3(h)))) */
@@ -201,10 +201,10 @@ static ow_status block_forward_train(ow_run *run, const ow_transformer_block *tb
     b->copy(b, t->h2, h, n);
     b->layer_norm_train(b, normed, t->mean[2], t->rstd[2], h, tb->norm3.weight.data, tb->norm3.bias.data, M, D, ln_eps);
     KEEP(proj, (size_t)M * 2 * F);
-    b->linear(b, t->proj, normed, tb->ff_proj.weight.data, tb->ff_proj.bias.data, M, 2 * F, D);
+    b->linear(b, t->proj, normed, &tb->ff_proj.weight, tb->ff_proj.bias.data, M, 2 * F, D);
     ALLOC_OR_FAIL(gated, (size_t)M * F);
     b->geglu(b, gated, t->proj, M, F);
-    b->linear(b, o, gated, tb->ff_out.weight.data, tb->ff_out.bias.data, M, D, F);
+    b->linear(b, o, gated, &tb->ff_out.weight, tb->ff_out.bias.data, M, D, F);
     b->add(b, h, h, o, n);
     ow_run_free(run, gated);
     ow_run_free(run, normed);
@@ -226,11 +226,11 @@ static ow_status block_backward(ow_run *run, const ow_transformer_block *tb, con
 
     /* feed-forward */
     ALLOC_OR_FAIL(dgated, (size_t)M * F);
-    b->linear_backward(b, dgated, dh, tb->ff_out.weight.data, M, D, F);
+    b->linear_backward(b, dgated, dh, &tb->ff_out.weight, M, D, F);
     ALLOC_OR_FAIL(dproj, (size_t)M * 2 * F);
     b->geglu_backward(b, dproj, dgated, t->proj, M, F);
     ow_run_free(run, dgated);
-    b->linear_backward(b, dn, dproj, tb->ff_proj.weight.data, M, 2 * F, D);
+    b->linear_backward(b, dn, dproj, &tb->ff_proj.weight, M, 2 * F, D);
     ow_run_free(run, dproj);
     b->layer_norm_backward(b, tmp, dn, t->h2, tb->norm3.weight.data, t->mean[2], t->rstd[2], M, D);
     b->add(b, dh, dh, tmp, n);
@@ -238,7 +238,7 @@ static ow_status block_backward(ow_run *run, const ow_transformer_block *tb, con
     /* cross-attention: the context's gradient through to_k and to_v */
     ALLOC_OR_FAIL(dattn, (size_t)M * inner);
     ALLOC_OR_FAIL(dq, (size_t)M * inner);
-    b->linear_backward(b, dattn, dh, a2->to_out.weight.data, M, a2->query_dim, inner);
+    b->linear_backward(b, dattn, dh, &a2->to_out.weight, M, a2->query_dim, inner);
     float *dk2 = NULL, *dv2 = NULL;
     if (dcontext) {
         dk2 = ow_run_alloc(run, (size_t)B * T * inner);
@@ -250,28 +250,28 @@ static ow_status block_backward(ow_run *run, const ow_transformer_block *tb, con
     if (dcontext) {
         const size_t nctx = (size_t)B * T * a2->context_dim;
         ALLOC_OR_FAIL(dctx, nctx);
-        b->linear_backward(b, dctx, dk2, a2->to_k.weight.data, B * T, inner, a2->context_dim);
+        b->linear_backward(b, dctx, dk2, &a2->to_k.weight, B * T, inner, a2->context_dim);
         b->add(b, dcontext, dcontext, dctx, nctx);
-        b->linear_backward(b, dctx, dv2, a2->to_v.weight.data, B * T, inner, a2->context_dim);
+        b->linear_backward(b, dctx, dv2, &a2->to_v.weight, B * T, inner, a2->context_dim);
         b->add(b, dcontext, dcontext, dctx, nctx);
         ow_run_free(run, dctx);
         ow_run_free(run, dk2);
         ow_run_free(run, dv2);
     }
-    b->linear_backward(b, dn, dq, a2->to_q.weight.data, M, inner, a2->query_dim);
+    b->linear_backward(b, dn, dq, &a2->to_q.weight, M, inner, a2->query_dim);
     b->layer_norm_backward(b, tmp, dn, t->h1, tb->norm2.weight.data, t->mean[1], t->rstd[1], M, D);
     b->add(b, dh, dh, tmp, n);
 
     /* self-attention: q, k and v all come from norm1(h) */
     ALLOC_OR_FAIL(dk1, (size_t)M * inner);
     ALLOC_OR_FAIL(dv1, (size_t)M * inner);
-    b->linear_backward(b, dattn, dh, a1->to_out.weight.data, M, a1->query_dim, inner);
+    b->linear_backward(b, dattn, dh, &a1->to_out.weight, M, a1->query_dim, inner);
     b->attention_backward(b, dq, dk1, dv1, dattn, t->q1, t->k1, t->v1, t->o1, t->lse1, B, N, N, a1->heads,
                           a1->head_dim, attention_scale(a1), 0);
-    b->linear_backward(b, dn, dq, a1->to_q.weight.data, M, inner, a1->query_dim);
-    b->linear_backward(b, tmp, dk1, a1->to_k.weight.data, M, inner, a1->context_dim);
+    b->linear_backward(b, dn, dq, &a1->to_q.weight, M, inner, a1->query_dim);
+    b->linear_backward(b, tmp, dk1, &a1->to_k.weight, M, inner, a1->context_dim);
     b->add(b, dn, dn, tmp, n);
-    b->linear_backward(b, tmp, dv1, a1->to_v.weight.data, M, inner, a1->context_dim);
+    b->linear_backward(b, tmp, dv1, &a1->to_v.weight, M, inner, a1->context_dim);
     b->add(b, dn, dn, tmp, n);
     b->layer_norm_backward(b, tmp, dn, t->h_in, tb->norm1.weight.data, t->mean[0], t->rstd[0], M, D);
     b->add(b, dh, dh, tmp, n);
@@ -325,7 +325,7 @@ static ow_status transformer_tape_make(ow_run *run, const ow_transformer2d *t, c
         b->group_norm_train(b, normed, tape->mean, tape->rstd, x, t->norm.weight.data, t->norm.bias.data, B, C, HW, G,
                             1e-6f, 0);
         b->to_channels_last(b, last, normed, B, C, HW);
-        b->linear(b, h, last, t->proj_in.weight.data, t->proj_in.bias.data, B * HW, inner, C);
+        b->linear(b, h, last, &t->proj_in.weight, t->proj_in.bias.data, B * HW, inner, C);
     }
     ow_run_free(run, normed);
     ow_run_free(run, last);
@@ -360,7 +360,7 @@ ow_status ow_transformer2d_forward_train(ow_run *run, const ow_transformer2d *t,
         *tape = NULL;
         return out_of_memory(run);
     }
-    b->linear(b, projected, h, t->proj_out.weight.data, t->proj_out.bias.data, B * HW, C, inner);
+    b->linear(b, projected, h, &t->proj_out.weight, t->proj_out.bias.data, B * HW, C, inner);
     ow_run_free(run, h);
     b->to_channels_first(b, o, projected, B, C, HW);
     ow_run_free(run, projected);
@@ -382,7 +382,7 @@ static ow_status transformer_backward_tape(ow_run *run, const ow_transformer2d *
     if (!dproj || !dh) s = out_of_memory(run);
     if (s == OW_OK) {
         b->to_channels_last(b, dproj, dout, B, C, HW);
-        b->linear_backward(b, dh, dproj, t->proj_out.weight.data, B * HW, C, inner);
+        b->linear_backward(b, dh, dproj, &t->proj_out.weight, B * HW, C, inner);
     }
     ow_run_free(run, dproj);
     for (int i = t->num_layers - 1; i >= 0; i--) {
@@ -392,7 +392,7 @@ static ow_status transformer_backward_tape(ow_run *run, const ow_transformer2d *
     if (s == OW_OK && dx_out) {
         float *dlast = ow_run_alloc(run, n), *dnormed = ow_run_alloc(run, n), *dx = ow_run_alloc(run, n);
         if (!dlast || !dnormed || !dx) return out_of_memory(run);
-        b->linear_backward(b, dlast, dh, t->proj_in.weight.data, B * HW, inner, C);
+        b->linear_backward(b, dlast, dh, &t->proj_in.weight, B * HW, inner, C);
         b->to_channels_first(b, dnormed, dlast, B, C, HW);
         b->group_norm_backward(b, dx, dnormed, x, t->norm.weight.data, t->norm.bias.data, tape->mean, tape->rstd, B, C,
                                HW, G, 0);
@@ -427,8 +427,8 @@ ow_status ow_downsample_backward(ow_run *run, const ow_conv *conv, const float *
     ow_backend *b = run->backend;
     *dx_out = NULL;
     ALLOC_OR_FAIL(dx, (size_t)B * conv->in * H * W);
-    if (pad >= 0) b->conv2d_backward(b, dx, dout, conv->weight.data, B, conv->in, H, W, conv->out, 3, 3, 2, pad, pad, pad, pad);
-    else b->conv2d_backward(b, dx, dout, conv->weight.data, B, conv->in, H, W, conv->out, 3, 3, 2, 0, 1, 0, 1);
+    if (pad >= 0) b->conv2d_backward(b, dx, dout, &conv->weight, B, conv->in, H, W, conv->out, 3, 3, 2, pad, pad, pad, pad);
+    else b->conv2d_backward(b, dx, dout, &conv->weight, B, conv->in, H, W, conv->out, 3, 3, 2, 0, 1, 0, 1);
     *dx_out = dx;
     return OW_OK;
 }
@@ -439,7 +439,7 @@ ow_status ow_upsample_backward(ow_run *run, const ow_conv *conv, const float *do
     const int C = conv->in;
     *dx_out = NULL;
     ALLOC_OR_FAIL(dup, (size_t)B * C * 4 * H * W);
-    b->conv2d_backward(b, dup, dout, conv->weight.data, B, C, 2 * H, 2 * W, conv->out, 3, 3, 1, 1, 1, 1, 1);
+    b->conv2d_backward(b, dup, dout, &conv->weight, B, C, 2 * H, 2 * W, conv->out, 3, 3, 1, 1, 1, 1, 1);
     ALLOC_OR_FAIL(dx, (size_t)B * C * H * W);
     b->upsample_nearest2x_backward(b, dx, dup, B, C, H, W);
     ow_run_free(run, dup);
@@ -452,7 +452,7 @@ ow_status ow_conv_backward(ow_run *run, const ow_conv *conv, const float *dout, 
     const int k = conv->kernel, p = k / 2;
     *dx_out = NULL;
     ALLOC_OR_FAIL(dx, (size_t)B * conv->in * H * W);
-    b->conv2d_backward(b, dx, dout, conv->weight.data, B, conv->in, H, W, conv->out, k, k, 1, p, p, p, p);
+    b->conv2d_backward(b, dx, dout, &conv->weight, B, conv->in, H, W, conv->out, k, k, 1, p, p, p, p);
     *dx_out = dx;
     return OW_OK;
 }

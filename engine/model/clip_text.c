@@ -203,37 +203,40 @@ static ow_status get_tensor(const ow_weights *w, ow_backend *b, const char *key,
 }
 
 static void layer_release(ow_backend *b, ow_clip_text_layer *l) {
-    ow_tensor *all[] = {&l->layer_norm1_weight, &l->layer_norm1_bias, &l->q_proj_weight, &l->q_proj_bias,
-                        &l->k_proj_weight, &l->k_proj_bias, &l->v_proj_weight, &l->v_proj_bias,
-                        &l->out_proj_weight, &l->out_proj_bias, &l->layer_norm2_weight, &l->layer_norm2_bias,
-                        &l->fc1_weight, &l->fc1_bias, &l->fc2_weight, &l->fc2_bias};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ow_weights_release(b, all[i]);
+    ow_tensor *vectors[] = {&l->layer_norm1_weight, &l->layer_norm1_bias, &l->q_proj_bias, &l->k_proj_bias,
+                            &l->v_proj_bias, &l->out_proj_bias, &l->layer_norm2_weight, &l->layer_norm2_bias,
+                            &l->fc1_bias, &l->fc2_bias};
+    ow_matrix *matrices[] = {&l->q_proj_weight, &l->k_proj_weight, &l->v_proj_weight, &l->out_proj_weight,
+                             &l->fc1_weight, &l->fc2_weight};
+    for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) ow_weights_release(b, vectors[i]);
+    for (size_t i = 0; i < sizeof matrices / sizeof matrices[0]; i++)
+        if (matrices[i]->data.ptr) b->matrix_free(b, matrices[i]);
 }
 
 static ow_status layer_load(const ow_weights *w, ow_backend *b, int index, int H, int I, ow_clip_text_layer *l,
                             ow_error *err) {
-    struct { const char *name; ow_tensor *t; int ndim; int64_t d0, d1; } items[] = {
-        {"layer_norm1.weight", &l->layer_norm1_weight, 1, H, 0},
-        {"layer_norm1.bias", &l->layer_norm1_bias, 1, H, 0},
-        {"self_attn.q_proj.weight", &l->q_proj_weight, 2, H, H},
-        {"self_attn.q_proj.bias", &l->q_proj_bias, 1, H, 0},
-        {"self_attn.k_proj.weight", &l->k_proj_weight, 2, H, H},
-        {"self_attn.k_proj.bias", &l->k_proj_bias, 1, H, 0},
-        {"self_attn.v_proj.weight", &l->v_proj_weight, 2, H, H},
-        {"self_attn.v_proj.bias", &l->v_proj_bias, 1, H, 0},
-        {"self_attn.out_proj.weight", &l->out_proj_weight, 2, H, H},
-        {"self_attn.out_proj.bias", &l->out_proj_bias, 1, H, 0},
-        {"layer_norm2.weight", &l->layer_norm2_weight, 1, H, 0},
-        {"layer_norm2.bias", &l->layer_norm2_bias, 1, H, 0},
-        {"mlp.fc1.weight", &l->fc1_weight, 2, I, H},
-        {"mlp.fc1.bias", &l->fc1_bias, 1, I, 0},
-        {"mlp.fc2.weight", &l->fc2_weight, 2, H, I},
-        {"mlp.fc2.bias", &l->fc2_bias, 1, H, 0},
+    struct { const char *name; ow_tensor *t; int64_t n; } vectors[] = {
+        {"layer_norm1.weight", &l->layer_norm1_weight, H}, {"layer_norm1.bias", &l->layer_norm1_bias, H},
+        {"self_attn.q_proj.bias", &l->q_proj_bias, H},      {"self_attn.k_proj.bias", &l->k_proj_bias, H},
+        {"self_attn.v_proj.bias", &l->v_proj_bias, H},      {"self_attn.out_proj.bias", &l->out_proj_bias, H},
+        {"layer_norm2.weight", &l->layer_norm2_weight, H}, {"layer_norm2.bias", &l->layer_norm2_bias, H},
+        {"mlp.fc1.bias", &l->fc1_bias, I},                  {"mlp.fc2.bias", &l->fc2_bias, H},
     };
-    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
-        char key[160];
-        snprintf(key, sizeof key, "text_model.encoder.layers.%d.%s", index, items[i].name);
-        ow_status s = get_tensor(w, b, key, items[i].ndim, items[i].d0, items[i].d1, items[i].t, err);
+    struct { const char *name; ow_matrix *m; int64_t rows, cols; } matrices[] = {
+        {"self_attn.q_proj.weight", &l->q_proj_weight, H, H}, {"self_attn.k_proj.weight", &l->k_proj_weight, H, H},
+        {"self_attn.v_proj.weight", &l->v_proj_weight, H, H}, {"self_attn.out_proj.weight", &l->out_proj_weight, H, H},
+        {"mlp.fc1.weight", &l->fc1_weight, I, H},             {"mlp.fc2.weight", &l->fc2_weight, H, I},
+    };
+    char key[160];
+    for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+        snprintf(key, sizeof key, "text_model.encoder.layers.%d.%s", index, vectors[i].name);
+        ow_status s = get_tensor(w, b, key, 1, vectors[i].n, 0, vectors[i].t, err);
+        if (s != OW_OK) return s;
+    }
+    for (size_t i = 0; i < sizeof matrices / sizeof matrices[0]; i++) {
+        snprintf(key, sizeof key, "text_model.encoder.layers.%d.%s", index, matrices[i].name);
+        int64_t shape[2] = {matrices[i].rows, matrices[i].cols};
+        ow_status s = ow_weights_get_matrix(w, b, key, 2, shape, matrices[i].m, err);
         if (s != OW_OK) return s;
     }
     return OW_OK;
@@ -317,18 +320,18 @@ static void clip_layer_forward(const ow_clip_text *enc, ow_backend *b, const ow_
     const int heads = c->num_attention_heads, D = H / heads;
     /* self-attention */
     b->layer_norm(b, s->h, s->x, l->layer_norm1_weight.data, l->layer_norm1_bias.data, M, H, c->layer_norm_eps);
-    b->linear(b, s->q, s->h, l->q_proj_weight.data, l->q_proj_bias.data, M, H, H);
-    b->linear(b, s->k, s->h, l->k_proj_weight.data, l->k_proj_bias.data, M, H, H);
-    b->linear(b, s->v, s->h, l->v_proj_weight.data, l->v_proj_bias.data, M, H, H);
+    b->linear(b, s->q, s->h, &l->q_proj_weight, l->q_proj_bias.data, M, H, H);
+    b->linear(b, s->k, s->h, &l->k_proj_weight, l->k_proj_bias.data, M, H, H);
+    b->linear(b, s->v, s->h, &l->v_proj_weight, l->v_proj_bias.data, M, H, H);
     b->attention(b, s->attn, s->q, s->k, s->v, B, T, T, heads, D, 1.0f / sqrtf((float)D), 1);
-    b->linear(b, s->h, s->attn, l->out_proj_weight.data, l->out_proj_bias.data, M, H, H);
+    b->linear(b, s->h, s->attn, &l->out_proj_weight, l->out_proj_bias.data, M, H, H);
     b->add(b, s->x, s->x, s->h, (size_t)M * H);
     /* MLP */
     b->layer_norm(b, s->h, s->x, l->layer_norm2_weight.data, l->layer_norm2_bias.data, M, H, c->layer_norm_eps);
-    b->linear(b, s->mlp, s->h, l->fc1_weight.data, l->fc1_bias.data, M, I, H);
+    b->linear(b, s->mlp, s->h, &l->fc1_weight, l->fc1_bias.data, M, I, H);
     if (c->hidden_act == OW_CLIP_ACT_GELU) b->gelu(b, s->mlp, s->mlp, (size_t)M * I);
     else b->quick_gelu(b, s->mlp, s->mlp, (size_t)M * I);
-    b->linear(b, s->h, s->mlp, l->fc2_weight.data, l->fc2_bias.data, M, H, I);
+    b->linear(b, s->h, s->mlp, &l->fc2_weight, l->fc2_bias.data, M, H, I);
     b->add(b, s->x, s->x, s->h, (size_t)M * H);
 }
 

@@ -60,13 +60,13 @@ ow_status ow_clip_text_config_check(const ow_clip_text_config *config, ow_error 
  * text_model.encoder.layers.N.{layer_norm1, self_attn.*, layer_norm2, mlp.*}. */
 typedef struct ow_clip_text_layer {
     ow_tensor layer_norm1_weight, layer_norm1_bias; /* (H) */
-    ow_tensor q_proj_weight, q_proj_bias;           /* (H, H), (H) */
-    ow_tensor k_proj_weight, k_proj_bias;           /* (H, H), (H) */
-    ow_tensor v_proj_weight, v_proj_bias;           /* (H, H), (H) */
-    ow_tensor out_proj_weight, out_proj_bias;       /* (H, H), (H) */
+    ow_matrix q_proj_weight, k_proj_weight, v_proj_weight, out_proj_weight; /* (H, H) */
+    ow_tensor q_proj_bias, k_proj_bias, v_proj_bias, out_proj_bias;         /* (H) */
     ow_tensor layer_norm2_weight, layer_norm2_bias; /* (H) */
-    ow_tensor fc1_weight, fc1_bias;                 /* (I, H), (I) */
-    ow_tensor fc2_weight, fc2_bias;                 /* (H, I), (H) */
+    ow_matrix fc1_weight;                           /* (I, H) */
+    ow_tensor fc1_bias;                             /* (I) */
+    ow_matrix fc2_weight;                           /* (H, I) */
+    ow_tensor fc2_bias;                             /* (H) */
 } ow_clip_text_layer;
 
 typedef struct ow_clip_text {

@@ -104,18 +104,18 @@ static void layer_forward_train(const ow_clip_text *enc, ow_backend *b, const ow
     const int heads = c->num_attention_heads, D = H / heads;
     b->layer_norm_train(b, h, l->mean1, l->rstd1, l->x_in, w->layer_norm1_weight.data, w->layer_norm1_bias.data, M, H,
                         c->layer_norm_eps);
-    b->linear(b, l->q, h, w->q_proj_weight.data, w->q_proj_bias.data, M, H, H);
-    b->linear(b, l->k, h, w->k_proj_weight.data, w->k_proj_bias.data, M, H, H);
-    b->linear(b, l->v, h, w->v_proj_weight.data, w->v_proj_bias.data, M, H, H);
+    b->linear(b, l->q, h, &w->q_proj_weight, w->q_proj_bias.data, M, H, H);
+    b->linear(b, l->k, h, &w->k_proj_weight, w->k_proj_bias.data, M, H, H);
+    b->linear(b, l->v, h, &w->v_proj_weight, w->v_proj_bias.data, M, H, H);
     b->attention_train(b, l->attn, l->lse, l->q, l->k, l->v, B, T, T, heads, D, 1.0f / sqrtf((float)D), 1);
-    b->linear(b, h, l->attn, w->out_proj_weight.data, w->out_proj_bias.data, M, H, H);
+    b->linear(b, h, l->attn, &w->out_proj_weight, w->out_proj_bias.data, M, H, H);
     b->add(b, l->x_mid, l->x_in, h, (size_t)M * H);
     b->layer_norm_train(b, h, l->mean2, l->rstd2, l->x_mid, w->layer_norm2_weight.data, w->layer_norm2_bias.data, M, H,
                         c->layer_norm_eps);
-    b->linear(b, l->pre, h, w->fc1_weight.data, w->fc1_bias.data, M, I, H);
+    b->linear(b, l->pre, h, &w->fc1_weight, w->fc1_bias.data, M, I, H);
     if (c->hidden_act == OW_CLIP_ACT_GELU) b->gelu(b, mlp, l->pre, (size_t)M * I);
     else b->quick_gelu(b, mlp, l->pre, (size_t)M * I);
-    b->linear(b, h, mlp, w->fc2_weight.data, w->fc2_bias.data, M, H, I);
+    b->linear(b, h, mlp, &w->fc2_weight, w->fc2_bias.data, M, H, I);
     b->add(b, next, l->x_mid, h, (size_t)M * H);
 }
 
@@ -172,20 +172,20 @@ static void layer_backward(const ow_clip_text *enc, ow_backend *b, const ow_clip
     const int heads = c->num_attention_heads, D = H / heads;
     const size_t n = (size_t)M * H;
     /* MLP: out = x_mid + fc2(act(fc1(ln2(x_mid)))) */
-    b->linear_backward(b, g->dmlp, g->dx, w->fc2_weight.data, M, H, I);
+    b->linear_backward(b, g->dmlp, g->dx, &w->fc2_weight, M, H, I);
     if (c->hidden_act == OW_CLIP_ACT_GELU) b->gelu_backward(b, g->dmlp, g->dmlp, l->pre, (size_t)M * I);
     else b->quick_gelu_backward(b, g->dmlp, g->dmlp, l->pre, (size_t)M * I);
-    b->linear_backward(b, g->dh, g->dmlp, w->fc1_weight.data, M, I, H);
+    b->linear_backward(b, g->dh, g->dmlp, &w->fc1_weight, M, I, H);
     b->layer_norm_backward(b, g->tmp, g->dh, l->x_mid, w->layer_norm2_weight.data, l->mean2, l->rstd2, M, H);
     b->add(b, g->dx, g->dx, g->tmp, n);
     /* self-attention: x_mid = x_in + out_proj(attention(q, k, v)), q/k/v = proj(ln1(x_in)) */
-    b->linear_backward(b, g->dh, g->dx, w->out_proj_weight.data, M, H, H);
+    b->linear_backward(b, g->dh, g->dx, &w->out_proj_weight, M, H, H);
     b->attention_backward(b, g->dq, g->dk, g->dv, g->dh, l->q, l->k, l->v, l->attn, l->lse, B, T, T, heads, D,
                           1.0f / sqrtf((float)D), 1);
-    b->linear_backward(b, g->dh, g->dq, w->q_proj_weight.data, M, H, H);
-    b->linear_backward(b, g->tmp, g->dk, w->k_proj_weight.data, M, H, H);
+    b->linear_backward(b, g->dh, g->dq, &w->q_proj_weight, M, H, H);
+    b->linear_backward(b, g->tmp, g->dk, &w->k_proj_weight, M, H, H);
     b->add(b, g->dh, g->dh, g->tmp, n);
-    b->linear_backward(b, g->tmp, g->dv, w->v_proj_weight.data, M, H, H);
+    b->linear_backward(b, g->tmp, g->dv, &w->v_proj_weight, M, H, H);
     b->add(b, g->dh, g->dh, g->tmp, n);
     b->layer_norm_backward(b, g->tmp, g->dh, l->x_in, w->layer_norm1_weight.data, l->mean1, l->rstd1, M, H);
     b->add(b, g->dx, g->dx, g->tmp, n);

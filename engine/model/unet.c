@@ -518,12 +518,12 @@ ow_status ow_unet_time_embedding(const ow_unet *u, ow_run *run, const float *tim
     free(host);
     float *hidden = ow_run_alloc(run, (size_t)rows * E);
     if (!hidden) return run->err->status;
-    b->linear(b, hidden, sinusoid, u->time_linear_1.weight.data, u->time_linear_1.bias.data, rows, E, C0);
+    b->linear(b, hidden, sinusoid, &u->time_linear_1.weight, u->time_linear_1.bias.data, rows, E, C0);
     ow_run_free(run, sinusoid);
     b->silu(b, hidden, hidden, (size_t)rows * E);
     float *temb = ow_run_alloc(run, (size_t)rows * E);
     if (!temb) return run->err->status;
-    b->linear(b, temb, hidden, u->time_linear_2.weight.data, u->time_linear_2.bias.data, rows, E, E);
+    b->linear(b, temb, hidden, &u->time_linear_2.weight, u->time_linear_2.bias.data, rows, E, E);
     ow_run_free(run, hidden);
     b->silu(b, temb, temb, (size_t)rows * E);
     *temb_out = temb;
@@ -671,7 +671,7 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
                       cfg->norm_num_groups, cfg->norm_eps, 1);
         ow_run_free(&run, cur);
         cur = NULL;
-        b->conv2d(b, out, normed, u->conv_out.weight.data, u->conv_out.bias.data, B, C0, H, W, cfg->out_channels, 3, 3,
+        b->conv2d(b, out, normed, &u->conv_out.weight, u->conv_out.bias.data, B, C0, H, W, cfg->out_channels, 3, 3,
                   1, 1);
         ow_run_free(&run, normed);
     }

@@ -246,7 +246,7 @@ ow_status ow_unet_forward_train(ow_unet *u, ow_backend *b, const float *sample, 
         ALLOC(normed, (size_t)B * C0 * H * W);
         b->group_norm(b, normed, t->values[cur].data, u->conv_norm_out.weight.data, u->conv_norm_out.bias.data, B, C0,
                       H * W, cfg->norm_num_groups, cfg->norm_eps, 1);
-        b->conv2d(b, out, normed, u->conv_out.weight.data, u->conv_out.bias.data, B, C0, H, W, cfg->out_channels, 3, 3,
+        b->conv2d(b, out, normed, &u->conv_out.weight, u->conv_out.bias.data, B, C0, H, W, cfg->out_channels, 3, 3,
                   1, 1);
         ow_run_free(run, normed);
     }
@@ -305,7 +305,7 @@ ow_status ow_unet_backward_context(ow_unet *u, ow_backend *b, ow_unet_tape *t, c
         b->group_norm_train(b, normed, mean, rstd, fin->data, u->conv_norm_out.weight.data, u->conv_norm_out.bias.data,
                             B, C0, HW, G, cfg->norm_eps, 1);
         ow_run_free(run, normed);
-        b->conv2d_backward(b, dnormed, dout, u->conv_out.weight.data, B, C0, H, W, cfg->out_channels, 3, 3, 1, 1, 1, 1, 1);
+        b->conv2d_backward(b, dnormed, dout, &u->conv_out.weight, B, C0, H, W, cfg->out_channels, 3, 3, 1, 1, 1, 1, 1);
         b->group_norm_backward(b, dfinal, dnormed, fin->data, u->conv_norm_out.weight.data, u->conv_norm_out.bias.data,
                                mean, rstd, B, C0, HW, G, 1);
         ow_run_free(run, dnormed);

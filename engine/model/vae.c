@@ -296,7 +296,7 @@ static ow_status norm_silu_conv(ow_run *run, const ow_norm *norm, const ow_conv 
     float *normed = ow_run_alloc(run, (size_t)B * norm->channels * H * W);
     if (!normed) return run->err->status;
     b->group_norm(b, normed, x, norm->weight.data, norm->bias.data, B, norm->channels, H * W, groups, VAE_EPS, 1);
-    b->conv2d(b, out, normed, conv->weight.data, conv->bias.data, B, conv->in, H, W, conv->out, conv->kernel,
+    b->conv2d(b, out, normed, &conv->weight, conv->bias.data, B, conv->in, H, W, conv->out, conv->kernel,
               conv->kernel, 1, conv->kernel / 2);
     ow_run_free(run, normed);
     return OW_OK;

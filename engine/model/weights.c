@@ -1,6 +1,7 @@
 /* weights.c: named, shape-checked tensor loading for model code. */
 #include "model/weights.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,4 +82,25 @@ ow_status ow_weights_get(const ow_weights *w, ow_backend *b, const char *diffuse
 void ow_weights_release(ow_backend *b, ow_tensor *t) {
     if (t->data) b->free(b, t->data);
     memset(t, 0, sizeof *t);
+}
+
+ow_status ow_weights_get_matrix(const ow_weights *w, ow_backend *b, const char *diffusers_key,
+                                int ndim, const int64_t *shape, ow_matrix *out, ow_error *err) {
+    memset(out, 0, sizeof *out);
+    ow_tensor t;
+    ow_status s = ow_weights_get(w, b, diffusers_key, ndim, shape, &t, err);
+    if (s != OW_OK) return s;
+    int64_t cols = 1;
+    for (int i = 1; i < ndim; i++) cols *= shape[i];
+    if (ndim < 1 || shape[0] > INT32_MAX || cols > INT32_MAX) {
+        ow_weights_release(b, &t);
+        return ow_error_set(err, OW_ERR_UNSUPPORTED, "%s: tensor '%s' is too large for a matrix product",
+                            w->what ? w->what : "model", diffusers_key);
+    }
+    ow_matrix_dtype dtype = cols < OW_MATRIX_MIN_16BIT_COLS ? OW_MATRIX_F32 : w->matrix_dtype;
+    s = b->matrix_create(b, out, t.data, (int)shape[0], (int)cols, dtype);
+    if (s != OW_OK)
+        return ow_error_set(err, s, "%s: out of memory converting '%s' to %s", w->what ? w->what : "model",
+                            diffusers_key, dtype == OW_MATRIX_BF16 ? "bf16" : "f32");
+    return OW_OK;
 }

@@ -22,6 +22,7 @@ typedef struct ow_weights {
     ow_key_map_fn map;        /* NULL: the file uses diffusers names */
     void *map_user;
     const char *what;         /* "unet", "vae", "text encoder": used in messages */
+    ow_matrix_dtype matrix_dtype; /* what the matrix products' weights are held in (F32 when zeroed) */
 } ow_weights;
 
 /* The stored entry for a diffusers key, or NULL when missing. */
@@ -36,6 +37,18 @@ ow_status ow_weights_get(const ow_weights *w, ow_backend *b, const char *diffuse
 /* Whether a stored entry has the expected shape: equal dimensions, or equal
  * followed by trailing size-1 dimensions ((C, C, 1, 1) is accepted for (C, C)). */
 int ow_weights_shape_matches(const ow_tensor_entry *e, int ndim, const int64_t *shape);
+
+/* Products with fewer input columns than this keep f32 weights on a 16-bit path: the
+ * UNet's first convolution (4 latent channels x 9 taps) and the like, where bf16
+ * saves nothing and the inputs are the raw latents. */
+#define OW_MATRIX_MIN_16BIT_COLS 64
+
+/* Loads the weight of a matrix product, a Linear's (out, in) or a Conv2d's (out, in,
+ * k, k), as a (shape[0], product of the rest) matrix in w->matrix_dtype (see
+ * OW_MATRIX_MIN_16BIT_COLS); shapes are checked as by ow_weights_get. Free with
+ * b->matrix_free. */
+ow_status ow_weights_get_matrix(const ow_weights *w, ow_backend *b, const char *diffusers_key,
+                                int ndim, const int64_t *shape, ow_matrix *out, ow_error *err);
 
 /* Frees a tensor loaded with ow_weights_get (safe on a zeroed tensor). */
 void ow_weights_release(ow_backend *b, ow_tensor *t);

@@ -329,7 +329,7 @@ static uint64_t model_fingerprint(ow_model *m, int32_t init_id) {
         b->download(b, host, m->text_encoder->token_embedding.data + (size_t)ids[i] * H, (size_t)H);
         h = ow_fingerprint(h, host, (size_t)H * sizeof *host);
     }
-    b->download(b, host, conv_in->weight.data, nconv);
+    b->matrix_download(b, host, &conv_in->weight); /* f32 at any precision (OW_MATRIX_MIN_16BIT_COLS) */
     h = ow_fingerprint(h, host, nconv * sizeof *host);
     free(host);
     return h;

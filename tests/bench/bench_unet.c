@@ -19,7 +19,9 @@
  * add its FLOPs to the op type's total. It is always used, so the FLOP count is
  * there without --profile; its cost is one clock read per op (about 1,000 ops).
  *
- * usage: bench_unet CACHE [--threads N] [--repeat N] [--batch N] [--profile] SIZE...
+ * usage: bench_unet CACHE [--threads N] [--repeat N] [--batch N] [--precision fp32|bf16] [--profile] SIZE...
+ * (bf16: the products' weights in bf16, checked against torch's fp32 output with
+ * TOL_REL_BF16).
  * Exit status 1 when an output differs from torch's by more than the tolerance. */
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +41,8 @@
  * compute in f32 with different summation orders through ~100 layers. */
 #define TOL_REL 1e-3
 #define TOL_ABS 1e-4
+/* bf16 weights and product inputs: 8 significant bits instead of 24. */
+#define TOL_REL_BF16 3e-2
 
 static double now_s(void) {
     struct timespec ts;
@@ -117,7 +121,7 @@ static void t_copy(ow_backend *b, float *d, const float *s, size_t n) {
     TIMED(OP_MEMORY, 0, real->copy(real, d, s, n));
 }
 
-static void t_linear(ow_backend *b, float *out, const float *x, const float *w, const float *bias, int M, int N,
+static void t_linear(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias, int M, int N,
                      int K) {
     (void)b;
     int kind = OP_LIN_QKVO;
@@ -128,7 +132,7 @@ static void t_linear(ow_backend *b, float *out, const float *x, const float *w, 
     TIMED(kind, 2.0 * M * N * K, real->linear(real, out, x, w, bias, M, N, K));
 }
 
-static void t_conv2d_pad4(ow_backend *b, float *out, const float *x, const float *w, const float *bias, int B, int C,
+static void t_conv2d_pad4(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias, int B, int C,
                           int H, int W, int O, int kh, int kw, int stride, int pt, int pb, int pl, int pr) {
     (void)b;
     int Ho = (H + pt + pb - kh) / stride + 1, Wo = (W + pl + pr - kw) / stride + 1;
@@ -137,7 +141,7 @@ static void t_conv2d_pad4(ow_backend *b, float *out, const float *x, const float
     TIMED(kind, flops, real->conv2d_pad4(real, out, x, w, bias, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr));
 }
 
-static void t_conv2d(ow_backend *b, float *out, const float *x, const float *w, const float *bias, int B, int C, int H,
+static void t_conv2d(ow_backend *b, float *out, const float *x, const ow_matrix *w, const float *bias, int B, int C, int H,
                      int W, int O, int kh, int kw, int stride, int pad) {
     t_conv2d_pad4(b, out, x, w, bias, B, C, H, W, O, kh, kw, stride, pad, pad, pad, pad);
 }
@@ -303,20 +307,26 @@ static void fill_random(float *x, size_t n, unsigned seed) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_unet CACHE [--threads N] [--repeat N] [--batch N] [--profile] SIZE...\n"
+    fprintf(stderr, "usage: bench_unet CACHE [--threads N] [--repeat N] [--batch N] [--precision fp32|bf16] "
+                    "[--profile] SIZE...\n"
                     "  CACHE: the folder tests/bench/unet_torch.py writes (CACHE/unet, CACHE/io)\n");
 }
 
 int main(int argc, char **argv) {
     blas_restart_if_generic(argv); /* the kernels the oneword command runs */
     const char *cache = NULL;
-    int threads = 0, repeat = 3, batch = 2, profile = 0;
+    int threads = 0, repeat = 3, batch = 2, profile = 0, bf16 = 0;
     int sizes[16], nsizes = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) repeat = atoi(argv[++i]);
         else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = atoi(argv[++i]);
         else if (strcmp(argv[i], "--profile") == 0) profile = 1;
+        else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
+            const char *p = argv[++i];
+            if (strcmp(p, "bf16") != 0 && strcmp(p, "fp32") != 0) { usage(); return 2; }
+            bf16 = strcmp(p, "bf16") == 0;
+        }
         else if (argv[i][0] == '-') { usage(); return 2; }
         else if (!cache) cache = argv[i];
         else if (nsizes < 16 && atoi(argv[i]) >= 64 && atoi(argv[i]) % 64 == 0) sizes[nsizes++] = atoi(argv[i]);
@@ -345,7 +355,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_unet: %s\n", err.message);
         return 1;
     }
-    ow_weights w = {.set = set, .prefix = "", .what = "unet"};
+    ow_weights w = {.set = set, .prefix = "", .what = "unet",
+                    .matrix_dtype = bf16 ? OW_MATRIX_BF16 : OW_MATRIX_F32};
+    const double tol_rel = bf16 ? TOL_REL_BF16 : TOL_REL;
     ow_unet *unet = NULL;
     double t0 = now_s();
     if (ow_unet_load(&unet, &cfg, &w, b, &err) != OW_OK) {
@@ -419,23 +431,25 @@ int main(int argc, char **argv) {
                 if (d > max_err) max_err = d;
                 if (fabs(expect[i]) > ref_max) ref_max = fabs(expect[i]);
             }
-            int ok = !nonfinite && max_err <= TOL_REL * ref_max + TOL_ABS;
+            int ok = !nonfinite && max_err <= tol_rel * ref_max + TOL_ABS;
             check = ok ? "ok" : "FAILED";
             failed |= !ok;
         }
         double gflop = total_flop(stats) / repeat / 1e9;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        printf("{\"size\": %d, \"batch\": %d, \"seconds\": %.4f, \"gflop\": %.2f, \"max_abs_err\": %.3g, "
-               "\"ref_max_abs\": %.4g, \"check\": \"%s\", \"activation_peak_mib\": %.1f, \"peak_rss_mib\": %.1f, "
-               "\"threads\": %d}\n",
-               size, batch, best, gflop, max_err, ref_max, check, unet->last_peak_floats * 4.0 / 1048576.0,
-               ru.ru_maxrss / 1024.0, real->threads);
+        char kernels[512];
+        real->describe_kernels(real, kernels, sizeof kernels);
+        printf("{\"size\": %d, \"batch\": %d, \"precision\": \"%s\", \"seconds\": %.4f, \"gflop\": %.2f, "
+               "\"max_abs_err\": %.3g, \"ref_max_abs\": %.4g, \"check\": \"%s\", \"activation_peak_mib\": %.1f, "
+               "\"peak_rss_mib\": %.1f, \"threads\": %d, \"kernels\": \"%s\"}\n",
+               size, batch, bf16 ? "bf16" : "fp32", best, gflop, max_err, ref_max, check,
+               unet->last_peak_floats * 4.0 / 1048576.0, ru.ru_maxrss / 1024.0, real->threads, kernels);
         fflush(stdout);
         if (profile) print_profile(size, batch, stats, repeat, wall);
         if (expect && !(strcmp(check, "ok") == 0))
             fprintf(stderr, "bench_unet: %d^2: output differs from torch's: max |diff| %.3g > %.1g * max |torch| %.3g"
-                    " + %.1g (%d non-finite)\n", size, max_err, TOL_REL, ref_max, TOL_ABS, nonfinite);
+                    " + %.1g (%d non-finite)\n", size, max_err, tol_rel, ref_max, TOL_ABS, nonfinite);
         b->free(b, d_sample);
         b->free(b, d_context);
         b->free(b, d_out);

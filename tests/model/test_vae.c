@@ -161,8 +161,8 @@ static void test_model(const char *cfg, int blocks, int groups, int layers) {
         check_decode(cfg, vae, golden, "");
         check_encode(cfg, vae, golden, " (conv2d_pad4)");
         /* the same encoder through the padded-copy path a backend without conv2d_pad4 takes */
-        void (*pad4)(ow_backend *, float *, const float *, const float *, const float *, int, int, int, int, int, int,
-                     int, int, int, int, int, int) = backend->conv2d_pad4;
+        void (*pad4)(ow_backend *, float *, const float *, const ow_matrix *, const float *, int, int, int, int, int,
+                     int, int, int, int, int, int, int) = backend->conv2d_pad4;
         backend->conv2d_pad4 = NULL;
         check_encode(cfg, vae, golden, " (padded copy)");
         backend->conv2d_pad4 = pad4;

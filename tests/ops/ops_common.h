@@ -54,6 +54,28 @@ static inline float *dev_take(ow_backend *b, float *d, size_t n) {
     return h;
 }
 
+/* A (rows, cols) matrix-product weight of dtype in backend memory, from host f32. */
+static inline ow_matrix dev_matrix(ow_backend *b, const float *host, int rows, int cols, ow_matrix_dtype dtype) {
+    ow_matrix m;
+    if (b->matrix_create(b, &m, dev_copy(b, host, (size_t)rows * cols), rows, cols, dtype) != OW_OK) {
+        fprintf(stderr, "matrix_create (%d x %d, dtype %d) failed\n", rows, cols, (int)dtype);
+        exit(1);
+    }
+    return m;
+}
+/* Rounds x to the nearest bf16 value (ties to even), what a bf16 product reads. */
+static inline void host_round_bf16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        uint32_t low = u & 0xffffu, up = u >> 16;
+        if (low > 0x8000u || (low == 0x8000u && (up & 1u))) up++;
+        u = up << 16;
+        memcpy(&x[i], &u, sizeof u);
+    }
+}
+static inline const char *dtype_name(ow_matrix_dtype dtype) { return dtype == OW_MATRIX_BF16 ? "bf16" : "f32"; }
+
 /* ---- references ---- */
 static inline void ref_linear(float *out, const float *x, const float *w, const float *bias, int M, int N, int K) {
     for (int m = 0; m < M; m++)

@@ -120,24 +120,37 @@ static double *ref_linear_backward(const float *dy, const float *w, int M, int N
     return dx;
 }
 
+/* The weights' dtype in this pass. With bf16 weights, dy is rounded to bf16 as well
+ * (the backend does so before multiplying), so the references are given the rounded
+ * values and the tolerances stay f32's. */
+static ow_matrix_dtype dtype = OW_MATRIX_F32;
+
+static void round_for_dtype(float *w, size_t nw, float *dy, size_t ndy) {
+    if (dtype != OW_MATRIX_BF16) return;
+    host_round_bf16(w, nw);
+    host_round_bf16(dy, ndy);
+}
+
 static float *run_linear_backward(ow_backend *b, const float *dy, const float *w, int M, int N, int K) {
     size_t nx = (size_t)M * K;
-    float *d_dy = dev_copy(b, dy, (size_t)M * N), *d_w = dev_copy(b, w, (size_t)N * K), *d_dx = dev_nan(b, nx);
-    b->linear_backward(b, d_dx, d_dy, d_w, M, N, K);
-    b->free(b, d_dy); b->free(b, d_w);
+    float *d_dy = dev_copy(b, dy, (size_t)M * N), *d_dx = dev_nan(b, nx);
+    ow_matrix d_w = dev_matrix(b, w, N, K, dtype);
+    b->linear_backward(b, d_dx, d_dy, &d_w, M, N, K);
+    b->free(b, d_dy); b->matrix_free(b, &d_w);
     return dev_take(b, d_dx, nx);
 }
 
 static void test_linear(ow_backend *b, int M, int N, int K) {
     size_t nx = (size_t)M * K;
     float *x = host_random(nx, -1, 1), *w = host_random((size_t)N * K, -1, 1), *dy = host_random((size_t)M * N, -1, 1);
+    round_for_dtype(w, (size_t)N * K, dy, (size_t)M * N);
     float *got = run_linear_backward(b, dy, w, M, N, K);
     char what[160];
-    snprintf(what, sizeof what, "linear_backward M=%d N=%d K=%d", M, N, K);
+    snprintf(what, sizeof what, "linear_backward %s M=%d N=%d K=%d", dtype_name(dtype), M, N, K);
     linear_ctx ctx = {dy, w, M, N, K, 0};
     check_fd(what, linear_loss, linear_focus, &ctx, x, got, nx, (double)N * K);
     double *adj = ref_linear_backward(dy, w, M, N, K);
-    snprintf(what, sizeof what, "linear_backward M=%d N=%d K=%d, adjoint loops", M, N, K);
+    snprintf(what, sizeof what, "linear_backward %s M=%d N=%d K=%d, adjoint loops", dtype_name(dtype), M, N, K);
     check_gradient(what, got, adj, nx, RTOL, ATOL);
     free(x); free(w); free(dy); free(got); free(adj);
 }
@@ -231,15 +244,17 @@ static double *ref_conv_backward(const conv_shape *s, const float *dy, const flo
 }
 
 static float *run_conv_backward(ow_backend *b, const conv_shape *s, const float *dy, const float *w) {
-    float *d_dy = dev_copy(b, dy, conv_ny(s)), *d_w = dev_copy(b, w, conv_nw(s)), *d_dx = dev_nan(b, conv_nx(s));
-    b->conv2d_backward(b, d_dx, d_dy, d_w, s->B, s->C, s->H, s->W, s->O, s->kh, s->kw, s->stride, s->pt, s->pb,
+    float *d_dy = dev_copy(b, dy, conv_ny(s)), *d_dx = dev_nan(b, conv_nx(s));
+    ow_matrix d_w = dev_matrix(b, w, s->O, s->C * s->kh * s->kw, dtype);
+    b->conv2d_backward(b, d_dx, d_dy, &d_w, s->B, s->C, s->H, s->W, s->O, s->kh, s->kw, s->stride, s->pt, s->pb,
                        s->pl, s->pr);
-    b->free(b, d_dy); b->free(b, d_w);
+    b->free(b, d_dy); b->matrix_free(b, &d_w);
     return dev_take(b, d_dx, conv_nx(s));
 }
 
 static void conv_name(char *out, size_t size, const conv_shape *s) {
-    snprintf(out, size, "conv2d_backward B=%d C=%d %dx%d O=%d k=%dx%d s=%d pad=(%d,%d,%d,%d) -> %dx%d", s->B, s->C,
+    snprintf(out, size, "conv2d_backward %s B=%d C=%d %dx%d O=%d k=%dx%d s=%d pad=(%d,%d,%d,%d) -> %dx%d",
+             dtype_name(dtype), s->B, s->C,
              s->H, s->W, s->O, s->kh, s->kw, s->stride, s->pt, s->pb, s->pl, s->pr, s->Ho, s->Wo);
 }
 
@@ -248,6 +263,7 @@ static void test_conv(ow_backend *b, int B, int C, int H, int W, int O, int kh, 
     conv_shape s = make_conv(B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
     size_t nx = conv_nx(&s);
     float *x = host_random(nx, -1, 1), *w = host_random(conv_nw(&s), -1, 1), *dy = host_random(conv_ny(&s), -1, 1);
+    round_for_dtype(w, conv_nw(&s), dy, conv_ny(&s));
     float *got = run_conv_backward(b, &s, dy, w);
     char name[200], what[260];
     conv_name(name, sizeof name, &s);
@@ -267,7 +283,7 @@ static void test_threads_linear(ow_backend **bs, int nb, int M, int N, int K) {
     for (int i = 1; i < nb; i++) {
         float *other = run_linear_backward(bs[i], dy, w, M, N, K);
         char what[160];
-        snprintf(what, sizeof what, "linear_backward M=%d N=%d K=%d: %d threads vs %d, bitwise", M, N, K,
+        snprintf(what, sizeof what, "linear_backward %s M=%d N=%d K=%d: %d threads vs %d, bitwise", dtype_name(dtype), M, N, K,
                  bs[i]->threads, bs[0]->threads);
         check_close(what, other, first, (size_t)M * K, 0.0);
         CHECK(memcmp(other, first, (size_t)M * K * sizeof(float)) == 0, "%s", what);
@@ -298,6 +314,8 @@ int main(void) {
     rng_seed(14);
     ow_backend *b = make_backend(2);
     CHECK(b->linear_backward != NULL && b->conv2d_backward != NULL, "the backward ops are set");
+    for (int pass = 0; pass < 2; pass++) {
+    dtype = pass ? OW_MATRIX_BF16 : OW_MATRIX_F32;
 
     test_linear(b, 1, 1, 1);
     test_linear(b, 7, 5, 3);
@@ -331,6 +349,8 @@ int main(void) {
     test_conv(b, 1, 37, 36, 33, 3, 3, 3, 1, 1, 1, 1, 1);
     /* 1x1 direct split into channel and column blocks (576 = 512 + 64 columns, 150 = 64 + 64 + 22 channels). */
     test_conv(b, 1, 150, 24, 24, 8, 1, 1, 1, 0, 0, 0, 0);
+    /* bf16: more output channels than a tile of dy holds for 16 columns (the plain loops). */
+    if (dtype == OW_MATRIX_BF16) test_conv(b, 1, 2, 3, 3, 140000, 1, 1, 1, 0, 0, 0, 0);
 
     ow_backend *bs[3] = {make_backend(1), make_backend(2), make_backend(3)};
     test_threads_linear(bs, 3, 300, 200, 150);
@@ -339,6 +359,7 @@ int main(void) {
     test_threads_conv(bs, 3, 1, 24, 33, 35, 8, 3, 3, 2, 0, 1, 0, 1);
     test_threads_conv(bs, 3, 2, 150, 24, 24, 70, 1, 1, 1, 0, 0, 0, 0);
     for (int i = 0; i < 3; i++) bs[i]->destroy(bs[i]);
+    }
 
     b->destroy(b);
     CHECK_DONE();

@@ -1,23 +1,32 @@
 /* test_matmul_ops.c: linear and conv2d / conv2d_pad4 of the CPU backend against
  * plain double-precision loops, on odd sizes: bias and none, kernels 1 and 3,
  * stride 1 and 2, symmetric and asymmetric padding, B > 1, shapes that force the
- * im2col tiles, the channel chunks and the output-channel split. */
+ * im2col tiles, the channel chunks and the output-channel split. Each case runs with
+ * f32 weights and with bf16 weights (oneDNN); the bf16 reference multiplies the
+ * bf16-rounded weights and inputs, so both keep f32 accumulation's tolerance. */
 #include "ops_common.h"
+
+static ow_matrix_dtype dtype = OW_MATRIX_F32;
 
 static void test_linear(ow_backend *b, int M, int N, int K, int with_bias) {
     float *x = host_random((size_t)M * K, -1, 1), *w = host_random((size_t)N * K, -1, 1);
     float *bias = with_bias ? host_random((size_t)N, -1, 1) : NULL;
     float *want = host_zeros((size_t)M * N);
+    ow_matrix dw = dev_matrix(b, w, N, K, dtype);
+    float *dx = dev_copy(b, x, (size_t)M * K);
+    if (dtype == OW_MATRIX_BF16) {
+        host_round_bf16(x, (size_t)M * K);
+        host_round_bf16(w, (size_t)N * K);
+    }
     ref_linear(want, x, w, bias, M, N, K);
-    float *dx = dev_copy(b, x, (size_t)M * K), *dw = dev_copy(b, w, (size_t)N * K);
     float *db = bias ? dev_copy(b, bias, (size_t)N) : NULL;
     float *dout = dev_copy(b, NULL, (size_t)M * N);
-    b->linear(b, dout, dx, dw, db, M, N, K);
+    b->linear(b, dout, dx, &dw, db, M, N, K);
     float *got = dev_take(b, dout, (size_t)M * N);
     char what[128];
-    snprintf(what, sizeof what, "linear M=%d N=%d K=%d bias=%d", M, N, K, with_bias);
+    snprintf(what, sizeof what, "linear %s M=%d N=%d K=%d bias=%d", dtype_name(dtype), M, N, K, with_bias);
     check_close(what, got, want, (size_t)M * N, 5e-7 * (K + 10));
-    b->free(b, dx); b->free(b, dw); if (db) b->free(b, db);
+    b->free(b, dx); b->matrix_free(b, &dw); if (db) b->free(b, db);
     free(x); free(w); free(bias); free(want); free(got);
 }
 
@@ -28,17 +37,23 @@ static void test_conv(ow_backend *b, int B, int C, int H, int W, int O, int kh, 
     float *x = host_random(nx, -1, 1), *w = host_random(nw, -1, 1);
     float *bias = with_bias ? host_random((size_t)O, -1, 1) : NULL;
     float *want = host_zeros(no);
+    float *dx = dev_copy(b, x, nx), *db = bias ? dev_copy(b, bias, (size_t)O) : NULL;
+    ow_matrix dw = dev_matrix(b, w, O, C * kh * kw, dtype);
+    if (dtype == OW_MATRIX_BF16) {
+        host_round_bf16(x, nx);
+        host_round_bf16(w, nw);
+    }
     ref_conv2d(want, x, w, bias, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
-    float *dx = dev_copy(b, x, nx), *dw = dev_copy(b, w, nw), *db = bias ? dev_copy(b, bias, (size_t)O) : NULL;
     float *dout = dev_copy(b, NULL, no);
-    if (use_pad4) b->conv2d_pad4(b, dout, dx, dw, db, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
-    else b->conv2d(b, dout, dx, dw, db, B, C, H, W, O, kh, kw, stride, pt);
+    if (use_pad4) b->conv2d_pad4(b, dout, dx, &dw, db, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
+    else b->conv2d(b, dout, dx, &dw, db, B, C, H, W, O, kh, kw, stride, pt);
     float *got = dev_take(b, dout, no);
     char what[200];
-    snprintf(what, sizeof what, "conv2d%s B=%d C=%d %dx%d O=%d k=%dx%d s=%d pad=(%d,%d,%d,%d) bias=%d -> %dx%d",
-             use_pad4 ? "_pad4" : "", B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr, with_bias, Ho, Wo);
+    snprintf(what, sizeof what, "conv2d%s %s B=%d C=%d %dx%d O=%d k=%dx%d s=%d pad=(%d,%d,%d,%d) bias=%d -> %dx%d",
+             use_pad4 ? "_pad4" : "", dtype_name(dtype), B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr, with_bias, Ho,
+             Wo);
     check_close(what, got, want, no, 5e-7 * ((double)C * kh * kw + 10));
-    b->free(b, dx); b->free(b, dw); if (db) b->free(b, db);
+    b->free(b, dx); b->matrix_free(b, &dw); if (db) b->free(b, db);
     free(x); free(w); free(bias); free(want); free(got);
 }
 
@@ -46,6 +61,9 @@ int main(void) {
     rng_seed(1);
     ow_backend *b = make_backend(3);
     CHECK(b->conv2d_pad4 != NULL, "conv2d_pad4 is set");
+    CHECK(b->matrix_supports(b, OW_MATRIX_BF16), "the CPU backend multiplies bf16 matrices (oneDNN)");
+    for (int pass = 0; pass < 2; pass++) {
+    dtype = pass ? OW_MATRIX_BF16 : OW_MATRIX_F32;
 
     test_linear(b, 1, 1, 1, 1);
     test_linear(b, 7, 5, 3, 0);
@@ -75,6 +93,9 @@ int main(void) {
     test_conv(b, 2, 40, 5, 5, 200, 3, 3, 1, 1, 1, 1, 1, 1, 0);
     /* More unfolded rows than the scratch holds for 16 columns: channel chunks (C*9 > 65536). */
     test_conv(b, 1, 7300, 3, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0);
+    /* bf16 rows longer than the scratch holds: products in chunks of K. */
+    if (dtype == OW_MATRIX_BF16) test_linear(b, 3, 5, (1 << 21) + 77, 1);
+    }
 
     b->destroy(b);
     CHECK_DONE();

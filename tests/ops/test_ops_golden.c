@@ -44,14 +44,15 @@ static void conv_case(ow_backend *b, const char *c, int O, int k, int stride, in
     snprintf(name, sizeof name, "%s.w", c); float *w = golden(name, nw);
     snprintf(name, sizeof name, "%s.b", c); float *bias = golden(name, (size_t)O);
     snprintf(name, sizeof name, "%s.out", c); float *want = golden(name, no);
-    float *dx = dev_copy(b, x, nx), *dw = dev_copy(b, w, nw), *db = dev_copy(b, bias, (size_t)O);
+    float *dx = dev_copy(b, x, nx), *db = dev_copy(b, bias, (size_t)O);
+    ow_matrix dw = dev_matrix(b, w, O, (int)(nw / (size_t)O), OW_MATRIX_F32);
     float *dout = dev_copy(b, NULL, no);
-    if (pad4) b->conv2d_pad4(b, dout, dx, dw, db, B, C, H, W, O, k, k, stride, pt, pb, pl, pr);
-    else b->conv2d(b, dout, dx, dw, db, B, C, H, W, O, k, k, stride, pt);
+    if (pad4) b->conv2d_pad4(b, dout, dx, &dw, db, B, C, H, W, O, k, k, stride, pt, pb, pl, pr);
+    else b->conv2d(b, dout, dx, &dw, db, B, C, H, W, O, k, k, stride, pt);
     float *got = dev_take(b, dout, no), *ref = host_zeros(no);
     ref_conv2d(ref, x, w, bias, B, C, H, W, O, k, k, stride, pt, pb, pl, pr);
     compare(c, got, ref, want, no, 1e-5);
-    b->free(b, dx); b->free(b, dw); b->free(b, db);
+    b->free(b, dx); b->matrix_free(b, &dw); b->free(b, db);
     free(x); free(w); free(bias); free(want); free(got); free(ref);
 }
 
@@ -101,13 +102,14 @@ int main(void) {
         int M = 13, N = 29, K = 37;
         float *x = golden("linear.x", (size_t)M * K), *w = golden("linear.w", (size_t)N * K);
         float *bias = golden("linear.b", (size_t)N), *want = golden("linear.out", (size_t)M * N);
-        float *dx = dev_copy(b, x, (size_t)M * K), *dw = dev_copy(b, w, (size_t)N * K), *db = dev_copy(b, bias, (size_t)N);
+        float *dx = dev_copy(b, x, (size_t)M * K), *db = dev_copy(b, bias, (size_t)N);
+        ow_matrix dw = dev_matrix(b, w, N, K, OW_MATRIX_F32);
         float *dout = dev_copy(b, NULL, (size_t)M * N);
-        b->linear(b, dout, dx, dw, db, M, N, K);
+        b->linear(b, dout, dx, &dw, db, M, N, K);
         float *got = dev_take(b, dout, (size_t)M * N), *ref = host_zeros((size_t)M * N);
         ref_linear(ref, x, w, bias, M, N, K);
         compare("linear", got, ref, want, (size_t)M * N, 1e-5);
-        b->free(b, dx); b->free(b, dw); b->free(b, db);
+        b->free(b, dx); b->matrix_free(b, &dw); b->free(b, db);
         free(x); free(w); free(bias); free(want); free(got); free(ref);
     }
 

@@ -18,11 +18,13 @@ static float *run_case(ow_backend *b, int which, float **inputs, size_t *sizes, 
     float *d[6] = {0};
     for (int i = 0; i < 6; i++) if (inputs[i]) d[i] = dev_copy(b, inputs[i], sizes[i]);
     float *out = dev_copy(b, NULL, n_out);
+    /* the products' weights: (259, 131) and (23, 19 * taps) */
+    ow_matrix w = ow_matrix_f32(d[1], which == 0 ? 259 : 23, which == 0 ? 131 : (int)(sizes[1] / 23));
     switch (which) {
-    case 0: b->linear(b, out, d[0], d[1], d[2], 301, 259, 131); break;
-    case 1: b->conv2d(b, out, d[0], d[1], d[2], 2, 19, 33, 35, 23, 3, 3, 1, 1); break;
-    case 2: b->conv2d(b, out, d[0], d[1], d[2], 2, 19, 33, 35, 23, 3, 3, 2, 1); break;
-    case 3: b->conv2d(b, out, d[0], d[1], d[2], 2, 19, 33, 35, 23, 1, 1, 1, 0); break;
+    case 0: b->linear(b, out, d[0], &w, d[2], 301, 259, 131); break;
+    case 1: b->conv2d(b, out, d[0], &w, d[2], 2, 19, 33, 35, 23, 3, 3, 1, 1); break;
+    case 2: b->conv2d(b, out, d[0], &w, d[2], 2, 19, 33, 35, 23, 3, 3, 2, 1); break;
+    case 3: b->conv2d(b, out, d[0], &w, d[2], 2, 19, 33, 35, 23, 1, 1, 1, 0); break;
     case 4: b->attention(b, out, d[0], d[1], d[2], 2, 203, 197, 3, 20, 0.2236068f, 0); break;
     case 5: b->attention(b, out, d[0], d[1], d[2], 2, 203, 197, 3, 20, 0.2236068f, 1); break;
     case 6: b->group_norm(b, out, d[0], d[1], d[2], 2, 64, 999, 32, 1e-5f, 1); break;
