@@ -185,6 +185,10 @@ struct ow_backend {
     void (*matrix_free)(ow_backend *b, ow_matrix *m);
     /* host (rows, cols) = the matrix's values as f32. */
     void (*matrix_download)(ow_backend *b, float *host, const ow_matrix *m);
+    /* The products inside attention (q k^T and p v): F32, or BF16 (q, k, v and the
+     * probabilities rounded to bf16, scores, softmax and sums in f32). A setting the
+     * backend's owner may change between ops; F32 after creation. */
+    ow_matrix_dtype attention_dtype;
     /* The kernels the products run on, for --verbose and the benchmarks
      * ("OpenBLAS SkylakeX (f32); oneDNN brg:avx512_core_amx_bf16 (bf16)"). */
     void (*describe_kernels)(ow_backend *b, char *out, size_t cap);

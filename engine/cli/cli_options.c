@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,21 @@ int cli_parse_int(const char *text, const char *option, long min, long max, int 
     }
     *out = (int)v;
     return 0;
+}
+
+int cli_parse_precision(const char *text, ow_precision *out) {
+    if (ow_precision_parse(text, out) == 0) return 0;
+    cli_fail("--precision must be fp32, bf16 or auto (bf16 where the processor has AMX or AVX512-BF16), got '%s'",
+             text);
+    return -1;
+}
+
+void cli_report_precision(const ow_model *model) {
+    if (ow_model_precision(model) == OW_PRECISION_FP32) return;
+    char kernels[512];
+    ow_model_describe_kernels(model, kernels, sizeof kernels);
+    fprintf(stderr, "oneword: precision %s; matrix products: %s\n", ow_precision_name(ow_model_precision(model)),
+            kernels);
 }
 
 /* A finite number in [min, max] (NaN and infinities fail the comparison). */

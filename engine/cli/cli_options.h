@@ -5,8 +5,14 @@
 
 #include <stdint.h>
 
+#include "oneword.h"
+
 /* A whole number in [min, max]. */
 int cli_parse_int(const char *text, const char *option, long min, long max, int *out);
+/* --precision fp32|bf16|auto; 0, or -1 after printing why. */
+int cli_parse_precision(const char *text, ow_precision *out);
+/* On stderr, for a model not in fp32: its precision and the kernels of its products. */
+void cli_report_precision(const ow_model *model);
 /* A finite number in [min, max]. */
 int cli_parse_float(const char *text, const char *option, float min, float max, float *out);
 /* A seed: digits only, 0 .. 2^64 - 1. */

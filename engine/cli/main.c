@@ -43,7 +43,8 @@ static void usage(FILE *to) {
             "              [--negative-prompt TEXT] [--steps 50] [--scale 7.5]\n"
             "              [--sampler ddim|plms|euler|euler-a|dpm++2m-karras] [--eta 0]\n"
             "              [--seed N] [--n-samples 4] [--n-iter 1] [--width 512] [--height 512]\n"
-            "              [--clip-skip 1] [--threads N] [--embedding FILE]... [--embedding-dir DIR]...\n"
+            "              [--clip-skip 1] [--threads N] [--precision fp32|bf16|auto]\n"
+            "              [--embedding FILE]... [--embedding-dir DIR]...\n"
             "            accepted: --steps 1..%d, --scale 0..%d (1 or less: no classifier-free\n"
             "              guidance), --eta 0..1 (DDIM), --seed 0..%" PRIu64 " (batch k of\n"
             "              --n-iter uses seed + k, which must stay in that range), --n-samples 1..%d,\n"
@@ -108,7 +109,7 @@ static char *parameters_text(const ow_generate_params *p, const char *model, uin
 static int generate_main(int argc, char **argv) {
     enum { OPT_NEGATIVE = 1000, OPT_STEPS, OPT_SCALE, OPT_SAMPLER, OPT_ETA, OPT_SEED, OPT_N_SAMPLES,
            OPT_N_ITER, OPT_WIDTH, OPT_HEIGHT, OPT_THREADS, OPT_CLIP_SKIP, OPT_OUTDIR, OPT_MODEL, OPT_PROMPT,
-           OPT_EMBEDDING, OPT_EMBEDDING_DIR };
+           OPT_EMBEDDING, OPT_EMBEDDING_DIR, OPT_PRECISION };
     static const struct option options[] = {
         {"model", required_argument, 0, OPT_MODEL},         {"prompt", required_argument, 0, OPT_PROMPT},
         {"negative-prompt", required_argument, 0, OPT_NEGATIVE}, {"steps", required_argument, 0, OPT_STEPS},
@@ -118,6 +119,7 @@ static int generate_main(int argc, char **argv) {
         {"width", required_argument, 0, OPT_WIDTH},         {"height", required_argument, 0, OPT_HEIGHT},
         {"W", required_argument, 0, OPT_WIDTH},             {"H", required_argument, 0, OPT_HEIGHT},
         {"threads", required_argument, 0, OPT_THREADS},     {"clip-skip", required_argument, 0, OPT_CLIP_SKIP},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"outdir", required_argument, 0, OPT_OUTDIR},       {"help", no_argument, 0, 'h'},
         {"embedding", required_argument, 0, OPT_EMBEDDING}, {"embedding-dir", required_argument, 0, OPT_EMBEDDING_DIR},
         {0, 0, 0, 0},
@@ -149,6 +151,7 @@ static int generate_main(int argc, char **argv) {
         case OPT_WIDTH: if (cli_parse_int(optarg, "--width", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.width)) return 2; break;
         case OPT_HEIGHT: if (cli_parse_int(optarg, "--height", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.height)) return 2; break;
         case OPT_THREADS: if (cli_parse_int(optarg, "--threads", 0, THREADS_MAX, &model_options.threads)) return 2; break;
+        case OPT_PRECISION: if (cli_parse_precision(optarg, &model_options.precision)) return 2; break;
         case OPT_CLIP_SKIP: if (cli_parse_int(optarg, "--clip-skip", 1, CLIP_SKIP_MAX, &params.clip_skip)) return 2; break;
         case OPT_OUTDIR: outdir = optarg; break;
         case OPT_EMBEDDING:
@@ -187,6 +190,7 @@ static int generate_main(int argc, char **argv) {
     ow_model *model = NULL;
     if (ow_model_open(&model, model_path, &model_options, &err) != OW_OK)
         return cli_fail("cannot load model '%s': %s", model_path, err.message);
+    cli_report_precision(model);
     int embeddings_failed = embedding_load_into_model(model, embedding_files, n_embedding_files, embedding_dirs,
                                                       n_embedding_dirs);
     if (embeddings_failed) { ow_model_close(model); return 1; }

@@ -7,7 +7,13 @@
  * so memory stays bounded whatever Tq and Tk are (keys beyond the scratch are taken
  * in blocks with an online softmax whose sums run in double). attention_train also
  * keeps each row's log-sum-exp lse = max + log(sum) for the backward pass
- * (cpu_attention_backward.c); the inference op is the same computation without it. */
+ * (cpu_attention_backward.c); the inference op is the same computation without it.
+ *
+ * With attention_dtype BF16 the two products of a tile run through oneDNN in bf16:
+ * q * scale and k rounded (head width padded with zeros to a multiple of 32, which
+ * the AMX kernels need to run at speed), then the probabilities and v; the scores,
+ * the softmax and its sums stay f32. A tile whose bf16 copies do not fit the
+ * thread's bf16 scratch takes the f32 path. */
 #include <math.h>
 #include <string.h>
 
@@ -109,6 +115,74 @@ static void forward_tile(float *ot, float *lse_t, const float *qt, const float *
     if (lse_t) lse_t[0] = m + (float)log(sum);
 }
 
+/* ---- bf16 products ---- */
+
+/* Width of a head in the bf16 copies of q and k: zeros pad it to a multiple of 32. */
+static int padded_head(int D) { return (D + 31) / 32 * 32; }
+
+/* bf16 scratch one (batch, head) task needs: k and v of the head, then a query tile
+ * of `rows` rows and its probabilities. */
+static size_t bf16_head_need(int rows, int Tk, int D) {
+    size_t Dp = (size_t)padded_head(D);
+    return (size_t)Tk * Dp + (size_t)Tk * D + (size_t)rows * Dp + (size_t)rows * Tk;
+}
+
+/* One query tile with bf16 products, k and v of its head already rounded into kbf
+ * (Tk, Dp) and vbf (Tk, D); qb (rows, Dp) and pb (rows, Tk) are scratch. */
+static void forward_tile_bf16(cpu_state *c, float *ot, float *lse_t, const float *qt, const uint16_t *kbf,
+                              const uint16_t *vbf, uint16_t *qb, uint16_t *pb, float *s, int i0, int nr, int Tk, int D,
+                              size_t HD, float scale, int causal) {
+    int kv = causal ? (i0 + nr < Tk ? i0 + nr : Tk) : Tk;
+    int Dp = padded_head(D);
+    float qrow[1024];
+    for (int r = 0; r < nr; r++) {
+        for (int d0 = 0; d0 < D; d0 += 1024) {
+            int n = D - d0 < 1024 ? D - d0 : 1024;
+            for (int d = 0; d < n; d++) qrow[d] = qt[(size_t)r * HD + d0 + d] * scale;
+            ow_cpu_to_bf16(qb + (size_t)r * Dp + d0, qrow, (size_t)n);
+        }
+        memset(qb + (size_t)r * Dp + D, 0, (size_t)(Dp - D) * sizeof *qb);
+    }
+    /* s (nr, kv) = (q * scale) (nr, Dp) . k (kv, Dp)^T */
+    ow_cpu_dnnl_gemm(c->dnnl, nr, kv, Dp, qb, Dp, 1, kbf, 1, Dp, s, kv, 0);
+    float inv[128];
+    for (int r = 0; r < nr; r++) {
+        float *row = s + (size_t)r * kv, m;
+        int seen = causal ? (i0 + r + 1 < kv ? i0 + r + 1 : kv) : kv;
+        float sum = softmax_numerators(row, seen, &m);
+        if (seen < kv) memset(row + seen, 0, (size_t)(kv - seen) * sizeof(float));
+        inv[r] = 1.0f / sum;
+        if (lse_t) lse_t[r] = m + logf(sum);
+    }
+    ow_cpu_to_bf16(pb, s, (size_t)nr * kv);
+    /* out_tile (nr, D) = p (nr, kv) . v (kv, D), then each row / its sum */
+    ow_cpu_dnnl_gemm(c->dnnl, nr, D, kv, pb, kv, 1, vbf, D, 1, ot, (long)HD, 0);
+    for (int r = 0; r < nr; r++) scale_row(ot + (size_t)r * HD, D, inv[r]);
+}
+
+/* Head h of batch bi with bf16 products: k and v rounded once, then every query tile. */
+static void forward_head_bf16(cpu_state *c, float *out, float *lse, const float *q, const float *k, const float *v,
+                              int bi, int h, int Tq, int Tk, int heads, int D, int rows, float scale, int causal) {
+    size_t HD = (size_t)heads * D;
+    int Dp = padded_head(D);
+    uint16_t *kbf = ow_cpu_scratch16(c), *vbf = kbf + (size_t)Tk * Dp, *qb = vbf + (size_t)Tk * D;
+    uint16_t *pb = qb + (size_t)rows * Dp;
+    const float *kb = k + (size_t)bi * Tk * HD + (size_t)h * D, *vb = v + (size_t)bi * Tk * HD + (size_t)h * D;
+    for (int j = 0; j < Tk; j++) {
+        ow_cpu_to_bf16(kbf + (size_t)j * Dp, kb + (size_t)j * HD, (size_t)D);
+        memset(kbf + (size_t)j * Dp + D, 0, (size_t)(Dp - D) * sizeof *kbf);
+        ow_cpu_to_bf16(vbf + (size_t)j * D, vb + (size_t)j * HD, (size_t)D);
+    }
+    float *s = c->scratch + (size_t)ow_cpu_thread_index() * OW_CPU_SCRATCH_FLOATS;
+    for (int i0 = 0; i0 < Tq; i0 += rows) {
+        int nr = Tq - i0 < rows ? Tq - i0 : rows;
+        forward_tile_bf16(c, out + ((size_t)bi * Tq + i0) * HD + (size_t)h * D,
+                          lse ? lse + ((size_t)bi * heads + h) * Tq + i0 : NULL,
+                          q + ((size_t)bi * Tq + i0) * HD + (size_t)h * D, kbf, vbf, qb, pb, s, i0, nr, Tk, D, HD,
+                          scale, causal);
+    }
+}
+
 void ow_cpu_attention_train(ow_backend *b, float *out, float *lse, const float *q, const float *k, const float *v,
                             int B, int Tq, int Tk, int heads, int D, float scale, int causal) {
     cpu_state *c = cpu_of(b);
@@ -136,6 +210,18 @@ void ow_cpu_attention_train(ow_backend *b, float *out, float *lse, const float *
     long ntasks = (long)B * heads * per_head;
     double macs = 2.0 * B * heads * (double)Tq * Tk * D;
     if (macs < 262144.0) threads = 1;
+    /* bf16 products: one task per (batch, head), so that its k and v are rounded once,
+     * when there are heads enough for every thread and the copies fit the scratch */
+    if (b->attention_dtype == OW_MATRIX_BF16 && c->dnnl && Tk >= OW_CPU_ATTENTION_BF16_MIN_KEYS && (long)B * heads >= threads &&
+        rows <= 128 &&
+        (size_t)rows * Tk <= OW_CPU_SCRATCH_FLOATS && bf16_head_need(rows, Tk, D) <= OW_CPU_SCRATCH16) {
+        long nheads = (long)B * heads;
+        #pragma omp parallel for num_threads(c->threads) schedule(dynamic, 1) if (threads > 1)
+        for (long task = 0; task < nheads; task++)
+            forward_head_bf16(c, out, lse, q, k, v, (int)(task / heads), (int)(task % heads), Tq, Tk, heads, D, rows,
+                              scale, causal);
+        return;
+    }
 
     #pragma omp parallel for num_threads(c->threads) schedule(dynamic, 1) if (threads > 1)
     for (long task = 0; task < ntasks; task++) {

@@ -15,10 +15,10 @@
 
 #include "backend/backend.h"
 
-/* Hot inner loops get an x86-64-v3 (AVX2) clone chosen at load time, so the library
+/* Hot inner loops get x86-64-v4 (AVX-512) and x86-64-v3 (AVX2) clones chosen at load time, so the library
  * stays runnable on any x86-64 while using the wide units where they exist. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__clang__)
-#define OW_CPU_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define OW_CPU_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define OW_CPU_HOT
 #endif
@@ -56,8 +56,8 @@ void ow_cpu_blas_threads(cpu_state *c);
 /* cpu_matrix.c: matrices, conversions, the kernels' description */
 void ow_cpu_matrix_ops(ow_backend *b); /* fills the matrix_* entries of the function table */
 /* dst = src rounded to bf16 (nearest even), and back. */
-void ow_cpu_to_bf16(uint16_t *dst, const float *src, size_t n);
-void ow_cpu_from_bf16(float *dst, const uint16_t *src, size_t n);
+void ow_cpu_to_bf16(uint16_t *restrict dst, const float *restrict src, size_t n);
+void ow_cpu_from_bf16(float *restrict dst, const uint16_t *restrict src, size_t n);
 
 /* cpu_dnnl.c: bf16 products through oneDNN */
 cpu_dnnl *ow_cpu_dnnl_create(int threads); /* NULL when oneDNN cannot start */
@@ -88,6 +88,9 @@ void ow_cpu_conv2d_pad4(ow_backend *b, float *out, const float *x, const ow_matr
                         int pad_top, int pad_bottom, int pad_left, int pad_right);
 
 /* cpu_attention.c */
+/* With attention_dtype BF16, attention over fewer keys than this (cross-attention's
+ * 77) keeps f32 products: rounding the copies costs more there than bf16 saves. */
+#define OW_CPU_ATTENTION_BF16_MIN_KEYS 256
 void ow_cpu_attention(ow_backend *b, float *out, const float *q, const float *k, const float *v,
                       int B, int Tq, int Tk, int heads, int D, float scale, int causal);
 

@@ -9,18 +9,19 @@
 #include "oneword.h"
 
 OW_CPU_HOT
-void ow_cpu_to_bf16(uint16_t *dst, const float *src, size_t n) {
+void ow_cpu_to_bf16(uint16_t *restrict dst, const float *restrict src, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &src[i], sizeof u);
         /* round to nearest even; a NaN keeps its sign and stays a (quiet) NaN */
         uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        dst[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40u) : (uint16_t)rounded;
+        uint32_t quiet = (u >> 16) | 0x40u;
+        dst[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
     }
 }
 
 OW_CPU_HOT
-void ow_cpu_from_bf16(float *dst, const uint16_t *src, size_t n) {
+void ow_cpu_from_bf16(float *restrict dst, const uint16_t *restrict src, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t u = (uint32_t)src[i] << 16;
         memcpy(&dst[i], &u, sizeof u);

@@ -49,8 +49,24 @@ typedef int (*ow_progress_fn)(void *user, int step, int total_steps);
  * tokenizer, and the backend they run on. */
 typedef struct ow_model ow_model;
 
+/* The number format the matrix products run in. fp32 is the reference every parity
+ * test holds to; bf16 keeps the products' weights in bf16 (half the memory) and
+ * rounds their inputs to bf16, accumulating in f32, with norms, softmax, the
+ * sampler and the learned embedding rows in f32. */
+typedef enum ow_precision {
+    OW_PRECISION_FP32 = 0,
+    OW_PRECISION_BF16,
+    OW_PRECISION_AUTO, /* bf16 where the processor has AMX or AVX512-BF16, fp32 elsewhere */
+} ow_precision;
+
+/* "fp32", "bf16", "auto". */
+const char *ow_precision_name(ow_precision p);
+/* Parses "fp32" / "bf16" / "auto"; returns 0 on success, -1 otherwise. */
+int ow_precision_parse(const char *name, ow_precision *out);
+
 typedef struct ow_model_options {
     int threads;              /* CPU threads; <= 0: all cores */
+    ow_precision precision;   /* OW_PRECISION_FP32 after ow_model_options_init */
     const char *vocab_path;   /* CLIP BPE vocabulary (.txt.gz); NULL: the installed one */
     ow_log_fn log;            /* warnings (e.g. a truncated prompt); may be NULL */
     void *log_user;
@@ -66,6 +82,11 @@ void ow_model_close(ow_model *model);
  * parameter counts) for `oneword inspect`, without loading its weights; the
  * caller frees *text with free(). */
 ow_status ow_model_inspect(const char *path, char **text, ow_error *err);
+
+/* The precision the model runs in (auto resolved to fp32 or bf16). */
+ow_precision ow_model_precision(const ow_model *model);
+/* The kernels its matrix products run on, for --verbose ("f32: OpenBLAS ...; bf16: oneDNN ..."). */
+void ow_model_describe_kernels(const ow_model *model, char *out, size_t cap);
 
 /* The size factor between images and latents (8 for SD 1.x): width and height
  * given to ow_generate must be multiples of it. */

@@ -12,6 +12,50 @@
 
 void ow_model_options_init(ow_model_options *opts) {
     memset(opts, 0, sizeof *opts);
+    opts->precision = OW_PRECISION_FP32;
+}
+
+const char *ow_precision_name(ow_precision p) {
+    switch (p) {
+    case OW_PRECISION_FP32: return "fp32";
+    case OW_PRECISION_BF16: return "bf16";
+    case OW_PRECISION_AUTO: return "auto";
+    }
+    return "?";
+}
+
+int ow_precision_parse(const char *name, ow_precision *out) {
+    static const ow_precision all[] = {OW_PRECISION_FP32, OW_PRECISION_BF16, OW_PRECISION_AUTO};
+    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(name, ow_precision_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
+}
+
+ow_precision ow_model_precision(const ow_model *model) { return model->precision; }
+
+void ow_model_describe_kernels(const ow_model *model, char *out, size_t cap) {
+    model->backend->describe_kernels(model->backend, out, cap);
+}
+
+/* Resolves the requested precision on this backend: auto takes what it runs fastest. */
+static ow_status choose_precision(ow_model *m, ow_precision want, ow_error *err) {
+    ow_backend *b = m->backend;
+    if (want == OW_PRECISION_AUTO)
+        want = b->preferred_matrix_dtype == OW_MATRIX_BF16 ? OW_PRECISION_BF16 : OW_PRECISION_FP32;
+    if (want != OW_PRECISION_FP32 && want != OW_PRECISION_BF16)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "precision %d: use fp32, bf16 or auto", (int)want);
+    if (want == OW_PRECISION_BF16 && !b->matrix_supports(b, OW_MATRIX_BF16))
+        return ow_error_set(err, OW_ERR_UNSUPPORTED,
+                            "bf16 precision: the %s backend has no bf16 matrix products here (oneDNN could not start); "
+                            "use --precision fp32",
+                            b->name);
+    m->precision = want;
+    m->matrix_dtype = want == OW_PRECISION_BF16 ? OW_MATRIX_BF16 : OW_MATRIX_F32;
+    b->attention_dtype = m->matrix_dtype;
+    return OW_OK;
 }
 
 /* The CLIP vocabulary: the caller's path, or where ow_tokenizer_vocab_path finds it. */
@@ -35,6 +79,7 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
     char vocab[4096];
     ow_status s = ow_tokenizer_load(&m->tokenizer, find_vocab(opts, vocab, sizeof vocab), err);
     if (s == OW_OK) s = ow_cpu_backend_create(&m->backend, opts ? opts->threads : 0, err);
+    if (s == OW_OK) s = choose_precision(m, opts ? opts->precision : OW_PRECISION_FP32, err);
     if (s == OW_OK) s = ow_checkpoint_open(&ck, path, err);
     if (s == OW_OK) {
         int parts = ow_checkpoint_parts(ck);
@@ -55,10 +100,13 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
                          path);
     ow_weights w;
     if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_TEXT, &w, err);
+    w.matrix_dtype = m->matrix_dtype;
     if (s == OW_OK) s = ow_clip_text_load(&m->text_encoder, ow_checkpoint_text_config(ck), &w, m->backend, err);
     if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_UNET, &w, err);
+    w.matrix_dtype = m->matrix_dtype;
     if (s == OW_OK) s = ow_unet_load(&m->unet, ow_checkpoint_unet_config(ck), &w, m->backend, err);
     if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_VAE, &w, err);
+    w.matrix_dtype = m->matrix_dtype;
     if (s == OW_OK)
         s = ow_vae_load(&m->vae, ow_checkpoint_vae_config(ck), &w, m->backend, OW_VAE_DECODER, err); /* the encoder is for learning */
     if (s == OW_OK) {

@@ -18,6 +18,8 @@ struct ow_model {
     ow_vae *vae;
     ow_schedule_config schedule;
     int pad_id;       /* token that fills the 77-token context after EOS */
+    ow_precision precision;       /* resolved: FP32 or BF16 */
+    ow_matrix_dtype matrix_dtype; /* the products' weights (learning loads the VAE encoder in it too) */
     ow_log_fn log;
     void *log_user;
     struct ow_model_embeddings *embeddings; /* textual-inversion tokens (pipeline/embeddings.c); NULL: none */

@@ -74,6 +74,7 @@ int main(int argc, char **argv) {
     for (int pass = 0; pass < 2; pass++) {
     ow_matrix_dtype dt = pass ? OW_MATRIX_BF16 : OW_MATRIX_F32;
     const char *sfx = pass ? "_bf16" : "";
+    b->attention_dtype = dt;
     char name[96];
 #define NAME(s) (snprintf(name, sizeof name, "%s%s", s, sfx), name)
     /* conv 3x3 320 -> 320 at 64x64, pad 1 (ResnetBlock2D) */
@@ -96,14 +97,14 @@ int main(int argc, char **argv) {
         b->free(b, out2);
     }
     /* self-attention 4096 tokens x 8 heads x 40, cross-attention 4096 x 77 */
-    if (!pass) {
+    {
         size_t nq = (size_t)B * T * heads * D, nc = (size_t)B * ctx * heads * D;
         float *q = filled(b, nq, 6), *k = filled(b, nq, 7), *v = filled(b, nq, 8), *out = filled(b, nq, 9);
         float *kc = filled(b, nc, 10), *vc = filled(b, nc, 11);
         float scale = 0.15811388f; /* 1/sqrt(40) */
-        TIME(&bn, "attention_self_4096x4096_h8_d40_b2", 4.0 * B * heads * (double)T * T * D, "GFLOP/s",
+        TIME(&bn, NAME("attention_self_4096x4096_h8_d40_b2"), 4.0 * B * heads * (double)T * T * D, "GFLOP/s",
              b->attention(b, out, q, k, v, B, T, T, heads, D, scale, 0));
-        TIME(&bn, "attention_cross_4096x77_h8_d40_b2", 4.0 * B * heads * (double)T * ctx * D, "GFLOP/s",
+        TIME(&bn, NAME("attention_cross_4096x77_h8_d40_b2"), 4.0 * B * heads * (double)T * ctx * D, "GFLOP/s",
              b->attention(b, out, q, kc, vc, B, T, ctx, heads, D, scale, 0));
         b->free(b, q); b->free(b, k); b->free(b, v); b->free(b, out); b->free(b, kc); b->free(b, vc);
     }
