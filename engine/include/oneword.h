@@ -50,9 +50,9 @@ typedef int (*ow_progress_fn)(void *user, int step, int total_steps);
 typedef struct ow_model ow_model;
 
 /* The number format the matrix products run in. fp32 is the reference every parity
- * test holds to; bf16 keeps the products' weights in bf16 (half the memory) and
- * rounds their inputs to bf16, accumulating in f32, with norms, softmax, the
- * sampler and the learned embedding rows in f32. */
+ * test holds to; bf16 keeps the UNet's and the VAE's product weights in bf16 (half
+ * the memory) and rounds their inputs to bf16, accumulating in f32, with norms,
+ * softmax, the sampler, the text encoder and the learned embedding rows in f32. */
 typedef enum ow_precision {
     OW_PRECISION_FP32 = 0,
     OW_PRECISION_BF16,

@@ -358,6 +358,7 @@ int main(int argc, char **argv) {
     ow_weights w = {.set = set, .prefix = "", .what = "unet",
                     .matrix_dtype = bf16 ? OW_MATRIX_BF16 : OW_MATRIX_F32};
     const double tol_rel = bf16 ? TOL_REL_BF16 : TOL_REL;
+    real->attention_dtype = bf16 ? OW_MATRIX_BF16 : OW_MATRIX_F32; /* as ow_model_open sets it */
     ow_unet *unet = NULL;
     double t0 = now_s();
     if (ow_unet_load(&unet, &cfg, &w, b, &err) != OW_OK) {
