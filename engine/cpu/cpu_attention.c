@@ -61,6 +61,19 @@ static void scale_row(float *row, int n, float s) {
     for (int j = 0; j < n; j++) row[j] *= s;
 }
 
+/* The scores s (nr, kv) of query rows i0.. become their softmax numerators (masked
+ * keys 0); inv[r] = 1 / the row's sum, lse_t[r] (when not NULL) its log-sum-exp. */
+static void softmax_tile(float *s, float *inv, float *lse_t, int i0, int nr, int kv, int causal) {
+    for (int r = 0; r < nr; r++) {
+        float *row = s + (size_t)r * kv, m;
+        int seen = causal ? (i0 + r + 1 < kv ? i0 + r + 1 : kv) : kv;
+        float sum = softmax_numerators(row, seen, &m);
+        if (seen < kv) memset(row + seen, 0, (size_t)(kv - seen) * sizeof(float));
+        inv[r] = 1.0f / sum;
+        if (lse_t) lse_t[r] = m + logf(sum);
+    }
+}
+
 /* One query tile of the forward: rows i0..i0+nr-1 of head h of batch bi.
  * ot (nr, D) with leading dimension HD; lse_t (nr) or NULL; s is the thread's scratch. */
 static void forward_tile(float *ot, float *lse_t, const float *qt, const float *kb, const float *vb, float *s,
@@ -72,14 +85,7 @@ static void forward_tile(float *ot, float *lse_t, const float *qt, const float *
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, kv, D, scale, qt, (int)HD, kb, (int)HD, 0.0f, s,
                     kv);
         float inv[128];
-        for (int r = 0; r < nr; r++) {
-            float *row = s + (size_t)r * kv, m;
-            int seen = causal ? (i0 + r + 1 < kv ? i0 + r + 1 : kv) : kv;
-            float sum = softmax_numerators(row, seen, &m);
-            if (seen < kv) memset(row + seen, 0, (size_t)(kv - seen) * sizeof(float));
-            inv[r] = 1.0f / sum;
-            if (lse_t) lse_t[r] = m + logf(sum);
-        }
+        softmax_tile(s, inv, lse_t, i0, nr, kv, causal);
         /* out_tile (nr, D) = s (nr, kv) . v (kv, D), then each row / its sum */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, D, kv, 1.0f, s, kv, vb, (int)HD, 0.0f, ot,
                     (int)HD);
@@ -146,14 +152,7 @@ static void forward_tile_bf16(cpu_state *c, float *ot, float *lse_t, const float
     /* s (nr, kv) = (q * scale) (nr, Dp) . k (kv, Dp)^T */
     ow_cpu_dnnl_gemm(c->dnnl, nr, kv, Dp, qb, Dp, 1, kbf, 1, Dp, s, kv, 0);
     float inv[128];
-    for (int r = 0; r < nr; r++) {
-        float *row = s + (size_t)r * kv, m;
-        int seen = causal ? (i0 + r + 1 < kv ? i0 + r + 1 : kv) : kv;
-        float sum = softmax_numerators(row, seen, &m);
-        if (seen < kv) memset(row + seen, 0, (size_t)(kv - seen) * sizeof(float));
-        inv[r] = 1.0f / sum;
-        if (lse_t) lse_t[r] = m + logf(sum);
-    }
+    softmax_tile(s, inv, lse_t, i0, nr, kv, causal);
     ow_cpu_to_bf16(pb, s, (size_t)nr * kv);
     /* out_tile (nr, D) = p (nr, kv) . v (kv, D), then each row / its sum */
     ow_cpu_dnnl_gemm(c->dnnl, nr, D, kv, pb, kv, 1, vbf, D, 1, ot, (long)HD, 0);
