@@ -140,15 +140,10 @@ static void forward_tile_bf16(cpu_state *c, float *ot, float *lse_t, const float
                               size_t HD, float scale, int causal) {
     int kv = causal ? (i0 + nr < Tk ? i0 + nr : Tk) : Tk;
     int Dp = padded_head(D);
-    float qrow[1024];
-    for (int r = 0; r < nr; r++) {
-        for (int d0 = 0; d0 < D; d0 += 1024) {
-            int n = D - d0 < 1024 ? D - d0 : 1024;
-            for (int d = 0; d < n; d++) qrow[d] = qt[(size_t)r * HD + d0 + d] * scale;
-            ow_cpu_to_bf16(qb + (size_t)r * Dp + d0, qrow, (size_t)n);
-        }
-        memset(qb + (size_t)r * Dp + D, 0, (size_t)(Dp - D) * sizeof *qb);
-    }
+    /* q * scale goes through the score scratch (free until the first product) */
+    for (int r = 0; r < nr; r++)
+        for (int d = 0; d < D; d++) s[(size_t)r * D + d] = qt[(size_t)r * HD + d] * scale;
+    ow_cpu_rows_to_bf16(qb, (size_t)Dp, s, (size_t)D, nr, D);
     /* s (nr, kv) = (q * scale) (nr, Dp) . k (kv, Dp)^T */
     ow_cpu_dnnl_gemm(c->dnnl, nr, kv, Dp, qb, Dp, 1, kbf, 1, Dp, s, kv, 0);
     float inv[128];
@@ -167,11 +162,8 @@ static void forward_head_bf16(cpu_state *c, float *out, float *lse, const float 
     uint16_t *kbf = ow_cpu_scratch16(c), *vbf = kbf + (size_t)Tk * Dp, *qb = vbf + (size_t)Tk * D;
     uint16_t *pb = qb + (size_t)rows * Dp;
     const float *kb = k + (size_t)bi * Tk * HD + (size_t)h * D, *vb = v + (size_t)bi * Tk * HD + (size_t)h * D;
-    for (int j = 0; j < Tk; j++) {
-        ow_cpu_to_bf16(kbf + (size_t)j * Dp, kb + (size_t)j * HD, (size_t)D);
-        memset(kbf + (size_t)j * Dp + D, 0, (size_t)(Dp - D) * sizeof *kbf);
-        ow_cpu_to_bf16(vbf + (size_t)j * D, vb + (size_t)j * HD, (size_t)D);
-    }
+    ow_cpu_rows_to_bf16(kbf, (size_t)Dp, kb, HD, Tk, D);
+    ow_cpu_rows_to_bf16(vbf, (size_t)D, vb, HD, Tk, D);
     float *s = c->scratch + (size_t)ow_cpu_thread_index() * OW_CPU_SCRATCH_FLOATS;
     for (int i0 = 0; i0 < Tq; i0 += rows) {
         int nr = Tq - i0 < rows ? Tq - i0 : rows;
@@ -213,7 +205,8 @@ void ow_cpu_attention_train(ow_backend *b, float *out, float *lse, const float *
      * when there are heads enough for every thread and the copies fit the scratch */
     if (b->attention_dtype == OW_MATRIX_BF16 && c->dnnl && Tk >= OW_CPU_ATTENTION_BF16_MIN_KEYS && (long)B * heads >= threads &&
         rows <= 128 &&
-        (size_t)rows * Tk <= OW_CPU_SCRATCH_FLOATS && bf16_head_need(rows, Tk, D) <= OW_CPU_SCRATCH16) {
+        (size_t)rows * Tk <= OW_CPU_SCRATCH_FLOATS && (size_t)rows * D <= OW_CPU_SCRATCH_FLOATS &&
+        bf16_head_need(rows, Tk, D) <= OW_CPU_SCRATCH16) {
         long nheads = (long)B * heads;
         #pragma omp parallel for num_threads(c->threads) schedule(dynamic, 1) if (threads > 1)
         for (long task = 0; task < nheads; task++)

@@ -183,9 +183,8 @@ static gemm_entry *entry_for(cpu_dnnl *d, thread_cache *tc, const gemm_key *key)
 }
 
 static float bf16_value(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
     float f;
-    memcpy(&f, &u, sizeof f);
+    ow_cpu_from_bf16(&f, &h, 1);
     return f;
 }
 

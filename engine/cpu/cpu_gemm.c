@@ -26,7 +26,7 @@ void ow_cpu_gemm_rows_bf16(cpu_state *c, int M, int N, int K, const float *x, lo
         int nk = min_int(kstep, K - k0);
         for (int r = 0; r < M; r += rows) {
             int nr = min_int(rows, M - r);
-            for (int i = 0; i < nr; i++) ow_cpu_to_bf16(xb + (size_t)i * nk, x + (size_t)(r + i) * ldx + k0, (size_t)nk);
+            ow_cpu_rows_to_bf16(xb, (size_t)nk, x + (size_t)r * ldx + k0, (size_t)ldx, nr, nk);
             ow_cpu_dnnl_gemm(c->dnnl, nr, N, nk, xb, nk, 1, B + (size_t)k0 * brs, brs, bcs, out + (size_t)r * ldo, ldo,
                              accumulate || k0 > 0);
         }

@@ -128,7 +128,7 @@ static void col2im_tile_add(float *dx, const float *col, int c0, int c1, int H, 
 /* This thread's bf16 copy of dy[:, p0 : p0 + np] (O rows of stride P), (O, np). */
 static const uint16_t *dy_tile_bf16(cpu_state *c, const float *dyb, int O, int P, int p0, int np) {
     uint16_t *t = ow_cpu_scratch16(c);
-    for (int o = 0; o < O; o++) ow_cpu_to_bf16(t + (size_t)o * np, dyb + (size_t)o * P + p0, (size_t)np);
+    ow_cpu_rows_to_bf16(t, (size_t)np, dyb + p0, (size_t)P, O, np);
     return t;
 }
 

@@ -58,6 +58,9 @@ void ow_cpu_matrix_ops(ow_backend *b); /* fills the matrix_* entries of the func
 /* dst = src rounded to bf16 (nearest even), and back. */
 void ow_cpu_to_bf16(uint16_t *restrict dst, const float *restrict src, size_t n);
 void ow_cpu_from_bf16(float *restrict dst, const uint16_t *restrict src, size_t n);
+/* dst (rows, ld_dst) = src (rows, cols; row stride ld_src) rounded to bf16, each row's
+ * columns beyond cols zeroed. */
+void ow_cpu_rows_to_bf16(uint16_t *dst, size_t ld_dst, const float *src, size_t ld_src, int rows, int cols);
 
 /* cpu_dnnl.c: bf16 products through oneDNN */
 cpu_dnnl *ow_cpu_dnnl_create(int threads); /* NULL when oneDNN cannot start */

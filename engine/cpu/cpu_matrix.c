@@ -28,6 +28,14 @@ void ow_cpu_from_bf16(float *restrict dst, const uint16_t *restrict src, size_t 
     }
 }
 
+void ow_cpu_rows_to_bf16(uint16_t *dst, size_t ld_dst, const float *src, size_t ld_src, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        uint16_t *row = dst + (size_t)r * ld_dst;
+        ow_cpu_to_bf16(row, src + (size_t)r * ld_src, (size_t)cols);
+        if (ld_dst > (size_t)cols) memset(row + cols, 0, (ld_dst - (size_t)cols) * sizeof *row);
+    }
+}
+
 static int cpu_matrix_supports(ow_backend *b, ow_matrix_dtype dtype) {
     return dtype == OW_MATRIX_F32 || (dtype == OW_MATRIX_BF16 && cpu_of(b)->dnnl);
 }
