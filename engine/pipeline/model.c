@@ -40,6 +40,17 @@ void ow_model_describe_kernels(const ow_model *model, char *out, size_t cap) {
     model->backend->describe_kernels(model->backend, out, cap);
 }
 
+ow_status ow_model_part_weights(const ow_model *m, const ow_checkpoint *ck, ow_part part, ow_weights *out,
+                                ow_error *err) {
+    ow_status s = ow_checkpoint_weights(ck, part, out, err);
+    /* The text encoder keeps f32 at any precision: its pass over 77 tokens costs nothing
+     * beside the UNet's, and in bf16 it moved the shapes model's images to 26 dB PSNR
+     * from fp32's (39 dB with it in f32: tests/e2e/test_shapes_prompts.c). It is also
+     * what the learned rows' gradient flows through. */
+    out->matrix_dtype = part == OW_PART_TEXT ? OW_MATRIX_F32 : m->matrix_dtype;
+    return s;
+}
+
 /* Resolves the requested precision on this backend: auto takes what it runs fastest. */
 static ow_status choose_precision(ow_model *m, ow_precision want, ow_error *err) {
     ow_backend *b = m->backend;
@@ -99,18 +110,11 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
                          "ViT-H); oneword runs Stable Diffusion 1.x (CLIP ViT-L, 768 wide), e.g. v1-5-pruned-emaonly",
                          path);
     ow_weights w;
-    if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_TEXT, &w, err);
-    /* The text encoder keeps f32 at any precision: its pass over 77 tokens costs nothing
-     * beside the UNet's, and in bf16 it moved the shapes model's images to 26 dB PSNR
-     * from fp32's (39 dB with it in f32: tests/e2e/test_shapes_prompts.c). It is also
-     * what the learned rows' gradient flows through. */
-    w.matrix_dtype = OW_MATRIX_F32;
+    if (s == OW_OK) s = ow_model_part_weights(m, ck, OW_PART_TEXT, &w, err);
     if (s == OW_OK) s = ow_clip_text_load(&m->text_encoder, ow_checkpoint_text_config(ck), &w, m->backend, err);
-    if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_UNET, &w, err);
-    w.matrix_dtype = m->matrix_dtype;
+    if (s == OW_OK) s = ow_model_part_weights(m, ck, OW_PART_UNET, &w, err);
     if (s == OW_OK) s = ow_unet_load(&m->unet, ow_checkpoint_unet_config(ck), &w, m->backend, err);
-    if (s == OW_OK) s = ow_checkpoint_weights(ck, OW_PART_VAE, &w, err);
-    w.matrix_dtype = m->matrix_dtype;
+    if (s == OW_OK) s = ow_model_part_weights(m, ck, OW_PART_VAE, &w, err);
     if (s == OW_OK)
         s = ow_vae_load(&m->vae, ow_checkpoint_vae_config(ck), &w, m->backend, OW_VAE_DECODER, err); /* the encoder is for learning */
     if (s == OW_OK) {

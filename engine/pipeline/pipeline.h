@@ -3,6 +3,7 @@
 #define OW_PIPELINE_PIPELINE_H
 
 #include "backend/backend.h"
+#include "model/checkpoint.h"
 #include "model/clip_text.h"
 #include "model/unet.h"
 #include "model/vae.h"
@@ -19,11 +20,17 @@ struct ow_model {
     ow_schedule_config schedule;
     int pad_id;       /* token that fills the 77-token context after EOS */
     ow_precision precision;       /* resolved: FP32 or BF16 */
-    ow_matrix_dtype matrix_dtype; /* the products' weights (learning loads the VAE encoder in it too) */
+    ow_matrix_dtype matrix_dtype; /* the UNet's and the VAE's product weights */
     ow_log_fn log;
     void *log_user;
     struct ow_model_embeddings *embeddings; /* textual-inversion tokens (pipeline/embeddings.c); NULL: none */
     char *path; /* the checkpoint it was opened from (learning loads the VAE encoder from it) */
 };
+
+/* A part's weights in ck, to be loaded the way this model holds them: matrices in
+ * m->matrix_dtype, the text encoder's in f32 at any precision. Model loading and
+ * learning's VAE encoder both go through it. */
+ow_status ow_model_part_weights(const ow_model *m, const ow_checkpoint *ck, ow_part part, ow_weights *out,
+                                ow_error *err);
 
 #endif
