@@ -118,7 +118,15 @@ void ow_cpu_dnnl_destroy(cpu_dnnl *d) {
 
 int ow_cpu_dnnl_fast(const cpu_dnnl *d) { return d && d->fast; }
 
-const char *ow_cpu_dnnl_kernel(const cpu_dnnl *d) { return d && d->kernel[0] ? d->kernel : NULL; }
+void ow_cpu_dnnl_describe(const cpu_dnnl *d, char *out, size_t cap) {
+    const dnnl_version_t *v = dnnl_version();
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    const char *units = (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx ? "AMX-BF16"
+                        : d->fast ? "AVX512-BF16"
+                                  : "no bf16 instructions on this processor: slow";
+    snprintf(out, cap, "oneDNN %d.%d.%d, %s%s%s", v->major, v->minor, v->patch, units, d->kernel[0] ? ", " : "",
+             d->kernel);
+}
 
 /* ---- one product ---- */
 

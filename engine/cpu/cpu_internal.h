@@ -66,7 +66,8 @@ void ow_cpu_rows_to_bf16(uint16_t *dst, size_t ld_dst, const float *src, size_t 
 cpu_dnnl *ow_cpu_dnnl_create(int threads); /* NULL when oneDNN cannot start */
 void ow_cpu_dnnl_destroy(cpu_dnnl *d);
 int ow_cpu_dnnl_fast(const cpu_dnnl *d);          /* the processor has bf16 instructions */
-const char *ow_cpu_dnnl_kernel(const cpu_dnnl *d); /* "brg:avx512_core_amx_bf16", NULL before a product */
+/* "oneDNN 2.6.3, AMX-BF16[, <the first product's implementation, e.g. brg:avx512_core_amx_bf16>]" */
+void ow_cpu_dnnl_describe(const cpu_dnnl *d, char *out, size_t cap);
 /* C (M, N) = A (M, K) . B (K, N) (+ C when accumulate); A[i][k] = A[i*ars + k*acs],
  * B[k][j] = B[k*brs + j*bcs], C[i][j] = C[i*ldc + j]. On the calling thread. */
 void ow_cpu_dnnl_gemm(cpu_dnnl *d, int M, int N, int K, const uint16_t *A, long ars, long acs, const uint16_t *B,

@@ -72,12 +72,9 @@ static void cpu_describe_kernels(ow_backend *b, char *out, size_t cap) {
     cpu_state *c = cpu_of(b);
     char blas[200];
     ow_cpu_blas_describe(blas, sizeof blas);
-    const char *kernel = ow_cpu_dnnl_kernel(c->dnnl);
-    if (!c->dnnl)
-        snprintf(out, cap, "f32: OpenBLAS %s; bf16: unavailable", blas);
-    else
-        snprintf(out, cap, "f32: OpenBLAS %s; bf16: oneDNN %s%s", blas, kernel ? kernel : "(no product run yet)",
-                 ow_cpu_dnnl_fast(c->dnnl) ? "" : ", without bf16 instructions on this processor (slow)");
+    char dnnl[200] = "unavailable (oneDNN could not start)";
+    if (c->dnnl) ow_cpu_dnnl_describe(c->dnnl, dnnl, sizeof dnnl);
+    snprintf(out, cap, "f32: OpenBLAS %s; bf16: %s", blas, dnnl);
 }
 
 void ow_cpu_matrix_ops(ow_backend *b) {

@@ -39,6 +39,15 @@ else
     echo "FAIL truncation warning missing: $(tail -c 300 "$work/err")"; failed=$((failed + 1))
 fi
 
+# --precision bf16 generates and says which kernels its products run on.
+expect_ok "generate --precision bf16" "${gen[@]}" --model "$tiny" --prompt "a cat" --precision bf16 --outdir "$work/bf16"
+if [ -s "$work/bf16/samples/00000.png" ] && grep -q "precision bf16; matrix products: .*bf16: oneDNN" "$work/err"; then
+    echo "ok   bf16: $(grep -o 'precision bf16; .*' "$work/err" | head -1)"; passed=$((passed + 1))
+else
+    echo "FAIL bf16: no sample, or no precision line: $(tail -c 300 "$work/err")"; failed=$((failed + 1))
+fi
+expect_fail "unknown precision" "fp32, bf16 or auto" "${gen[@]}" --model "$tiny" --prompt x --precision fp16 --outdir "$work/o"
+
 # Bad input.
 expect_fail "missing model" "no-such-model" "${gen[@]}" --model "$work/no-such-model" --prompt x --outdir "$work/o"
 head -c 5000 "$root/tests/golden/tiny/sd-tiny-a.safetensors" >"$work/truncated.safetensors"
