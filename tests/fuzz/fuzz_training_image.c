@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "image_limits.h"
 #include "jpeg_read.h"
 #include "png_read.h"
 #include "tiff_read.h"
@@ -25,7 +26,9 @@ static char path[64];
 /* A decoded picture (channels a pixel) must be of sane size, and its last pixel (and alpha) readable. */
 static void check(int r, const float *rgb, int channels, const float *alpha, int w, int h, const char *why) {
     if (r == 0) {
-        if (!rgb || w < 1 || h < 1 || w > 16384 || h > 16384) abort();
+        if (!rgb || w < 1 || h < 1 || w > IMAGE_SIDE_LIMIT || h > IMAGE_SIDE_LIMIT ||
+            (int64_t)w * h > IMAGE_PIXELS_LIMIT)
+            abort();
         volatile float sink = rgb[(size_t)w * h * channels - 1] + (alpha ? alpha[(size_t)w * h - 1] : 0.0f);
         (void)sink;
     } else if (!why[0] || rgb || alpha) {
