@@ -9,7 +9,7 @@
  * "peak_rss_mib" (this process's high-water mark so far: the model incl. its VAE,
  * which a step does not use, plus the step), "threads"}.
  *
- * usage: bench_learn_step CACHE [--threads N] [--repeat N] [--checkpointing] SIZE... */
+ * usage: bench_learn_step CACHE [--threads N] [--repeat N] [--checkpointing] [--precision fp32|bf16] SIZE... */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +60,9 @@ static int run_size(ow_model *m, int size, int repeat, int first_row, int thread
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     if (s == OW_OK)
-        printf("{\"size\": %d, \"seconds\": %.3f, \"loss\": %.6f, \"checkpointing\": %d, \"peak_rss_mib\": %.0f, "
-               "\"threads\": %d}\n", size, best, loss, checkpointing, ru.ru_maxrss / 1024.0, threads);
+        printf("{\"size\": %d, \"precision\": \"%s\", \"seconds\": %.3f, \"loss\": %.6f, \"checkpointing\": %d, "
+               "\"peak_rss_mib\": %.0f, \"threads\": %d}\n", size, ow_precision_name(ow_model_precision(m)), best, loss,
+               checkpointing, ru.ru_maxrss / 1024.0, threads);
     else
         fprintf(stderr, "bench_learn_step: %d: %s\n", size, err.message);
     fflush(stdout);
@@ -73,21 +74,28 @@ int main(int argc, char **argv) {
     blas_restart_if_generic(argv); /* the kernels the oneword command runs */
     const char *cache = NULL;
     int threads = 0, repeat = 2, sizes[8], n_sizes = 0, checkpointing = 0;
+    ow_precision precision = OW_PRECISION_FP32;
+    int bad = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) repeat = atoi(argv[++i]);
         else if (strcmp(argv[i], "--checkpointing") == 0) checkpointing = 1;
+        else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
+            bad |= ow_precision_parse(argv[++i], &precision) != 0;
+        }
         else if (!cache) cache = argv[i];
         else if (n_sizes < 8) sizes[n_sizes++] = atoi(argv[i]);
     }
-    if (!cache || n_sizes == 0 || repeat < 1) {
-        fprintf(stderr, "usage: bench_learn_step CACHE [--threads N] [--repeat N] [--checkpointing] SIZE...\n");
+    if (bad || !cache || n_sizes == 0 || repeat < 1) {
+        fprintf(stderr, "usage: bench_learn_step CACHE [--threads N] [--repeat N] [--checkpointing] "
+                        "[--precision fp32|bf16] SIZE...\n");
         return 2;
     }
     ow_error err = {0};
     ow_model_options opts;
     ow_model_options_init(&opts);
     opts.threads = threads;
+    opts.precision = precision;
     ow_model *m = NULL;
     if (ow_model_open(&m, cache, &opts, &err) != OW_OK) {
         fprintf(stderr, "bench_learn_step: %s: %s\n", cache, err.message);

@@ -10,8 +10,12 @@ FLOPs of one step are counted with torch.utils.flop_counter (the CPU attention
 kernel added by hand, as unet_torch.py does); peak RSS is this process's
 high-water mark (ru_maxrss), so run one configuration per process.
 
-usage: python3 learn_step_torch.py CACHE THREADS SIZE [--checkpointing] [--repeat 2]
-Prints one JSON line: {"size", "checkpointing", "seconds" (best), "gflop", "peak_rss_mib", "threads"}.
+With --bf16 the forward passes run under torch.autocast("cpu", bfloat16), as the example
+does with --mixed_precision bf16 (accelerate's autocast); the learned rows, the loss
+and the optimizer stay f32.
+
+usage: python3 learn_step_torch.py CACHE THREADS SIZE [--checkpointing] [--bf16] [--repeat 2]
+Prints one JSON line: {"size", "checkpointing", "precision", "seconds" (best), "gflop", "peak_rss_mib", "threads"}.
 """
 import argparse
 import json
@@ -39,6 +43,7 @@ def main():
     ap.add_argument("threads", type=int)
     ap.add_argument("size", type=int)
     ap.add_argument("--checkpointing", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="autocast the forward passes to bfloat16")
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
     if args.threads > 0:
@@ -68,8 +73,9 @@ def main():
 
     def step():
         noisy = scheduler.add_noise(latents, noise, t)
-        context = text_encoder(ids)[0]
-        pred = unet(noisy, t, context).sample
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            context = text_encoder(ids)[0]
+            pred = unet(noisy, t, context).sample
         loss = F.mse_loss(pred.float(), noise.float(), reduction="mean")
         loss.backward()
         optimizer.step()
@@ -85,7 +91,8 @@ def main():
         step()
         best = min(best, time.perf_counter() - start)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"size": args.size, "checkpointing": args.checkpointing, "seconds": best,
+    print(json.dumps({"size": args.size, "checkpointing": args.checkpointing,
+                      "precision": "bf16" if args.bf16 else "fp32", "seconds": best,
                       "gflop": counter.get_total_flops() / 1e9, "peak_rss_mib": rss,
                       "threads": torch.get_num_threads()}), flush=True)
 

@@ -4,15 +4,18 @@ Builds diffusers' UNet2DConditionModel with the SD 1.5 configuration and random
 weights (seed 0), saves it once as a diffusers folder (f16 weights) under
 CACHE_DIR/unet that the C benchmark (bench_unet.c) loads too, counts the FLOPs of
 one evaluation with torch.utils.flop_counter (plus the CPU attention kernel, which
-the counter does not know), and times the evaluation on the CPU in fp32.
+the counter does not know), and times the evaluation on the CPU in fp32, or with
+--dtype bf16 in bf16 (the model and inputs in bfloat16, as a CPU user runs diffusers
+with torch_dtype=torch.bfloat16).
 
-For each size it also writes CACHE_DIR/io/unet_<size>_b<batch>.safetensors: the inputs
-(sample, encoder_hidden_states, timestep) and torch's fp32 output, so that
-bench_unet checks it computed the same thing. Inputs are seeded by the size, so
+For each size the fp32 run also writes CACHE_DIR/io/unet_<size>_b<batch>.safetensors:
+the inputs (sample, encoder_hidden_states, timestep) and torch's fp32 output, so that
+bench_unet checks it computed the same thing (the bf16 run writes nothing). Inputs are seeded by the size, so
 they do not depend on which other sizes are asked for.
 
-usage: python3 unet_torch.py CACHE_DIR THREADS SIZE [SIZE ...] [--batch 2] [--repeat 3] [--profile]
-Prints one JSON line per size: {"size", "batch", "seconds", "gflop", "threads"}.
+usage: python3 unet_torch.py CACHE_DIR THREADS SIZE [SIZE ...] [--batch 2] [--repeat 3] [--dtype fp32|bf16]
+                             [--profile]
+Prints one JSON line per size: {"size", "batch", "precision", "seconds", "gflop", "threads"}.
 """
 import argparse
 import json
@@ -123,17 +126,22 @@ def main():
     parser.add_argument("sizes", type=int, nargs="+")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--profile", action="store_true", help="per-op table of one evaluation on stderr")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     unet = load_unet(args.cache)
+    if args.dtype == "bf16":
+        unet = unet.to(torch.bfloat16)
     os.makedirs(os.path.join(args.cache, "io"), exist_ok=True)
     for size in args.sizes:
         latent = size // 8
         g = torch.Generator().manual_seed(size)
         sample = torch.randn((args.batch, 4, latent, latent), generator=g)
         context = torch.randn((args.batch, 77, 768), generator=g)
+        if args.dtype == "bf16":
+            sample, context = sample.to(torch.bfloat16), context.to(torch.bfloat16)
         t = torch.tensor([500.0])
         with torch.no_grad():  # the flop counter sees no ops under inference_mode
             counter = FlopCounterMode(display=False,
@@ -141,9 +149,10 @@ def main():
             with counter:
                 out = unet(sample, t, encoder_hidden_states=context).sample
             flops = counter.get_total_flops()
-        io = os.path.join(args.cache, "io", f"unet_{size}_b{args.batch}.safetensors")
-        save_file({"sample": sample.contiguous(), "encoder_hidden_states": context.contiguous(),
-                   "timestep": t, "out": out.contiguous()}, io)
+        if args.dtype == "fp32":
+            io = os.path.join(args.cache, "io", f"unet_{size}_b{args.batch}.safetensors")
+            save_file({"sample": sample.contiguous(), "encoder_hidden_states": context.contiguous(),
+                       "timestep": t, "out": out.contiguous()}, io)
         with torch.inference_mode():
             best = float("inf")
             for _ in range(args.repeat):
@@ -156,8 +165,8 @@ def main():
                                                                 record_shapes=True) as prof:
                 unet(sample, t, encoder_hidden_states=context)
             print_profile(prof, size, args.batch, time.perf_counter() - start)
-        print(json.dumps({"size": size, "batch": args.batch, "seconds": best, "gflop": flops / 1e9,
-                          "threads": torch.get_num_threads()}), flush=True)
+        print(json.dumps({"size": size, "batch": args.batch, "precision": args.dtype, "seconds": best,
+                          "gflop": flops / 1e9, "threads": torch.get_num_threads()}), flush=True)
 
 
 if __name__ == "__main__":
