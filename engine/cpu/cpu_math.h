@@ -65,9 +65,4 @@ static inline float ow_gelu_exact(float x) {
     return 0.5f * x * ow_one_plus_erff(x * 0.70710678118654752f);
 }
 
-/* x * sigmoid(x). */
-static inline float ow_silu(float x) {
-    return x / (1.0f + ow_expf(-x));
-}
-
 #endif

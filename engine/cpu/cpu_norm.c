@@ -71,11 +71,8 @@ static void row_statistics(const float *x, size_t n, float eps, float *mean_out,
 /* out = (x - mean) * a + c over n values, then SiLU if asked (cpu_norm.c's affine_row). */
 OW_CPU_HOT
 static void group_affine_row(float *out, const float *x, size_t n, float mean, float a, float c, int silu) {
-    if (silu) {
-        for (size_t i = 0; i < n; i++) out[i] = ow_silu((x[i] - mean) * a + c);
-    } else {
-        for (size_t i = 0; i < n; i++) out[i] = (x[i] - mean) * a + c;
-    }
+    for (size_t i = 0; i < n; i++) out[i] = (x[i] - mean) * a + c;
+    if (silu) ow_cpu_silu_row(out, out, n);
 }
 
 void ow_cpu_group_norm_train(ow_backend *b, float *out, float *mean, float *rstd, const float *x, const float *gamma,
