@@ -16,6 +16,7 @@
 #include "check.h"
 #include "judge.h"
 #include "oneword.h"
+#include "pipeline/pipeline.h"
 #include "png_write.h"
 
 enum { SHAPES_PROMPTS = 16, SHAPES_SIZE = 64 };
@@ -106,6 +107,16 @@ int main(void) {
           SHAPES_PROMPTS, SHAPES_MIN_ACCEPTED);
     CHECK(swapped_accepted <= SHAPES_MAX_SWAPPED, "judge accepts %d of %d images as the colour-swapped caption "
           "(want <= %d)", swapped_accepted, SHAPES_PROMPTS, SHAPES_MAX_SWAPPED);
+
+    /* auto: bf16 exactly where the backend runs bf16 products fastest */
+    model = open_shapes(OW_PRECISION_AUTO);
+    if (model) {
+        const ow_precision want =
+            model->backend->preferred_matrix_dtype == OW_MATRIX_BF16 ? OW_PRECISION_BF16 : OW_PRECISION_FP32;
+        CHECK(ow_model_precision(model) == want, "auto resolves to %s (got %s)", ow_precision_name(want),
+              ow_precision_name(ow_model_precision(model)));
+        ow_model_close(model);
+    }
 
     model = open_shapes(OW_PRECISION_BF16);
     if (model) {
