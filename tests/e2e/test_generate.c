@@ -1,10 +1,14 @@
 /* test_generate.c: whole guided generations through the public API (ow_model_open,
  * ow_generate) against diffusers' StableDiffusionPipeline on the tiny models, for
- * every sampler, DDIM eta > 0, two images at once and a non-square size: each
- * pixel within 1/255 of diffusers' PNG values (tests/golden/e2e, made by
- * tests/ref/make_generation_golden.py). */
+ * every sampler, DDIM eta > 0, two images at once, a non-square size and a folder
+ * whose scheduler_config.json lacks keys (each sampler then takes its own class
+ * default, as diffusers' Scheduler.from_config does): each pixel within 1/255 of
+ * diffusers' PNG values (tests/golden/e2e, made by tests/ref/make_generation_golden.py). */
 #include <json-c/json.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "formats/tensor_set.h"
@@ -18,6 +22,41 @@ static const char *json_str(json_object *o, const char *key) {
 static double json_num(json_object *o, const char *key) {
     json_object *v;
     return json_object_object_get_ex(o, key, &v) ? json_object_get_double(v) : 0.0;
+}
+
+/* A copy of a tiny diffusers folder (its parts linked) whose scheduler_config.json
+ * lacks the keys the case names; returns the folder or NULL. */
+static const char *folder_lacking_scheduler_keys(const char *model_path, json_object *lacks, char *tmp, size_t cap) {
+    snprintf(tmp, cap, "%s", "/tmp/ow-bare-scheduler-XXXXXX");
+    if (!mkdtemp(tmp)) return NULL;
+    static const char *const parts[] = {"unet", "vae", "text_encoder", "model_index.json"};
+    char from[1024], to[1024];
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        snprintf(from, sizeof from, "%s/%s", model_path, parts[i]);
+        snprintf(to, sizeof to, "%s/%s", tmp, parts[i]);
+        if (symlink(from, to) != 0) return NULL;
+    }
+    snprintf(from, sizeof from, "%s/scheduler/scheduler_config.json", model_path);
+    json_object *config = json_object_from_file(from);
+    if (!config) return NULL;
+    for (size_t i = 0; i < json_object_array_length(lacks); i++)
+        json_object_object_del(config, json_object_get_string(json_object_array_get_idx(lacks, i)));
+    snprintf(to, sizeof to, "%s/scheduler", tmp);
+    int ok = mkdir(to, 0700) == 0;
+    snprintf(to, sizeof to, "%s/scheduler/scheduler_config.json", tmp);
+    ok = ok && json_object_to_file(to, config) == 0;
+    json_object_put(config);
+    return ok ? tmp : NULL;
+}
+
+static void remove_folder_copy(const char *tmp) {
+    static const char *const entries[] = {"unet", "vae", "text_encoder", "model_index.json",
+                                          "scheduler/scheduler_config.json", "scheduler", ""};
+    char path[1024];
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp, entries[i]);
+        remove(path);
+    }
 }
 
 int main(void) {
@@ -35,13 +74,25 @@ int main(void) {
             snprintf(model_path, sizeof model_path, "%s/tests/golden/tiny/%s", OW_SOURCE_ROOT, json_str(tc, "model"));
         snprintf(golden_path, sizeof golden_path, "%s/tests/golden/e2e/%s", OW_SOURCE_ROOT, json_str(tc, "file"));
 
+        char bare[64] = "";
+        json_object *lacks = NULL;
+        if (json_object_object_get_ex(tc, "scheduler_lacks", &lacks)) {
+            const char *copy = folder_lacking_scheduler_keys(model_path, lacks, bare, sizeof bare);
+            CHECK(copy != NULL, "a copy of %s without some scheduler keys", model_path);
+            if (!copy) continue;
+            snprintf(model_path, sizeof model_path, "%s", copy);
+        }
+
         ow_error err = {0};
         ow_model *model = NULL;
         ow_model_options opts;
         ow_model_options_init(&opts);
         opts.threads = 2;
         CHECK(ow_model_open(&model, model_path, &opts, &err) == OW_OK, "open %s: %s", model_path, err.message);
-        if (!model) continue;
+        if (!model) {
+            if (bare[0]) remove_folder_copy(bare);
+            continue;
+        }
 
         ow_generate_params p;
         ow_generate_params_init(&p);
@@ -71,8 +122,9 @@ int main(void) {
                 for (size_t px = 0; px < plane; px++)
                     for (int ch = 0; ch < 3; ch++)
                         planar[((size_t)i * 3 + ch) * plane + px] = images[((size_t)i * plane + px) * 3 + ch];
-            snprintf(what, sizeof what, "%s %s eta %g n %d %dx%d: float pixels vs diffusers", json_str(tc, "model"),
-                     p.sampler, (double)p.eta, p.n_images, p.width, p.height);
+            snprintf(what, sizeof what, "%s%s %s eta %g n %d %dx%d: float pixels vs diffusers", json_str(tc, "model"),
+                     bare[0] ? " (scheduler config lacking keys)" : "", p.sampler, (double)p.eta, p.n_images, p.width,
+                     p.height);
             check_close(what, planar, want, n_values, 1.0 / 255.0);
             free(planar);
         } else {
@@ -86,14 +138,16 @@ int main(void) {
                 want[i] = u8->data[i] / 255.0f;
                 images[i] = nearbyintf(images[i] * 255.0f) / 255.0f;
             }
-            snprintf(what, sizeof what, "%s %s eta %g n %d %dx%d: 8-bit pixels vs diffusers", json_str(tc, "model"),
-                     p.sampler, (double)p.eta, p.n_images, p.width, p.height);
+            snprintf(what, sizeof what, "%s%s %s eta %g n %d %dx%d: 8-bit pixels vs diffusers", json_str(tc, "model"),
+                     bare[0] ? " (scheduler config lacking keys)" : "", p.sampler, (double)p.eta, p.n_images, p.width,
+                     p.height);
             check_close(what, images, want, n_values, 1.0 / 255.0 + 1e-6);
         }
         ow_tensor_set_free(golden);
         free(images);
         free(want);
         ow_model_close(model);
+        if (bare[0]) remove_folder_copy(bare);
     }
     json_object_put(cases);
     CHECK(count >= 8, "at least 8 cases (got %zu)", count);

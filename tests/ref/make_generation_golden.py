@@ -74,6 +74,7 @@ def scheduler_for(name, config):
     raise ValueError(name)
 
 
+BARE_KEYS = ["clip_sample", "set_alpha_to_one", "steps_offset"]
 CASES = [
     dict(model="sd-tiny-a", sampler="ddim", eta=0.0, steps=10, scale=7.5, seed=42, n=1,
          prompt="a photo of a cat", negative=""),
@@ -87,6 +88,15 @@ CASES = [
          prompt="a small green star above a yellow square", negative=""),
     dict(model="sd-tiny-a", sampler="dpm++2m-karras", eta=0.0, steps=10, scale=7.5, seed=42, n=1,
          prompt="a photo of a cat", negative="low quality"),
+    # A folder whose scheduler_config.json lacks keys that SD 1.x folders written by older
+    # diffusers carry: each sampler takes its own class default for them, as diffusers'
+    # Scheduler.from_config does (DDIM: clip_sample and set_alpha_to_one true, steps_offset 0).
+    dict(model="sd-tiny-a", sampler="ddim", eta=0.0, steps=10, scale=7.5, seed=21, n=1,
+         prompt="a photo of a cat", negative="", scheduler_lacks=BARE_KEYS),
+    dict(model="sd-tiny-a", sampler="euler", eta=0.0, steps=10, scale=7.5, seed=22, n=1,
+         prompt="a photo of a cat", negative="", scheduler_lacks=BARE_KEYS),
+    dict(model="sd-tiny-a", sampler="dpm++2m-karras", eta=0.0, steps=10, scale=7.5, seed=23, n=1,
+         prompt="a photo of a cat", negative="", scheduler_lacks=BARE_KEYS),
     dict(model="sd-tiny-b", sampler="ddim", eta=0.0, steps=10, scale=7.5, seed=1234, n=1,
          prompt="a watercolor of a fox in the snow", negative=""),
     dict(model="sd-tiny-b", sampler="euler-a", eta=0.0, steps=10, scale=7.5, seed=5, n=1,
@@ -110,6 +120,12 @@ def main():
             pipe = StableDiffusionPipeline.from_pretrained(folder, tokenizer=tokenizer, torch_dtype=torch.float32,
                                                            safety_checker=None, feature_extractor=None,
                                                            requires_safety_checker=False)
+            if case.get("scheduler_lacks"):
+                with open(os.path.join(folder, "scheduler", "scheduler_config.json")) as f:
+                    config = json.load(f)
+                for key in case["scheduler_lacks"]:
+                    config.pop(key, None)
+                pipe.scheduler = PNDMScheduler.from_config(config)  # the class the folder names
             pipe.scheduler = scheduler_for(case["sampler"], pipe.scheduler.config)
             pipe.set_progress_bar_config(disable=True)
             unet_cfg = pipe.unet.config
@@ -131,6 +147,8 @@ def main():
                 image = (image / 2 + 0.5).clamp(0, 1)
             image_u8 = (image.permute(0, 2, 3, 1) * 255).round().to(torch.uint8)
             name = f"{case['model']}_{case['sampler']}_eta{case['eta']}_n{case['n']}"
+            if case.get("scheduler_lacks"):
+                name += "_bare-scheduler"
             case["file"] = name + ".safetensors"
             save_file({"init_latents": init, "final_latents": latents.contiguous(), "image": image.contiguous(),
                        "image_u8": image_u8.contiguous()}, os.path.join(OUT, case["file"]))
