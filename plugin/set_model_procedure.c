@@ -26,7 +26,7 @@ static GimpValueArray *set_model_run(GimpProcedure *procedure, GimpProcedureConf
     }
     ow_error err = {0};
     char *description = NULL;
-    if (ow_model_inspect(model, &description, &err) != OW_OK) {
+    if (ow_model_inspect(model, NULL, &description, &err) != OW_OK) {
         GimpValueArray *r = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
                                                 "'%s' is not a model oneword can read: %s", model, err.message);
         g_free(model);

@@ -8,7 +8,7 @@
 #          the same ones inside its GIMP 3 root).
 set -eu
 packages=(meson ninja-build pkg-config gcc libopenblas-dev libdnnl-dev libjson-c-dev libzip-dev libpng-dev libjpeg-dev libwebp-dev
-          libtiff-dev zlib1g-dev)
+          libtiff-dev zlib1g-dev libyaml-dev)
 if [ "${1:-}" = "--list" ]; then
     printf '%s\n' "${packages[@]}"
     exit 0

@@ -44,14 +44,16 @@ static void usage(FILE *to) {
             "              [--sampler ddim|plms|euler|euler-a|dpm++2m-karras] [--eta 0]\n"
             "              [--seed N] [--n-samples 4] [--n-iter 1] [--width 512] [--height 512]\n"
             "              [--clip-skip 1] [--threads N] [--precision fp32|bf16|auto]\n"
-            "              [--embedding FILE]... [--embedding-dir DIR]...\n"
+            "              [--embedding FILE]... [--embedding-dir DIR]... [--config FILE.yaml]\n"
             "            accepted: --steps 1..%d, --scale 0..%d (1 or less: no classifier-free\n"
             "              guidance), --eta 0..1 (DDIM), --seed 0..%" PRIu64 " (batch k of\n"
             "              --n-iter uses seed + k, which must stay in that range), --n-samples 1..%d,\n"
             "              --n-iter 1..%d, --width/--height %d..%d in multiples of 8,\n"
-            "              --clip-skip 1..%d (at most the text encoder's layers), --threads 0..%d (0: all)\n"
+            "              --clip-skip 1..%d (at most the text encoder's layers), --threads 0..%d (0: all);\n"
+            "              --config: a single file's original LDM config (default: NAME.yaml beside\n"
+            "              NAME.safetensors/.ckpt when there is one, as A1111 reads it)\n"
             "  learn     textual inversion: a new token from a few images (oneword learn --help)\n"
-            "  inspect   oneword inspect MODEL: detected configuration and parameter counts\n"
+            "  inspect   oneword inspect MODEL [--config FILE.yaml]: detected configuration and parameter counts\n"
             "            oneword inspect EMBEDDING [--json]: format, tokens, vectors, dim, dtype, step, model\n"
             "  convert   oneword convert IN OUT [--layout a1111|diffusers]: embedding to .pt/.bin/.safetensors/.json\n"
             "  merge     oneword merge A B ... -o OUT [--rename FILE:OLD=NEW]...: embeddings into one file\n"
@@ -109,7 +111,7 @@ static char *parameters_text(const ow_generate_params *p, const char *model, uin
 static int generate_main(int argc, char **argv) {
     enum { OPT_NEGATIVE = 1000, OPT_STEPS, OPT_SCALE, OPT_SAMPLER, OPT_ETA, OPT_SEED, OPT_N_SAMPLES,
            OPT_N_ITER, OPT_WIDTH, OPT_HEIGHT, OPT_THREADS, OPT_CLIP_SKIP, OPT_OUTDIR, OPT_MODEL, OPT_PROMPT,
-           OPT_EMBEDDING, OPT_EMBEDDING_DIR, OPT_PRECISION };
+           OPT_EMBEDDING, OPT_EMBEDDING_DIR, OPT_PRECISION, OPT_CONFIG };
     static const struct option options[] = {
         {"model", required_argument, 0, OPT_MODEL},         {"prompt", required_argument, 0, OPT_PROMPT},
         {"negative-prompt", required_argument, 0, OPT_NEGATIVE}, {"steps", required_argument, 0, OPT_STEPS},
@@ -119,7 +121,7 @@ static int generate_main(int argc, char **argv) {
         {"width", required_argument, 0, OPT_WIDTH},         {"height", required_argument, 0, OPT_HEIGHT},
         {"W", required_argument, 0, OPT_WIDTH},             {"H", required_argument, 0, OPT_HEIGHT},
         {"threads", required_argument, 0, OPT_THREADS},     {"clip-skip", required_argument, 0, OPT_CLIP_SKIP},
-        {"precision", required_argument, 0, OPT_PRECISION},
+        {"precision", required_argument, 0, OPT_PRECISION}, {"config", required_argument, 0, OPT_CONFIG},
         {"outdir", required_argument, 0, OPT_OUTDIR},       {"help", no_argument, 0, 'h'},
         {"embedding", required_argument, 0, OPT_EMBEDDING}, {"embedding-dir", required_argument, 0, OPT_EMBEDDING_DIR},
         {0, 0, 0, 0},
@@ -152,6 +154,7 @@ static int generate_main(int argc, char **argv) {
         case OPT_HEIGHT: if (cli_parse_int(optarg, "--height", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.height)) return 2; break;
         case OPT_THREADS: if (cli_parse_int(optarg, "--threads", 0, THREADS_MAX, &model_options.threads)) return 2; break;
         case OPT_PRECISION: if (cli_parse_precision(optarg, &model_options.precision)) return 2; break;
+        case OPT_CONFIG: model_options.config_path = optarg; break;
         case OPT_CLIP_SKIP: if (cli_parse_int(optarg, "--clip-skip", 1, CLIP_SKIP_MAX, &params.clip_skip)) return 2; break;
         case OPT_OUTDIR: outdir = optarg; break;
         case OPT_EMBEDDING:
@@ -255,13 +258,16 @@ static int generate_main(int argc, char **argv) {
 /* ---- inspect ---- */
 
 static int inspect_main(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: oneword inspect MODEL\n");
+    const char *config = NULL;
+    if (argc == 4 && strcmp(argv[2], "--config") == 0) config = argv[3];
+    if ((argc != 2 && !config) || argv[1][0] == '-') {
+        fprintf(stderr, "usage: oneword inspect MODEL [--config FILE.yaml]\n");
         return 2;
     }
     ow_error err = {0};
     char *text = NULL;
-    if (ow_model_inspect(argv[1], &text, &err) != OW_OK) return cli_fail("cannot read '%s': %s", argv[1], err.message);
+    if (ow_model_inspect(argv[1], config, &text, &err) != OW_OK)
+        return cli_fail("cannot read '%s': %s", argv[1], err.message);
     cli_print_lines(stdout, text); /* tensor names in it come from the file */
     free(text);
     return 0;

@@ -68,6 +68,8 @@ typedef struct ow_model_options {
     int threads;              /* CPU threads; <= 0: all cores */
     ow_precision precision;   /* OW_PRECISION_FP32 after ow_model_options_init */
     const char *vocab_path;   /* CLIP BPE vocabulary (.txt.gz); NULL: the installed one */
+    const char *config_path;  /* a single file's original LDM .yaml (v1-inference.yaml and kin); NULL: A1111's
+                                 <name>.yaml beside the checkpoint when there is one */
     ow_log_fn log;            /* warnings (e.g. a truncated prompt); may be NULL */
     void *log_user;
 } ow_model_options;
@@ -79,9 +81,10 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
 void ow_model_close(ow_model *model);
 
 /* A human-readable description of a checkpoint (layout, detected configuration,
- * parameter counts) for `oneword inspect`, without loading its weights; the
- * caller frees *text with free(). */
-ow_status ow_model_inspect(const char *path, char **text, ow_error *err);
+ * parameter counts, what had to be guessed) for `oneword inspect`, without loading
+ * its weights; config_path as in ow_model_options (NULL: the .yaml beside it, if
+ * any). The caller frees *text with free(). */
+ow_status ow_model_inspect(const char *path, const char *config_path, char **text, ow_error *err);
 
 /* The precision the model runs in (auto resolved to fp32 or bf16). */
 ow_precision ow_model_precision(const ow_model *model);

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "model/checkpoint_keys.h"
+#include "model/ldm_config.h"
 #include "model/model_config.h"
 
 #define CK_PATH_MAX 4096
@@ -46,6 +47,10 @@ struct ow_checkpoint {
     int has_scheduler;
     char scheduler[CK_PATH_MAX + 64];
     ow_checkpoint_hints hints;
+    int has_ldm;                /* single files: an original LDM .yaml was read */
+    ow_ldm_config ldm;
+    char ldm_path[CK_PATH_MAX + 64];
+    char warnings[1024];        /* what was guessed (ow_checkpoint_warnings) */
 };
 
 /* ---- small helpers ---- */
@@ -229,6 +234,95 @@ static int find_prefix(const ow_tensor_set *set, const char *marker, const char 
     return 1;
 }
 
+/* ---- the .yaml beside a single file ---- */
+
+/* The config must describe this UNet: a yaml for another model is reported, not used. */
+static ow_status unet_matches_ldm_config(const ow_checkpoint *ck, ow_error *err) {
+    const ow_ldm_config *y = &ck->ldm;
+    const ow_unet_config *c = &ck->unet;
+    const char *what = NULL;
+    int said = 0, found = 0;
+    if (y->context_dim > 0 && y->context_dim != c->cross_attention_dim)
+        what = "context_dim", said = y->context_dim, found = c->cross_attention_dim;
+    else if (y->model_channels > 0 && y->model_channels != c->block_out_channels[0])
+        what = "model_channels", said = y->model_channels, found = c->block_out_channels[0];
+    else if (y->in_channels > 0 && y->in_channels != c->in_channels)
+        what = "in_channels", said = y->in_channels, found = c->in_channels;
+    else if (y->num_levels > 0 && y->num_levels != c->num_blocks)
+        what = "the number of channel_mult entries", said = y->num_levels, found = c->num_blocks;
+    else if (y->use_linear_in_transformer >= 0 && y->use_linear_in_transformer != c->use_linear_projection)
+        what = "use_linear_in_transformer", said = y->use_linear_in_transformer, found = c->use_linear_projection;
+    for (int l = 0; !what && y->num_levels > 0 && y->model_channels > 0 && l < y->num_levels; l++)
+        if (y->model_channels * y->channel_mult[l] != c->block_out_channels[l])
+            what = "model_channels x channel_mult", said = y->model_channels * y->channel_mult[l],
+            found = c->block_out_channels[l];
+    if (what)
+        return ow_error_set(err, OW_ERR_FORMAT,
+                            "'%s' does not describe '%s': its %s is %d where the checkpoint's UNet has %d; is it the "
+                            "config of another model?",
+                            ck->ldm_path, ck->path, what, said, found);
+    return OW_OK;
+}
+
+/* What the config's text encoder and model kind say before any shape is read. */
+static ow_status refuse_by_ldm_config(const ow_checkpoint *ck, ow_error *err) {
+    const char *cond = ck->ldm.cond_stage_target, *model = ck->ldm.model_target;
+    if (strstr(cond, "OpenCLIP"))
+        return ow_error_set(err, OW_ERR_UNSUPPORTED,
+                            "'%s' is the config of a Stable Diffusion 2.x model (text encoder %s); oneword runs "
+                            "Stable Diffusion 1.x (CLIP ViT-L)",
+                            ck->ldm_path, cond);
+    if (strstr(cond, "BERTEmbedder"))
+        return ow_error_set(err, OW_ERR_UNSUPPORTED,
+                            "'%s' is the config of the LDM text2img model with a BERT text encoder (%s); oneword "
+                            "runs Stable Diffusion 1.x (CLIP ViT-L) for now",
+                            ck->ldm_path, cond);
+    if (strncmp(model, "sgm.", 4) == 0)
+        return ow_error_set(err, OW_ERR_UNSUPPORTED,
+                            "'%s' is the config of an SDXL-family model (%s); oneword runs Stable Diffusion 1.x",
+                            ck->ldm_path, model);
+    static const char *const parameterizations[] = {"", "eps", "v"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof parameterizations / sizeof parameterizations[0]; i++)
+        known |= strcmp(ck->ldm.parameterization, parameterizations[i]) == 0;
+    if (!known)
+        return ow_error_set(err, OW_ERR_UNSUPPORTED, "'%s': parameterization \"%s\" is not supported (eps or v)",
+                            ck->ldm_path, ck->ldm.parameterization);
+    static const char *const schedules[] = {"", "linear", "sqrt_linear"};
+    known = 0;
+    for (size_t i = 0; i < sizeof schedules / sizeof schedules[0]; i++)
+        known |= strcmp(ck->ldm.beta_schedule, schedules[i]) == 0;
+    if (!known)
+        return ow_error_set(err, OW_ERR_UNSUPPORTED,
+                            "'%s': beta_schedule \"%s\" is not supported (linear or sqrt_linear)", ck->ldm_path,
+                            ck->ldm.beta_schedule);
+    return OW_OK;
+}
+
+/* Reads the config a single file comes with: the one named (hints.config_path), or
+ * A1111's <name>.yaml beside the checkpoint when there is one. */
+static ow_status read_ldm_config(ow_checkpoint *ck, ow_error *err) {
+    const char *named = ck->hints.config_path;
+    ck->hints.config_path = NULL; /* the caller's string: not kept */
+    if (named && named[0]) {
+        if (strlen(named) >= CK_PATH_MAX) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "config path is too long");
+        snprintf(ck->ldm_path, sizeof ck->ldm_path, "%s", named);
+    } else {
+        size_t len = strlen(ck->path);
+        const char *slash = strrchr(ck->path, '/'), *dot = strrchr(ck->path, '.');
+        if (dot && (!slash || dot > slash + 1)) len = (size_t)(dot - ck->path);
+        snprintf(ck->ldm_path, sizeof ck->ldm_path, "%.*s.yaml", (int)len, ck->path);
+        if (!is_file(ck->ldm_path)) {
+            ck->ldm_path[0] = '\0';
+            return OW_OK;
+        }
+    }
+    ow_status s = ow_ldm_config_load(&ck->ldm, ck->ldm_path, err);
+    if (s == OW_OK) s = refuse_by_ldm_config(ck, err);
+    ck->has_ldm = s == OW_OK;
+    return s;
+}
+
 /* ---- UNet from shapes ---- */
 
 static ow_status unet_from_shapes(ow_checkpoint *ck, ow_error *err) {
@@ -309,27 +403,52 @@ static ow_status unet_from_shapes(ow_checkpoint *ck, ow_error *err) {
                             "supports Stable Diffusion 1.x",
                             ck->path);
 
-    /* What shapes cannot tell. */
-    int heads = 0, groups = 32, sample = 0;
-    const char *heads_from;
-    s = metadata_heads(set, levels, c->attention_heads, err);
-    if (s != OW_OK) return s;
-    if (c->attention_heads[0] > 0) heads = c->attention_heads[0], heads_from = "file metadata";
-    else if (ck->hints.unet_attention_heads > 0) heads = ck->hints.unet_attention_heads, heads_from = "hint";
-    else if (c->cross_attention_dim == 768) heads = 8, heads_from = "SD 1.x (cross-attention 768)";
-    else
-        return ow_error_set(err, OW_ERR_UNSUPPORTED,
-                            "unet: cross-attention width %d is not SD 1.x's 768, and the number of attention heads "
-                            "is not in the tensor shapes; give it (metadata '%s' or a hint)",
-                            c->cross_attention_dim, OW_META_UNET_HEADS);
-    if (c->attention_heads[0] <= 0)
+    if (ck->has_ldm && (s = unet_matches_ldm_config(ck, err)) != OW_OK) return s;
+
+    /* What shapes cannot tell: the config's heads, the file's metadata, a hint, or
+     * SD 1.x's original config (8 heads), which a model of another width gets with
+     * a warning, as A1111 loads a checkpoint without a .yaml with v1-inference.yaml. */
+    int heads = 0, groups = 32, sample = 0, per_level = 0;
+    const char *heads_from = "file metadata";
+    if (ck->has_ldm) {
+        s = ow_ldm_config_unet_heads(&ck->ldm, levels, c->block_out_channels, c->attention_heads, &per_level, err);
+        if (s != OW_OK) return ow_error_prefix(err, "'%s'", ck->ldm_path);
+        if (per_level) heads_from = "the .yaml config";
+    }
+    if (!per_level) {
+        if ((s = metadata_heads(set, levels, c->attention_heads, err)) != OW_OK) return s;
+        per_level = c->attention_heads[0] > 0;
+    }
+    if (per_level) {
+        heads = c->attention_heads[0];
+    } else if (ck->hints.unet_attention_heads > 0) {
+        heads = ck->hints.unet_attention_heads, heads_from = "hint";
+    } else {
+        heads = 8;
+        heads_from = "SD 1.x's original config";
+        for (int l = 0; l < levels; l++)
+            if (c->block_out_channels[l] % heads != 0)
+                return ow_error_set(err, OW_ERR_UNSUPPORTED,
+                                    "unet: the number of attention heads is not in the tensor shapes, and SD 1.x's 8 "
+                                    "do not divide this UNet's %d channels; give the model's original .yaml config "
+                                    "(beside the checkpoint with the same name, or --config FILE)",
+                                    c->block_out_channels[l]);
+        if (c->cross_attention_dim != 768)
+            appendf(ck->warnings, sizeof ck->warnings,
+                    "%sunet: cross-attention width %d is not SD 1.x's 768 and nothing gives its number of attention "
+                    "heads: using SD 1.x's 8; if images come out wrong, give the model's original .yaml config "
+                    "(beside the checkpoint with the same name, or --config FILE)",
+                    ck->warnings[0] ? "; " : "", c->cross_attention_dim);
+    }
+    if (!per_level)
         for (int l = 0; l < levels; l++) c->attention_heads[l] = heads;
     const char *groups_from = "SD default";
     if (metadata_int(set, OW_META_UNET_GROUPS, &groups)) groups_from = "file metadata";
     else if (ck->hints.unet_norm_num_groups > 0) groups = ck->hints.unet_norm_num_groups, groups_from = "hint";
     c->norm_num_groups = groups;
     if (metadata_int(set, OW_META_UNET_SAMPLE_SIZE, &sample)) c->sample_size = sample;
-    snprintf(p->config_source, sizeof p->config_source, "tensor shapes");
+    if (ck->has_ldm && ck->ldm.image_size > 0) c->sample_size = ck->ldm.image_size;
+    snprintf(p->config_source, sizeof p->config_source, ck->has_ldm ? "tensor shapes and the .yaml" : "tensor shapes");
     appendf(p->notes, sizeof p->notes, "heads %d from %s; %d groups from %s", heads, heads_from, groups, groups_from);
     if (c->in_channels == 9) appendf(p->notes, sizeof p->notes, "; 9 input channels: an inpainting UNet");
     s = ow_unet_config_validate(c, err);
@@ -389,15 +508,19 @@ static ow_status vae_from_shapes(ow_checkpoint *ck, ow_error *err) {
     else if (ck->hints.vae_norm_num_groups > 0) groups = ck->hints.vae_norm_num_groups, groups_from = "hint";
     c->norm_num_groups = groups;
     const char *scaling = ow_tensor_set_metadata(set, OW_META_VAE_SCALING);
+    const char *scaling_from = " (SD 1.x)";
     c->scaling_factor = 0.18215f;
-    if (scaling) {
+    if (ck->has_ldm && ck->ldm.scale_factor > 0.0) {
+        c->scaling_factor = (float)ck->ldm.scale_factor;
+        scaling_from = " (the .yaml's scale_factor)";
+    } else if (scaling) {
         char *end;
         float f = strtof(scaling, &end);
-        if (end != scaling && f > 0.0f) c->scaling_factor = f;
+        if (end != scaling && f > 0.0f) c->scaling_factor = f, scaling_from = " (file metadata)";
     }
-    snprintf(p->config_source, sizeof p->config_source, "tensor shapes");
+    snprintf(p->config_source, sizeof p->config_source, ck->has_ldm ? "tensor shapes and the .yaml" : "tensor shapes");
     appendf(p->notes, sizeof p->notes, "%d groups from %s; scaling factor %g%s", groups, groups_from,
-            (double)c->scaling_factor, scaling ? " (file metadata)" : " (SD 1.x)");
+            (double)c->scaling_factor, scaling_from);
     s = ow_vae_config_validate(c, err);
     if (s != OW_OK) return ow_error_prefix(err, "vae configuration read from '%s'", ck->path);
     return OW_OK;
@@ -415,6 +538,15 @@ static ow_status text_from_shapes(ow_checkpoint *ck, ow_error *err) {
     const char *from = "hidden size / 64";
     if (metadata_int(p->set, OW_META_TEXT_HEADS, &heads)) from = "file metadata";
     else if (ck->hints.text_attention_heads > 0) heads = ck->hints.text_attention_heads, from = "hint";
+    const ow_tensor_entry *tok = ow_weights_find(&w, "text_model.embeddings.token_embedding.weight");
+    if (heads == 0 && tok && tok->ndim == 2 && tok->shape[1] % 64 != 0 && tok->shape[1] % 12 == 0) {
+        /* CLIP's heads are 64 wide; a width that is not a multiple of 64 gets ViT-L's 12 */
+        heads = 12, from = "CLIP ViT-L";
+        appendf(ck->warnings, sizeof ck->warnings,
+                "%stext encoder: width %lld is not CLIP ViT-L's 768 and nothing gives its number of attention heads: "
+                "using ViT-L's 12",
+                ck->warnings[0] ? "; " : "", (long long)tok->shape[1]);
+    }
     ow_status s = ow_clip_text_config_from_weights(&ck->text, &w, heads, err);
     if (s != OW_OK) return ow_error_prefix(err, "'%s'", ck->path);
     snprintf(p->config_source, sizeof p->config_source, "tensor shapes");
@@ -430,6 +562,7 @@ static ow_status open_single_file(ow_checkpoint *ck, ow_error *err) {
     ck->layout = OW_CHECKPOINT_SINGLE_FILE;
     const ow_tensor_set *set = ck->file;
     ow_status s = refuse_other_models(set, ck->path, err);
+    if (s == OW_OK) s = read_ldm_config(ck, err);
     if (s != OW_OK) return s;
     static const struct { const char *marker, *preferred; } markers[CK_PARTS] = {
         [PART_TEXT] = {"embeddings.token_embedding.weight", "cond_stage_model."},
@@ -590,6 +723,11 @@ ow_status ow_checkpoint_open_hints(ow_checkpoint **out, const char *path, const 
     ow_status s;
     if (stat(ck->path, &st) != 0)
         s = ow_error_set(err, OW_ERR_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode) && ck->hints.config_path)
+        s = ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                         "'%s' is a diffusers folder: its parts' config.json files configure it; a .yaml config "
+                         "(--config) is for single-file checkpoints",
+                         path);
     else if (S_ISDIR(st.st_mode))
         s = open_folder(ck, err);
     else if ((s = ow_tensor_set_open(&ck->file, ck->path, err)) == OW_OK)
@@ -669,6 +807,8 @@ const ow_clip_text_config *ow_checkpoint_text_config(const ow_checkpoint *ck) {
 const char *ow_checkpoint_scheduler_config_path(const ow_checkpoint *ck) {
     return ck->has_scheduler ? ck->scheduler : NULL;
 }
+const ow_ldm_config *ow_checkpoint_ldm_config(const ow_checkpoint *ck) { return ck->has_ldm ? &ck->ldm : NULL; }
+const char *ow_checkpoint_warnings(const ow_checkpoint *ck) { return ck->warnings; }
 
 /* ---- describe ---- */
 
@@ -767,7 +907,22 @@ ow_status ow_checkpoint_describe(const ow_checkpoint *ck, char **text, ow_error 
     }
     char scheduler[256];
     ow_text_escape(scheduler, sizeof scheduler, ck->scheduler, strlen(ck->scheduler));
-    appendf(buf, cap, "scheduler: %s\n", ck->has_scheduler ? scheduler : "none (SD 1.x training schedule)");
+    if (ck->has_ldm) {
+        const ow_ldm_config *y = &ck->ldm;
+        char config[256];
+        ow_text_escape(config, sizeof config, ck->ldm_path, strlen(ck->ldm_path));
+        appendf(buf, cap, "config: %s", config);
+        if (y->timesteps || y->linear_start > 0.0 || y->linear_end > 0.0)
+            appendf(buf, cap, " (schedule: %d timesteps, betas %g to %g%s)", y->timesteps ? y->timesteps : 1000,
+                    y->linear_start > 0.0 ? y->linear_start : 0.00085, y->linear_end > 0.0 ? y->linear_end : 0.012,
+                    strcmp(y->parameterization, "v") == 0 ? ", predicts v" : "");
+        appendf(buf, cap, "\n");
+    }
+    appendf(buf, cap, "scheduler: %s\n",
+            ck->has_scheduler ? scheduler
+            : ck->has_ldm     ? "none (the .yaml's training schedule)"
+                              : "none (SD 1.x training schedule)");
+    if (ck->warnings[0]) appendf(buf, cap, "warning: %s\n", ck->warnings);
     *text = buf;
     return OW_OK;
 }

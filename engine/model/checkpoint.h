@@ -13,16 +13,19 @@
  *   under a wrapper ("state_dict" in .ckpt files) or an extra prefix ("module.").
  *   Each part is found by its marker key wherever it sits; model_ema.* copies
  *   and other training leftovers are ignored. The configuration is read from the
- *   tensor shapes; what shapes cannot tell (attention heads, group-norm groups)
- *   comes from the file's `__metadata__` (keys below), from hints, or from the
- *   SD 1.x values (8 UNet heads with cross_attention_dim 768, 12 text heads with
- *   hidden 768, 32 groups).
+ *   tensor shapes; what shapes cannot tell (attention heads, group-norm groups,
+ *   the schedule, the latent scale) comes from the original LDM .yaml config
+ *   (A1111's <name>.yaml beside the file, or one named by hints.config_path;
+ *   model/ldm_config.h), the file's `__metadata__` (keys below), hints, or SD 1.x's
+ *   original config (8 UNet heads, 12 text heads, 32 groups), with a warning
+ *   (ow_checkpoint_warnings) where the model is not 768 wide.
  * SD 2.x, SDXL, LoRAs, embeddings and other models are refused with
  * OW_ERR_UNSUPPORTED naming what the file looks like. */
 #ifndef OW_MODEL_CHECKPOINT_H
 #define OW_MODEL_CHECKPOINT_H
 
 #include "model/clip_text.h"
+#include "model/ldm_config.h"
 #include "model/unet.h"
 #include "model/vae.h"
 #include "model/weights.h"
@@ -53,6 +56,7 @@ typedef struct ow_checkpoint_hints {
     int unet_norm_num_groups;
     int vae_norm_num_groups;
     int text_attention_heads;
+    const char *config_path;  /* a single file's original LDM .yaml (NULL: <name>.yaml beside it, if any) */
 } ow_checkpoint_hints;
 
 typedef struct ow_checkpoint ow_checkpoint;
@@ -83,8 +87,12 @@ const ow_vae_config *ow_checkpoint_vae_config(const ow_checkpoint *ck);
 const ow_clip_text_config *ow_checkpoint_text_config(const ow_checkpoint *ck);
 
 /* scheduler/scheduler_config.json of a diffusers folder, or NULL (single files:
- * the SD 1.x training schedule applies). */
+ * the SD 1.x training schedule applies, changed by the .yaml where there is one). */
 const char *ow_checkpoint_scheduler_config_path(const ow_checkpoint *ck);
+/* A single file's .yaml config as read, or NULL when it has none. */
+const ow_ldm_config *ow_checkpoint_ldm_config(const ow_checkpoint *ck);
+/* What had to be guessed, "; "-separated ("" when nothing): for the caller's log. */
+const char *ow_checkpoint_warnings(const ow_checkpoint *ck);
 
 /* Human-readable description for `oneword inspect`: layout, prefixes, dtypes,
  * detected configurations, parameter counts per part, ignored tensors. The caller

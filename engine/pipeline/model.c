@@ -69,6 +69,22 @@ static ow_status choose_precision(ow_model *m, ow_precision want, ow_error *err)
     return OW_OK;
 }
 
+ow_status ow_model_open_checkpoint(const ow_model *m, ow_checkpoint **ck, ow_error *err) {
+    ow_checkpoint_hints hints = {.config_path = m->config_path};
+    return ow_checkpoint_open_hints(ck, m->path, &hints, err);
+}
+
+/* A single file's training schedule as its .yaml states it (LDM's DDPM.register_schedule
+ * keys, read as diffusers' from_single_file reads them: "linear" is LDM's name for
+ * sqrt-spaced betas, diffusers' scaled_linear), and what its UNet predicts. */
+static void schedule_from_ldm_config(ow_schedule_config *c, const ow_ldm_config *y) {
+    if (y->timesteps > 0) c->num_train_timesteps = y->timesteps;
+    if (y->linear_start > 0.0) c->beta_start = y->linear_start;
+    if (y->linear_end > 0.0) c->beta_end = y->linear_end;
+    if (strcmp(y->beta_schedule, "sqrt_linear") == 0) c->beta_schedule = OW_BETAS_LINEAR;
+    if (strcmp(y->parameterization, "v") == 0) c->prediction_type = OW_PREDICT_V;
+}
+
 /* The CLIP vocabulary: the caller's path, or where ow_tokenizer_vocab_path finds it. */
 static const char *find_vocab(const ow_model_options *opts, char *buffer, size_t cap) {
     if (opts && opts->vocab_path) return opts->vocab_path;
@@ -81,7 +97,8 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
     if (!m) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     m->pad_id = OW_CLIP_EOS_ID; /* SD 1.x: CLIP's tokenizer pads with <|endoftext|> */
     if (opts) { m->log = opts->log; m->log_user = opts->log_user; }
-    if (!(m->path = strdup(path))) {
+    if (!(m->path = strdup(path)) || (opts && opts->config_path && !(m->config_path = strdup(opts->config_path)))) {
+        free(m->path);
         free(m);
         return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
     }
@@ -91,7 +108,8 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
     ow_status s = ow_tokenizer_load(&m->tokenizer, find_vocab(opts, vocab, sizeof vocab), err);
     if (s == OW_OK) s = ow_cpu_backend_create(&m->backend, opts ? opts->threads : 0, err);
     if (s == OW_OK) s = choose_precision(m, opts ? opts->precision : OW_PRECISION_FP32, err);
-    if (s == OW_OK) s = ow_checkpoint_open(&ck, path, err);
+    if (s == OW_OK) s = ow_model_open_checkpoint(m, &ck, err);
+    if (s == OW_OK && ow_checkpoint_warnings(ck)[0] && m->log) m->log(m->log_user, 1, ow_checkpoint_warnings(ck));
     if (s == OW_OK) {
         int parts = ow_checkpoint_parts(ck);
         if ((parts & (OW_PART_TEXT | OW_PART_UNET | OW_PART_VAE)) != (OW_PART_TEXT | OW_PART_UNET | OW_PART_VAE))
@@ -121,6 +139,7 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
         const char *scheduler = ow_checkpoint_scheduler_config_path(ck);
         ow_schedule_config_default(&m->schedule);
         if (scheduler) s = ow_schedule_config_load(&m->schedule, scheduler, err);
+        if (ow_checkpoint_ldm_config(ck)) schedule_from_ldm_config(&m->schedule, ow_checkpoint_ldm_config(ck));
     }
     if (s == OW_OK && m->text_encoder->config.hidden_size != m->unet->config.cross_attention_dim)
         s = ow_error_set(err, OW_ERR_FORMAT, "the text encoder gives %d-wide vectors but the UNet expects %d",
@@ -143,6 +162,7 @@ void ow_model_close(ow_model *m) {
     ow_model_embeddings_free(m); /* before the backend: its rows live there */
     if (m->backend) m->backend->destroy(m->backend);
     free(m->path);
+    free(m->config_path);
     free(m);
 }
 
@@ -150,10 +170,11 @@ int ow_model_image_factor(const ow_model *m) {
     return ow_vae_scale_factor(&m->vae->config);
 }
 
-ow_status ow_model_inspect(const char *path, char **text, ow_error *err) {
+ow_status ow_model_inspect(const char *path, const char *config_path, char **text, ow_error *err) {
     *text = NULL;
     ow_checkpoint *ck = NULL;
-    ow_status s = ow_checkpoint_open(&ck, path, err);
+    ow_checkpoint_hints hints = {.config_path = config_path};
+    ow_status s = ow_checkpoint_open_hints(&ck, path, &hints, err);
     if (s != OW_OK) return s;
     s = ow_checkpoint_describe(ck, text, err);
     ow_checkpoint_close(ck);

@@ -24,8 +24,12 @@ struct ow_model {
     ow_log_fn log;
     void *log_user;
     struct ow_model_embeddings *embeddings; /* textual-inversion tokens (pipeline/embeddings.c); NULL: none */
-    char *path; /* the checkpoint it was opened from (learning loads the VAE encoder from it) */
+    char *path;        /* the checkpoint it was opened from (learning loads the VAE encoder from it) */
+    char *config_path; /* the .yaml it was opened with, or NULL */
 };
+
+/* Opens the checkpoint the model was opened from, as it was (same .yaml). */
+ow_status ow_model_open_checkpoint(const ow_model *m, ow_checkpoint **ck, ow_error *err);
 
 /* A part's weights in ck, to be loaded the way this model holds them: matrices in
  * m->matrix_dtype, the text encoder's in f32 at any precision. Model loading and

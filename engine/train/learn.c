@@ -278,7 +278,7 @@ static ow_status encode_latents(ow_model *m, const ow_learn_image *images, int n
     ow_checkpoint *ck = NULL;
     ow_vae *enc = NULL;
     ow_weights w;
-    ow_status s = ow_checkpoint_open(&ck, m->path, err);
+    ow_status s = ow_model_open_checkpoint(m, &ck, err);
     if (s == OW_OK) s = ow_model_part_weights(m, ck, OW_PART_VAE, &w, err);
     if (s == OW_OK) s = ow_vae_load(&enc, ow_checkpoint_vae_config(ck), &w, b, OW_VAE_ENCODER, err);
     if (s != OW_OK) {

@@ -295,7 +295,7 @@ static int open_tensor_file(const char *path) {
 static int inspect_model(const char *path) {
     char *text = NULL;
     ow_error err = {0};
-    ow_status s = ow_model_inspect(path, &text, &err);
+    ow_status s = ow_model_inspect(path, NULL, &text, &err);
     free(text);
     if (s == OW_OK) return 2; /* did not need the file */
     if (!strstr(err.message, "named pipe")) {

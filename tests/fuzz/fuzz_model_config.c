@@ -1,5 +1,6 @@
-/* fuzz_model_config.c: libFuzzer harness for the model folder's JSON configs (the
- * UNet, VAE and text encoder config.json and scheduler_config.json): any text must
+/* fuzz_model_config.c: libFuzzer harness for the model configs: a folder's JSON (the
+ * UNet, VAE and text encoder config.json and scheduler_config.json) and a single
+ * file's original LDM .yaml (model/ldm_config.h): any text must
  * give OW_OK with a configuration whose sizes are in range, or an error with a
  * message; never a crash, a leak, a hang or signed overflow (UBSan halts). */
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "model/clip_text.h"
+#include "model/ldm_config.h"
 #include "model/model_config.h"
 #include "model/unet.h"
 #include "model/vae.h"
@@ -44,6 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         float *alphas = malloc((size_t)schedule.num_train_timesteps * sizeof *alphas);
         if (alphas) must_explain(ow_schedule_alphas_cumprod(&schedule, alphas, &err), &err);
         free(alphas);
+    }
+    must_explain(s, &err);
+    ow_ldm_config ldm;
+    if ((s = ow_ldm_config_parse(&ldm, (const char *)data, size, "fuzz.yaml", &err)) == OW_OK) {
+        static const int widths[4] = {320, 640, 1280, 1280};
+        int heads[4], given;
+        must_explain(ow_ldm_config_unet_heads(&ldm, 4, widths, heads, &given, &err), &err);
     }
     must_explain(s, &err);
     free(text);
