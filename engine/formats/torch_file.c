@@ -25,6 +25,7 @@
 #include "core/text.h"
 #include "formats/pickle_private.h"
 #include "formats/tensor_set_private.h"
+#include "formats/zip_directory.h"
 
 /* A strided tensor is copied only up to this size (or 4x the file, if larger),
  * so a hostile stride-0 view cannot make us allocate without bound. */
@@ -363,6 +364,9 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
     ow_pickle_value **storages;
     size_t n;
     if ((s = collect_storages(set->pickle, &storages, &n, err)) != OW_OK) return s;
+    ow_zip_directory directory;
+    ow_error ignored = {0}; /* a directory we cannot read here: libzip reads the members */
+    int have_directory = ow_zip_directory_read(&directory, set->map, set->map_size, &ignored) == OW_OK;
     for (size_t i = 0; i < n && s == OW_OK; i++) {
         ow_pickle_storage *st = &storages[i]->storage;
         if (st->root_key) { s = ow_error_set(err, OW_ERR_FORMAT, "storage views are not used in zip checkpoints"); break; }
@@ -391,6 +395,15 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
                              name, size, st->numel, ow_dtype_name(st->dtype), need);
             break;
         }
+        /* torch.save stores every storage uncompressed: used in place in the mapping,
+         * so a .ckpt costs no RAM for what is not read (model_ema.* copies); others
+         * are inflated through libzip. */
+        uint64_t offset;
+        if (have_directory && ow_zip_stored_data(&directory, (size_t)index, name, size, &offset)) {
+            st->bytes = (unsigned char *)set->map + offset;
+            st->nbytes = (size_t)size;
+            continue;
+        }
         unsigned char *bytes = NULL;
         if ((s = zip_read_member(z, index, size, name, &bytes, err)) != OW_OK) break;
         if ((s = ow_tensor_set_own(set, bytes, (size_t)size, err)) != OW_OK) break;
@@ -398,6 +411,7 @@ static ow_status zip_read_torch(ow_tensor_set *set, zip_t *z, ow_error *err) {
         st->nbytes = (size_t)size;
     }
     free(storages);
+    ow_zip_directory_free(&directory);
     if (s != OW_OK) return s;
     return name_tensors(set, err);
 }

@@ -2,15 +2,21 @@
  * legacy stream) read through the restricted pickle machine: every tensor bit
  * exact against torch's own bytes, the object tree (dict/list/tuple/set, ints,
  * big ints, floats, strings, bytes, None, bools), shared storages, GPU-tagged
- * storages, cycles; and every hostile, lying, truncated and deep file refused
- * with the right status and message. */
+ * storages, cycles; zip storages used in place in the file's mapping (torch.save
+ * stores them uncompressed), a re-zipped deflated copy read through libzip to the
+ * same bytes; and every hostile, lying, truncated and deep file refused with the
+ * right status and message. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zip.h>
 
 #include "check.h"
 #include "expect.h"
 #include "formats/pickle.h"
+#include "formats/tensor_set_private.h"
 
 static void check_tree(const char *file) {
     ow_tensor_set *set = check_fixture(file);
@@ -100,6 +106,63 @@ static void check_embedding(void) {
     ow_tensor_set_free(set);
 }
 
+/* How many of the set's tensors lie in its file mapping (not copied into RAM). */
+static size_t tensors_in_mapping(const ow_tensor_set *set) {
+    size_t in = 0;
+    for (size_t i = 0; i < ow_tensor_set_count(set); i++) {
+        const ow_tensor_entry *e = ow_tensor_set_entry(set, i);
+        in += set->map && e->data >= set->map && e->data + e->nbytes <= set->map + set->map_size;
+    }
+    return in;
+}
+
+/* copies: the tensors that cannot be in place (pt_*.pt: the transposed, sliced and
+ * expanded views, made contiguous, and the empty one). */
+static void check_mapped(const char *path, const char *what, size_t copies) {
+    ow_tensor_set *set = NULL;
+    ow_error err = {0};
+    CHECK(ow_tensor_set_open(&set, path, &err) == OW_OK, "%s: open: %s", what, err.message);
+    if (!set) return;
+    size_t n = ow_tensor_set_count(set), in = tensors_in_mapping(set);
+    CHECK(n > copies && in == n - copies, "%s: %zu of %zu tensors used in place in the mapping (%zu copies expected)",
+          what, in, n, copies);
+    ow_tensor_set_free(set);
+}
+
+/* pt_zip.pt re-zipped with every member deflated (as a zip tool would): the
+ * storages are inflated through libzip and hold the same bytes. */
+static void check_deflated_copy(void) {
+    const char *original = source_path("tests/golden/formats/pt_zip.pt");
+    char copy[] = "/tmp/ow-deflated-XXXXXX";
+    int fd = mkstemp(copy);
+    if (fd >= 0) close(fd);
+    int zerr = 0;
+    zip_t *in = zip_open(original, ZIP_RDONLY, &zerr), *out = zip_open(copy, ZIP_TRUNCATE, &zerr);
+    CHECK(in && out, "open pt_zip.pt and a copy");
+    if (!in || !out) return;
+    for (zip_int64_t i = 0; i < zip_get_num_entries(in, 0); i++) {
+        zip_source_t *src = zip_source_zip(out, in, (zip_uint64_t)i, 0, 0, -1);
+        zip_int64_t j = src ? zip_file_add(out, zip_get_name(in, (zip_uint64_t)i, 0), src, 0) : -1;
+        if (j >= 0) zip_set_file_compression(out, (zip_uint64_t)j, ZIP_CM_DEFLATE, 9);
+    }
+    CHECK(zip_close(out) == 0, "write the deflated copy");
+    zip_close(in);
+    ow_tensor_set *a = NULL, *b = NULL;
+    ow_error err = {0};
+    CHECK(ow_tensor_set_open(&a, original, &err) == OW_OK && ow_tensor_set_open(&b, copy, &err) == OW_OK,
+          "open both: %s", err.message);
+    size_t same = 0, n = a ? ow_tensor_set_count(a) : 0;
+    for (size_t i = 0; a && b && i < n; i++) {
+        const ow_tensor_entry *x = ow_tensor_set_entry(a, i), *y = ow_tensor_set_find(b, x->name);
+        same += y && y->nbytes == x->nbytes && memcmp(y->data, x->data, x->nbytes) == 0;
+    }
+    CHECK(n > 0 && same == n, "deflated copy: %zu of %zu tensors hold the same bytes", same, n);
+    CHECK(b && tensors_in_mapping(b) == 0, "deflated copy: inflated into RAM, not taken from the mapping");
+    ow_tensor_set_free(a);
+    ow_tensor_set_free(b);
+    unlink(copy);
+}
+
 int main(void) {
     check_tree("pt_zip.pt");
     check_tree("pt_root_model.ckpt");
@@ -109,6 +172,11 @@ int main(void) {
     check_gpu("pt_gpu.pt");
     check_gpu("pt_gpu_legacy.pt");
     check_embedding();
+    check_mapped(source_path("tests/golden/formats/pt_zip.pt"), "pt_zip.pt", 4);
+    check_mapped(source_path("tests/golden/formats/pt_root_model.ckpt"), "pt_root_model.ckpt", 4);
+    check_mapped(source_path("tests/golden/formats/pt_proto4.pt"), "pt_proto4.pt", 4);
+    check_mapped(source_path("tests/golden/tiny/variants/ema.ckpt"), "tiny ema.ckpt", 0);
+    check_deflated_copy();
     ow_tensor_set_free(check_fixture("pt_checkpoint.ckpt"));
     ow_tensor_set_free(check_fixture("pt_cycle.pt"));
     check_bad_files("evil_");
