@@ -101,8 +101,15 @@ static void col_copy(col_dest d, size_t at, const float *src, int n) {
     else ow_cpu_to_bf16(d.bf16 + at, src, (size_t)n);
 }
 
+/* A strided run (a stride-2 convolution's row), gathered into a block of f32 so that
+ * the bf16 rounding runs over whole blocks. */
 static void col_copy_strided(col_dest d, size_t at, const float *src, int lo, int hi, int stride) {
-    for (int t = lo; t < hi; t++) col_copy(d, at + (size_t)t, src + (ptrdiff_t)t * stride, 1);
+    float gathered[64];
+    for (int t = lo; t < hi; t += 64) {
+        int n = hi - t < 64 ? hi - t : 64;
+        for (int i = 0; i < n; i++) gathered[i] = src[(ptrdiff_t)(t + i) * stride];
+        col_copy(d, at + (size_t)t, gathered, n);
+    }
 }
 
 /* Unfolds input channels [c0, c1) of one image x (C, H, W) for output positions
