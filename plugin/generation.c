@@ -222,7 +222,7 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
     const int use_image = image && gimp_image_get_base_type(image) != GIMP_INDEXED;
 
     ow_model_options options;
-    ow_model_options_init(&options);
+    plugin_model_options(&context.settings, &options);
     options.log = plugin_engine_log;
     ow_model *model = NULL;
     library lib;
@@ -233,9 +233,9 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
     GimpImage *target = NULL;
     GimpValueArray *failure = NULL;
     gimp_progress_init("Loading the model...");
-    if (ow_model_open(&model, context.model_path, &options, &err) != OW_OK) {
+    if (ow_model_open(&model, context.settings.model, &options, &err) != OW_OK) {
         failure = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s",
-                                      context.model_path, err.message);
+                                      context.settings.model, err.message);
         goto done;
     }
     const int factor = ow_model_image_factor(model);
@@ -303,7 +303,7 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
                                           params.width, params.height);
             goto done;
         }
-        char *text = record_json(&params, context.model_path);
+        char *text = record_json(&params, context.settings.model);
         GimpParasite *parasite = gimp_parasite_new(PLUGIN_GENERATION_PARASITE,
                                                    GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE,
                                                    (guint32)strlen(text) + 1, text);

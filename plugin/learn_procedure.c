@@ -350,11 +350,11 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     }
 
     ow_model_options options;
-    ow_model_options_init(&options);
+    plugin_model_options(&context.settings, &options);
     options.log = plugin_engine_log;
     gimp_progress_init("Loading the model...");
-    if (ow_model_open(&model, context.model_path, &options, &err) != OW_OK) {
-        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s", context.model_path,
+    if (ow_model_open(&model, context.settings.model, &options, &err) != OW_OK) {
+        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot load the model '%s': %s", context.settings.model,
                                      err.message);
         goto done;
     }

@@ -79,15 +79,19 @@ static void add_row(library_window *win, const library_entry *e) {
 }
 
 static void show_model(library_window *win) {
-    char model[PLUGIN_PATH_MAX];
+    plugin_model_settings settings;
     ow_error err = {0};
     gchar *text;
-    if (plugin_profile_model(&win->profile, model, sizeof model, &err) != OW_OK)
+    if (plugin_profile_model_settings(&win->profile, &settings, &err) != OW_OK)
         text = g_strdup_printf("Model: %s", err.message);
-    else if (!model[0])
+    else if (!settings.model[0])
         text = g_strdup("No model is set: Set Model... chooses the checkpoint that generating and learning use.");
-    else
-        text = g_strdup_printf("Model: %s", model);
+    else {
+        char threads[32] = "all cores";
+        if (settings.threads) snprintf(threads, sizeof threads, "%d threads", settings.threads);
+        text = g_strdup_printf("Model: %s (%s, %s%s%s)", settings.model, ow_precision_name(settings.precision), threads,
+                               settings.config[0] ? "; config " : "", settings.config);
+    }
     gtk_label_set_text(GTK_LABEL(win->model_label), text);
     g_free(text);
 }

@@ -35,13 +35,13 @@ ow_status plugin_open_profile(plugin_profile *profile, ow_error *err) {
 GimpValueArray *plugin_open_model_context(GimpProcedure *procedure, plugin_model_context *context) {
     ow_error err = {0};
     ow_status s = plugin_open_profile(&context->profile, &err);
-    if (s == OW_OK) s = plugin_profile_model(&context->profile, context->model_path, sizeof context->model_path, &err);
+    if (s == OW_OK) s = plugin_profile_model_settings(&context->profile, &context->settings, &err);
     struct stat st;
-    if (s == OW_OK && !context->model_path[0])
+    if (s == OW_OK && !context->settings.model[0])
         s = ow_error_set(&err, OW_ERR_UNSUPPORTED, "%s", plugin_no_model_message);
-    else if (s == OW_OK && stat(context->model_path, &st) != 0)
+    else if (s == OW_OK && stat(context->settings.model, &st) != 0)
         s = ow_error_set(&err, OW_ERR_UNSUPPORTED, "The model set in %s, '%s', is gone. %s", context->profile.config,
-                         context->model_path, PLUGIN_SET_MODEL_HINT);
+                         context->settings.model, PLUGIN_SET_MODEL_HINT);
     return s == OW_OK ? NULL : plugin_return_engine_error(procedure, &err);
 }
 

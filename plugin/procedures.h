@@ -54,7 +54,7 @@ ow_status plugin_open_profile(plugin_profile *profile, ow_error *err);
  * in it. */
 typedef struct plugin_model_context {
     plugin_profile profile;
-    char model_path[PLUGIN_PATH_MAX];
+    plugin_model_settings settings;
 } plugin_model_context;
 
 /* Fills context; NULL when a model is set, otherwise the error return values that say

@@ -1,7 +1,8 @@
 /* profile.h: oneword's folder in the user's GIMP profile (gimp_directory()/oneword/,
- * layout in ARCHITECTURE.md) and its config.json (the model path; other keys a later
- * version or the user wrote are kept as they are). No GIMP calls here: the caller
- * passes the GIMP profile folder. */
+ * layout in ARCHITECTURE.md) and its config.json (the model settings: "model",
+ * "model_config", "threads", "precision"; other keys a later version or the user
+ * wrote are kept as they are). No GIMP calls here: the caller passes the GIMP
+ * profile folder. */
 #ifndef OW_PLUGIN_PROFILE_H
 #define OW_PLUGIN_PROFILE_H
 
@@ -23,12 +24,28 @@ typedef struct plugin_profile {
 /* Fills the paths under gimp_dir and creates the folders. */
 ow_status plugin_profile_open(plugin_profile *profile, const char *gimp_dir, ow_error *err);
 
-/* The model path from config.json into out ("" when none is set). A config.json that
- * cannot be read is an error that names it (never silently taken as "no model"). */
-ow_status plugin_profile_model(const plugin_profile *profile, char *out, size_t cap, ow_error *err);
+/* What the model is opened with. */
+typedef struct plugin_model_settings {
+    char model[PLUGIN_PATH_MAX];  /* checkpoint or diffusers folder; "" when none is set */
+    char config[PLUGIN_PATH_MAX]; /* a single file's original .yaml; "": NAME.yaml beside it, if any */
+    int threads;                  /* CPU threads; 0: all cores */
+    ow_precision precision;       /* fp32 unless set */
+} plugin_model_settings;
 
-/* Stores path (made absolute) as the model in config.json, keeping its other keys. */
-ow_status plugin_profile_set_model(const plugin_profile *profile, const char *path, ow_error *err);
+#define PLUGIN_THREADS_MAX 1024
+
+/* The settings in config.json (absent keys: "", 0, fp32). A config.json that cannot be
+ * read, or a key of the wrong type or range, is an error that names it (never silently
+ * taken as "no model"). */
+ow_status plugin_profile_model_settings(const plugin_profile *profile, plugin_model_settings *out, ow_error *err);
+
+/* Stores the settings (model and config made absolute; config "" removes the key),
+ * keeping config.json's other keys. */
+ow_status plugin_profile_set_model_settings(const plugin_profile *profile, const plugin_model_settings *settings,
+                                            ow_error *err);
+
+/* The engine's options for these settings (strings point into settings). */
+void plugin_model_options(const plugin_model_settings *settings, ow_model_options *options);
 
 /* How to set a model, and the message every procedure gives when none is set. */
 #define PLUGIN_SET_MODEL_HINT                                                                                \

@@ -173,6 +173,32 @@ else
     esac
 fi
 
+# ---- model settings: threads and precision reach the engine; bad values are refused ----
+gimp "(plug-in-oneword-set-model $NI #:model \"$model\" #:precision \"fp16\")"
+if [ $rc -ne 0 ] && calling_error "precision 'fp16': use fp32, bf16 or auto"; then
+    pass set-model/bad-precision "exit $rc, calling error: precision 'fp16': use fp32, bf16 or auto"
+else fail set-model/bad-precision "expected a calling error, got exit $rc"; fi
+gimp "(plug-in-oneword-set-model $NI #:model \"$model\" #:threads 2 #:precision \"bf16\")"
+if [ $rc -eq 0 ] && grep -qF '"precision":"bf16"' "$library/config.json" && grep -qF '"threads":2' "$library/config.json"; then
+    pass set-model/settings "exit 0, config.json: $(tr -d '\n ' <"$library/config.json")"
+else fail set-model/settings "exit $rc, config.json: $(tr -d '\n ' <"$library/config.json" 2>/dev/null)"; fi
+gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" $sampling #:seed 1012 #:width 64 #:height 64))
+             (l (vector-ref (car r) 0)) (img (cadr r)))
+        (gimp-file-save RUN-NONINTERACTIVE img \"$work/gen-bf16.png\" -1)
+        (gimp-image-delete img))"
+"$cli" generate --model "$model" --prompt "$prompt" --sampler euler --steps 20 --scale 9 --seed 1012 --precision bf16 \
+    --n-samples 1 --width 64 --height 64 --outdir cli-bf16 >/dev/null 2>&1
+d=$([ -s gen-bf16.png ] && "$build/png_diff" gen-bf16.png cli-bf16/samples/00000.png)
+d32=$([ -s gen-bf16.png ] && "$build/png_diff" gen-bf16.png gen-0.png)
+case "$d" in *"max difference "[01]","*)
+    pass generate/bf16 "with precision bf16 set: the layer vs oneword generate --precision bf16: $d; vs the fp32 layer: $d32" ;;
+*) fail generate/bf16 "exit $rc; vs the CLI in bf16: $d" ;;
+esac
+gimp "(plug-in-oneword-set-model $NI #:model \"$model\")"
+grep -qF '"precision":"fp32"' "$library/config.json" && grep -qF '"threads":0' "$library/config.json" &&
+    pass set-model/defaults "set again with the model only: fp32 and all cores" ||
+    fail set-model/defaults "config.json: $(tr -d '\n ' <"$library/config.json")"
+
 # ---- generate without an image: a new one; sizes from arguments ----
 gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:seed 5 #:width 64 #:height 32))
              (img (cadr r)))

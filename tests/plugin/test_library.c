@@ -72,35 +72,66 @@ int main(void) {
           "embeddings/, trash/ and runs/ made under %s", profile.dir);
     printf("ok   profile folders under %s\n", profile.dir);
 
-    /* config.json: no model, then one (absolute), other keys kept, a corrupt file refused */
-    char model[PLUGIN_PATH_MAX];
-    CHECK(plugin_profile_model(&profile, model, sizeof model, &err) == OW_OK && model[0] == '\0',
-          "no config.json: no model (got '%s')", model);
-    write_text(profile.config, "{\"threads\": 2}");
-    CHECK(plugin_profile_set_model(&profile, source_path("resources/shapes"), &err) == OW_OK, "set model: %s",
-          err.message);
-    CHECK(plugin_profile_model(&profile, model, sizeof model, &err) == OW_OK && model[0] == '/' &&
-              strstr(model, "resources/shapes"),
-          "model read back: '%s'", model);
+    /* config.json: no model, then one (absolute) with its settings, other keys kept, bad values and a
+     * corrupt file refused */
+    plugin_model_settings settings, got;
+    CHECK(plugin_profile_model_settings(&profile, &got, &err) == OW_OK && got.model[0] == '\0' && got.threads == 0 &&
+              got.precision == OW_PRECISION_FP32 && got.config[0] == '\0',
+          "no config.json: no model, all cores, fp32 (got '%s')", got.model);
+    write_text(profile.config, "{\"window\": {\"width\": 600}}");
+    memset(&settings, 0, sizeof settings);
+    snprintf(settings.model, sizeof settings.model, "%s", source_path("resources/shapes"));
+    snprintf(settings.config, sizeof settings.config, "%s", source_path("README.md")); /* any file: made absolute */
+    settings.threads = 2;
+    settings.precision = OW_PRECISION_BF16;
+    CHECK(plugin_profile_set_model_settings(&profile, &settings, &err) == OW_OK, "set model: %s", err.message);
+    CHECK(plugin_profile_model_settings(&profile, &got, &err) == OW_OK && got.model[0] == '/' &&
+              strstr(got.model, "resources/shapes") && strstr(got.config, "README.md") && got.config[0] == '/' &&
+              got.threads == 2 && got.precision == OW_PRECISION_BF16,
+          "settings read back: '%s' '%s' %d %d", got.model, got.config, got.threads, (int)got.precision);
+    ow_model_options from_settings;
+    plugin_model_options(&got, &from_settings);
+    CHECK(from_settings.threads == 2 && from_settings.precision == OW_PRECISION_BF16 &&
+              from_settings.config_path == got.config,
+          "the engine options follow the settings");
     char *config_text = NULL;
     size_t config_len = 0;
     CHECK(ow_file_read_all(profile.config, "config.json", 1 << 20, &config_text, &config_len, &err) == OW_OK &&
-              config_text &&
-              strstr(config_text, "\"threads\":2"),
+              config_text && strstr(config_text, "\"width\":600"),
           "config.json keeps the other keys: %s", config_text ? config_text : "(none)");
     free(config_text);
-    printf("ok   config.json: model '%s', other keys kept\n", model);
-    CHECK(plugin_profile_set_model(&profile, "/nonexistent/model", &err) == OW_ERR_NOT_FOUND,
+    printf("ok   config.json: model '%s', threads 2, bf16, other keys kept\n", got.model);
+    settings.config[0] = '\0';
+    CHECK(plugin_profile_set_model_settings(&profile, &settings, &err) == OW_OK &&
+              plugin_profile_model_settings(&profile, &got, &err) == OW_OK && got.config[0] == '\0',
+          "an empty config removes the key");
+    snprintf(settings.model, sizeof settings.model, "%s", "/nonexistent/model");
+    CHECK(plugin_profile_set_model_settings(&profile, &settings, &err) == OW_ERR_NOT_FOUND,
           "a missing model is refused (status %d)", err.status);
-    write_text(profile.config, "{\"model\": ");
-    CHECK(plugin_profile_model(&profile, model, sizeof model, &err) == OW_ERR_FORMAT && strstr(err.message, "config.json"),
-          "a corrupt config.json is an error naming it: '%s'", err.message);
-    printf("ok   corrupt config.json: '%s'\n", err.message);
-    CHECK(plugin_profile_set_model(&profile, source_path("resources/shapes"), &err) == OW_ERR_FORMAT,
+    snprintf(settings.model, sizeof settings.model, "%s", source_path("resources/shapes"));
+    snprintf(settings.config, sizeof settings.config, "%s", "/nonexistent/v1-inference.yaml");
+    CHECK(plugin_profile_set_model_settings(&profile, &settings, &err) == OW_ERR_NOT_FOUND &&
+              strstr(err.message, "v1-inference.yaml"),
+          "a missing config is refused: %s", err.message);
+    settings.config[0] = '\0';
+    static const struct { const char *text, *needle; } bad[] = {
+        {"{\"model\": 7}", "\"model\" must be a string"},
+        {"{\"threads\": -1}", "\"threads\" must be an integer"},
+        {"{\"threads\": \"two\"}", "\"threads\" must be an integer"},
+        {"{\"precision\": \"fp16\"}", "\"precision\" must be"},
+        {"{\"model\": ", "config.json"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_text(profile.config, bad[i].text);
+        CHECK(plugin_profile_model_settings(&profile, &got, &err) == OW_ERR_FORMAT && strstr(err.message, bad[i].needle) &&
+                  strstr(err.message, "config.json") && got.model[0] == '\0',
+              "config.json %s is an error naming it: '%s'", bad[i].text, err.message);
+    }
+    printf("ok   bad config.json: '%s'\n", err.message);
+    CHECK(plugin_profile_set_model_settings(&profile, &settings, &err) == OW_ERR_FORMAT,
           "set-model does not overwrite a corrupt config.json (status %d)", err.status);
     write_text(profile.config, "{}");
-    CHECK(plugin_profile_set_model(&profile, source_path("resources/shapes"), &err) == OW_OK, "set model: %s",
-          err.message);
+    CHECK(plugin_profile_set_model_settings(&profile, &settings, &err) == OW_OK, "set model: %s", err.message);
 
     /* an empty library; import; a clash */
     library lib;
