@@ -223,7 +223,7 @@ static gboolean learn_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *
     d.resume = gimp_procedure_dialog_get_widget(pd, "resume", GTK_TYPE_CHECK_BUTTON);
     gimp_procedure_dialog_fill(pd, "token", "init-word", "init-word-check", "vectors", "steps", "learning-rate", "batch",
                                "size", "template", "save-every", "seed", "name", "resume", "resume-check", "use-masks",
-                               NULL);
+                               "repeats", "flip", "center-crop", "gradient-checkpointing", NULL);
     gulong handlers[] = {
         g_signal_connect(config, "notify::init-word", G_CALLBACK(on_word_changed), &d),
         g_signal_connect(config, "notify::vectors", G_CALLBACK(on_word_changed), &d),
@@ -252,16 +252,19 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
     gchar *token = NULL, *init_word = NULL, *templates = NULL, *name = NULL;
-    gboolean resume = FALSE, use_masks = TRUE;
+    gboolean resume = FALSE, use_masks = TRUE, center_crop = FALSE, checkpointing = FALSE;
     int seed = 0;
     ow_learn_params p;
     ow_learn_params_init(&p);
-    double learning_rate = p.learning_rate;
+    double learning_rate = p.learning_rate, flip = p.flip;
     g_object_get(config, "token", &token, "init-word", &init_word, "vectors", &p.vectors, "steps", &p.steps,
                  "learning-rate", &learning_rate, "batch", &p.batch, "size", &p.size, "template", &templates,
                  "save-every", &p.save_every, "seed", &seed, "name", &name, "resume", &resume, "use-masks",
-                 &use_masks, NULL);
+                 &use_masks, "repeats", &p.repeats, "flip", &flip, "center-crop", &center_crop,
+                 "gradient-checkpointing", &checkpointing, NULL);
     p.learning_rate = (float)learning_rate;
+    p.flip = (float)flip;
+    p.center_crop = center_crop ? 1 : 0;
     p.seed = (uint64_t)seed;
 
     GimpValueArray *result = NULL;
@@ -338,11 +341,13 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
             goto done;
         }
         if (steps > p.steps) p.steps = steps;
+        p.gradient_checkpointing = checkpointing ? 1 : 0; /* memory, not maths: as asked now */
         p.resume = state;
     } else {
         p.placeholder = token;
         p.init_word = init_word;
         p.templates = templates;
+        p.gradient_checkpointing = checkpointing ? 1 : 0;
     }
     if (ow_file_make_dirs(run.dir, 0700, &err) != OW_OK) {
         result = plugin_return_engine_error(procedure, &err);
@@ -454,6 +459,20 @@ GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name
                                         "A layer's mask, or else its alpha, weights the loss: what lies outside "
                                         "is not learned from",
                                         TRUE, G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(procedure, "repeats", "Re_peats",
+                                    "Each image's copies per shuffled epoch, as the reference's repeats (0: every "
+                                    "draw independent)",
+                                    0, 100000, 100, G_PARAM_READWRITE);
+    gimp_procedure_add_double_argument(procedure, "flip", "_Flip", "Probability of a mirrored view", 0.0, 1.0, 0.5,
+                                       G_PARAM_READWRITE);
+    gimp_procedure_add_boolean_argument(procedure, "center-crop", "_Center crop",
+                                        "Train on each layer's largest centred square (the reference's center_crop) "
+                                        "instead of the whole layer resized to a square",
+                                        FALSE, G_PARAM_READWRITE);
+    gimp_procedure_add_boolean_argument(procedure, "gradient-checkpointing", "_Gradient checkpointing",
+                                        "Recompute the UNet's blocks in the backward pass: less memory, a slower step, "
+                                        "the same result",
+                                        FALSE, G_PARAM_READWRITE);
     gimp_procedure_add_string_return_value(procedure, "file", "File", "The library file of the learned embedding", "",
                                            G_PARAM_READWRITE);
     gimp_procedure_add_string_return_value(procedure, "token", "Token", "Its token", "", G_PARAM_READWRITE);

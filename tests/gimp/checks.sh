@@ -465,6 +465,19 @@ d_learn=$(vector_diff cli-learn.json plugin-learn.json)
 within_tolerance "$d_learn" &&
     pass learn/same-as-cli "plug-in vs oneword learn --alpha-mask on the same three pictures in the same order (6 steps, seed 1): $d_learn (at most 1e-5)" ||
     fail learn/same-as-cli "plug-in vs CLI: '$d_learn' (at most 1e-5)"
+# the training options beyond the defaults reach the engine as the CLI's flags do
+gimp "$(layers_scheme "(plug-in-oneword-learn $NI #:image img #:drawables (vector a b c) #:token \"<cropped-circle>\"
+                          $learn_args #:center-crop TRUE #:repeats 0 #:flip 0.0 #:gradient-checkpointing TRUE)")"
+OMP_WAIT_POLICY=PASSIVE "$cli" learn --model "$model" --images gen-0.png --images gen-1.png --images learn-c.png \
+    --alpha-mask --init-word circle --placeholder "<cropped-circle>" --steps 6 --size 64 --batch 1 --save-every 3 --seed 1 \
+    --center-crop --repeats 0 --flip 0 --gradient-checkpointing --out cli-learn-crop >/dev/null 2>&1
+"$cli" convert cli-learn-crop/embeddings.pt cli-learn-crop.json >/dev/null 2>&1
+"$cli" convert "$library/embeddings/cropped-circle.safetensors" plugin-learn-crop.json >/dev/null 2>&1
+d_crop=$(vector_diff cli-learn-crop.json plugin-learn-crop.json)
+d_default=$(vector_diff plugin-learn.json plugin-learn-crop.json)
+within_tolerance "$d_crop" && ! within_tolerance "$d_default" &&
+    pass learn/options "center-crop, repeats 0, flip 0, gradient checkpointing: plug-in vs oneword learn with the same flags: $d_crop; vs the default options: $d_default" ||
+    fail learn/options "exit $rc; plug-in vs CLI '$d_crop' (at most 1e-5); vs the defaults '$d_default' (must differ)"
 gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"an <learned-circle> on a purple background\" $sampling #:seed 4 #:width 64 #:height 64))
              (l (vector-ref (car r) 0)))
         (display (string-append \"stddev=\" (number->string (cadr (gimp-drawable-histogram l HISTOGRAM-VALUE 0.0 1.0))) \"\n\"))
