@@ -8,9 +8,62 @@
 #include "generation.h"
 #include "procedures.h"
 
-/* The dialog: the prompts as multi-line text, the sampler from a list (the aux argument
- * "sampler-choice", copied to and from the checked "sampler" string). */
-static gboolean generate_dialog(GimpProcedure *procedure, GimpProcedureConfig *config) {
+/* Choosing a token in the "insert token" list types it into the prompt at the cursor
+ * (with a space before it where the text needs one), then the list shows its title again. */
+static void on_insert_token(GtkComboBox *combo, gpointer prompt_view) {
+    if (gtk_combo_box_get_active(combo) <= 0) return;
+    gchar *token = gtk_combo_box_text_get_active_text(GTK_COMBO_BOX_TEXT(combo));
+    GtkTextBuffer *buffer = gtk_text_view_get_buffer(GTK_TEXT_VIEW(prompt_view));
+    GtkTextIter at;
+    gtk_text_buffer_get_iter_at_mark(buffer, &at, gtk_text_buffer_get_insert(buffer));
+    gboolean space_before = !gtk_text_iter_starts_line(&at);
+    if (space_before) {
+        GtkTextIter before = at;
+        gtk_text_iter_backward_char(&before);
+        space_before = !g_unichar_isspace(gtk_text_iter_get_char(&before));
+    }
+    gchar *text = g_strdup_printf("%s%s ", space_before ? " " : "", token ? token : "");
+    gtk_text_buffer_insert_at_cursor(buffer, text, -1);
+    g_free(text);
+    g_free(token);
+    gtk_combo_box_set_active(combo, 0);
+    gtk_widget_grab_focus(GTK_WIDGET(prompt_view));
+}
+
+/* The "insert token" list, in the dialog where the label anchor was filled: every
+ * token of the library, with its entry's width (only the model's width generates). */
+static void add_token_list(GtkWidget *anchor, GtkWidget *prompt, const plugin_profile *profile) {
+    library lib;
+    ow_error err = {0};
+    GtkWidget *combo = gtk_combo_box_text_new();
+    if (library_open(&lib, profile, &err) != OW_OK) {
+        gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(combo), NULL, "(the library cannot be read)");
+    } else {
+        gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(combo), NULL,
+                                  lib.count ? "Insert a library token..." : "(the library is empty: Learn or import)");
+        for (size_t i = 0; i < lib.count; i++)
+            for (int t = 0; t < lib.entries[i].n_tokens; t++)
+                gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(combo), NULL, lib.entries[i].tokens[t]);
+        library_close(&lib);
+    }
+    gtk_combo_box_set_active(GTK_COMBO_BOX(combo), 0);
+    g_signal_connect(combo, "changed", G_CALLBACK(on_insert_token), prompt);
+    GtkWidget *parent = gtk_widget_get_parent(anchor);
+    if (GTK_IS_BOX(parent)) {
+        gint position = 0;
+        gtk_container_child_get(GTK_CONTAINER(parent), anchor, "position", &position, NULL);
+        gtk_box_pack_start(GTK_BOX(parent), combo, FALSE, FALSE, 0);
+        gtk_box_reorder_child(GTK_BOX(parent), combo, position + 1);
+        gtk_widget_show(combo);
+    } else {
+        gtk_widget_destroy(combo);
+    }
+}
+
+/* The dialog: the prompts as multi-line text with a list that inserts library tokens,
+ * the sampler from a list (the aux argument "sampler-choice", copied to and from the
+ * checked "sampler" string). */
+static gboolean generate_dialog(GimpProcedure *procedure, GimpProcedureConfig *config, const plugin_profile *profile) {
     gchar *sampler = NULL;
     g_object_get(config, "sampler", &sampler, NULL);
     if (plugin_sampler_name(sampler)) g_object_set(config, "sampler-choice", sampler, NULL);
@@ -26,8 +79,13 @@ static gboolean generate_dialog(GimpProcedure *procedure, GimpProcedureConfig *c
     gtk_widget_set_size_request(negative, 360, 40);
     gimp_procedure_dialog_get_label(d, "prompt-label", "_Prompt (library tokens may be used)", FALSE, TRUE);
     gimp_procedure_dialog_get_label(d, "negative-label", "_Negative prompt", FALSE, TRUE);
-    gimp_procedure_dialog_fill(d, "prompt-label", "prompt", "negative-label", "negative-prompt", "sampler-choice",
-                               "steps", "guidance-scale", "eta", "seed", "n-images", "width", "height", NULL);
+    GtkWidget *anchor = gimp_procedure_dialog_get_label(d, "insert-token-label", "Insert a token at the cursor:", FALSE,
+                                                        FALSE);
+    gtk_label_set_xalign(GTK_LABEL(anchor), 0.0f);
+    gimp_procedure_dialog_fill(d, "prompt-label", "prompt", "insert-token-label", "negative-label", "negative-prompt",
+                               "sampler-choice", "steps", "guidance-scale", "eta", "seed", "n-images", "width",
+                               "height", NULL);
+    add_token_list(anchor, prompt, profile);
     gboolean ok = gimp_procedure_dialog_run(d);
     gtk_widget_destroy(dialog);
     if (ok) {
@@ -51,7 +109,7 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
     gboolean show_dialog = FALSE;
     g_object_get(config, "show-dialog", &show_dialog, NULL);
     if (show_dialog) run_mode = GIMP_RUN_INTERACTIVE;
-    if (run_mode == GIMP_RUN_INTERACTIVE && !generate_dialog(procedure, config))
+    if (run_mode == GIMP_RUN_INTERACTIVE && !generate_dialog(procedure, config, &context.profile))
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
     gchar *prompt = NULL, *negative = NULL, *sampler = NULL;

@@ -240,6 +240,34 @@ static gboolean learn_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *
     return ok;
 }
 
+/* The library's picture of an entry: the largest centred square of a training image,
+ * THUMBNAIL_SIDE pixels wide (a thumbnail is decoration: failing to write one is not
+ * an error of the run). */
+#define THUMBNAIL_SIDE 96
+static void save_thumbnail(const library *lib, const char *entry_name, const ow_learn_image *image) {
+    const int side = image->width < image->height ? image->width : image->height;
+    const int x0 = (image->width - side) / 2, y0 = (image->height - side) / 2;
+    GdkPixbuf *square = gdk_pixbuf_new(GDK_COLORSPACE_RGB, FALSE, 8, side, side);
+    if (!square) return;
+    guchar *pixels = gdk_pixbuf_get_pixels(square);
+    const int stride = gdk_pixbuf_get_rowstride(square);
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = image->rgb[((size_t)(y0 + y) * image->width + x0 + x) * 3 + c];
+                pixels[(size_t)y * stride + x * 3 + c] = (guchar)(v <= 0.0f ? 0 : v >= 1.0f ? 255 : v * 255.0f + 0.5f);
+            }
+    GdkPixbuf *thumb = gdk_pixbuf_scale_simple(square, THUMBNAIL_SIDE, THUMBNAIL_SIDE, GDK_INTERP_HYPER);
+    g_object_unref(square);
+    if (!thumb) return;
+    char path[PLUGIN_PATH_MAX + 200], partial[PLUGIN_PATH_MAX + 220];
+    library_thumbnail_path(lib, entry_name, path, sizeof path);
+    snprintf(partial, sizeof partial, "%s.tmp-%d", path, (int)getpid());
+    if (gdk_pixbuf_save(thumb, partial, "png", NULL, NULL) && rename(partial, path) == 0) partial[0] = '\0';
+    if (partial[0]) unlink(partial);
+    g_object_unref(thumb);
+}
+
 static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
                                            GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data) {
     (void)run_data;
@@ -395,6 +423,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         result = plugin_return_engine_error(procedure, &err);
         goto done;
     }
+    save_thumbnail(&lib, lib.entries[index].name, &images[0]);
     /* Finished: the state is no longer a run to continue. */
     unlink(state_path);
     char file[PLUGIN_PATH_MAX + 200];

@@ -113,6 +113,24 @@ static void entry_path(const library *lib, const library_entry *e, char *out, si
     snprintf(out, cap, "%s/%s", lib->profile.embeddings, e->file);
 }
 
+void library_thumbnail_path(const library *lib, const char *entry_name, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%s.png", lib->profile.thumbnails, entry_name);
+}
+
+/* The thumbnail kept beside a file in the trash: its path with the extension .png. */
+static void trash_thumbnail_path(const char *trash_path, char *out, size_t cap) {
+    snprintf(out, cap, "%s", trash_path);
+    char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+    if (dot && (!slash || dot > slash)) *dot = '\0';
+    size_t used = strlen(out);
+    if (used + 5 <= cap) memcpy(out + used, ".png", 5);
+}
+
+/* A thumbnail is decoration: moving one that is not there, or cannot move, is no error. */
+static void move_thumbnail(const char *from, const char *to) {
+    if (strcmp(from, to) != 0 && access(from, F_OK) == 0) rename(from, to);
+}
+
 static ow_status grow(library *lib, ow_error *err) {
     if (lib->count < lib->cap) return OW_OK;
     size_t cap = lib->cap ? lib->cap * 2 : 16;
@@ -556,6 +574,12 @@ ow_status library_rename(library *lib, const char *token, const char *new_token,
         return s;
     }
     if (strcmp(old_path, new_path) != 0) unlink(old_path);
+    if (strcmp(before.name, renamed.name) != 0) {
+        char from[PLUGIN_PATH_MAX + 200], to[PLUGIN_PATH_MAX + 200];
+        library_thumbnail_path(lib, before.name, from, sizeof from);
+        library_thumbnail_path(lib, renamed.name, to, sizeof to);
+        move_thumbnail(from, to);
+    }
     return OW_OK;
 }
 
@@ -575,6 +599,10 @@ static ow_status move_to_trash(const library *lib, size_t i, char *trash_path, s
     if (rename(from, to) != 0)
         return ow_error_set(err, OW_ERR_IO, "cannot move %s to the trash: %s", from, strerror(errno));
     if (trash_path) copy_text(trash_path, cap, to);
+    char thumb[PLUGIN_PATH_MAX + 200], trashed_thumb[PLUGIN_PATH_MAX + 400];
+    library_thumbnail_path(lib, e->name, thumb, sizeof thumb);
+    trash_thumbnail_path(to, trashed_thumb, sizeof trashed_thumb);
+    move_thumbnail(thumb, trashed_thumb);
     return OW_OK;
 }
 
@@ -621,11 +649,29 @@ ow_status library_undelete(library *lib, const library_entry *entry, const char 
         return s;
     }
     if (entry_index) *entry_index = lib->count - 1;
+    char thumb[PLUGIN_PATH_MAX + 200], trashed_thumb[PLUGIN_PATH_MAX + 400];
+    trash_thumbnail_path(trash_path, trashed_thumb, sizeof trashed_thumb);
+    library_thumbnail_path(lib, e.name, thumb, sizeof thumb);
+    move_thumbnail(trashed_thumb, thumb);
     return OW_OK;
 }
 
+/* Copies the first input's thumbnail (now in the trash) as the merged entry's. */
+static void copy_thumbnail(const char *trash_path, const library *lib, const char *name) {
+    char from[PLUGIN_PATH_MAX + 400], to[PLUGIN_PATH_MAX + 200];
+    trash_thumbnail_path(trash_path, from, sizeof from);
+    library_thumbnail_path(lib, name, to, sizeof to);
+    char *data = NULL;
+    size_t size = 0;
+    ow_error ignored = {0};
+    if (access(from, F_OK) == 0 && ow_file_read_all(from, "thumbnail", 1 << 24, &data, &size, &ignored) == OW_OK)
+        ow_atomic_write(to, data, size, &ignored);
+    free(data);
+}
+
 ow_status library_merge(library *lib, const char *const *tokens, size_t n, const char *name, size_t *entry_index,
-                        ow_error *err) {
+                        library_trashed *moved, size_t *n_moved, ow_error *err) {
+    if (n_moved) *n_moved = 0;
     size_t picked[LIBRARY_ENTRY_TOKENS];
     size_t n_picked = 0;
     for (size_t k = 0; k < n; k++) {
@@ -687,6 +733,13 @@ ow_status library_merge(library *lib, const char *const *tokens, size_t n, const
         }
         return s;
     }
+    for (size_t j = 0; moved && j < n_picked; j++) {
+        moved[j].entry = lib->entries[picked[j]];
+        _Static_assert(sizeof moved[j].trash == sizeof trashed[j], "trash paths of one size");
+        memcpy(moved[j].trash, trashed[j], sizeof moved[j].trash);
+    }
+    if (n_moved) *n_moved = n_picked;
+    copy_thumbnail(trashed[0], lib, e.name);
     /* Remove the inputs from the list (highest index first), then add the merge. */
     for (size_t a = 0; a < n_picked; a++)
         for (size_t b = a + 1; b < n_picked; b++)

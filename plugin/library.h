@@ -87,16 +87,31 @@ ow_status library_delete(library *lib, const char *token, char *trash_path, size
 ow_status library_undelete(library *lib, const library_entry *entry, const char *trash_path, size_t *entry_index,
                            ow_error *err);
 
+/* An entry moved to trash/, as library_undelete takes it back. */
+typedef struct library_trashed {
+    library_entry entry; /* a copy from before the move */
+    char trash[PLUGIN_PATH_MAX + 400];
+} library_trashed;
+
 /* One new entry named name holding every token of the entries that hold tokens[0..n-1]
  * (as the reference's merge_embeddings.py); those entries move to trash/, so a token
- * stays in one entry. Widths must match. *entry_index (may be NULL) gets the new entry. */
+ * stays in one entry. Widths must match. *entry_index (may be NULL) gets the new entry;
+ * moved (may be NULL; room for LIBRARY_ENTRY_TOKENS) gets the inputs as they went to
+ * the trash and *n_moved their count, so that deleting the merge and undeleting them
+ * undoes it. */
 ow_status library_merge(library *lib, const char *const *tokens, size_t n, const char *name, size_t *entry_index,
-                        ow_error *err);
+                        library_trashed *moved, size_t *n_moved, ow_error *err);
 
 /* Loads every entry into the model (ow_model_add_embedding_data). Entries that do not
  * fit it (another text encoder width) are skipped and named in skipped (cap bytes,
  * "token (why); ..."); the call fails only when the engine cannot take a fitting one. */
 ow_status library_add_to_model(const library *lib, ow_model *model, char *skipped, size_t cap, ow_error *err);
+
+/* thumbnails/<entry name>.png: the picture the Library window shows for an entry (Learn
+ * writes it from the first training layer; imported entries have none). It follows its
+ * entry through rename, delete (to the trash, beside the file), undelete and merge (the
+ * first input's). */
+void library_thumbnail_path(const library *lib, const char *entry_name, char *out, size_t cap);
 
 /* A file stem from a token or a name (letters, digits, '.', '_', '-'; "embedding" when
  * nothing is left): the name an entry or a Learn run gets. */

@@ -119,7 +119,8 @@ static GimpValueArray *run_op(GimpProcedure *procedure, library_op op, library *
         gchar *name = config_string(config, "name");
         g_object_get(config, "tokens", &tokens, NULL);
         size_t index = 0;
-        s = library_merge(lib, (const char *const *)tokens, tokens ? g_strv_length(tokens) : 0, name, &index, err);
+        s = library_merge(lib, (const char *const *)tokens, tokens ? g_strv_length(tokens) : 0, name, &index, NULL, NULL,
+                          err);
         g_strfreev(tokens);
         g_free(name);
         if (s != OW_OK) break;

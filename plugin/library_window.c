@@ -13,13 +13,11 @@
 #include "core/error.h"
 #include "procedures.h"
 
-enum { COL_TOKENS, COL_VECTORS, COL_WIDTH, COL_MODEL, COL_STEPS, COL_FILE, COL_CREATED, COL_TOOLTIP, COL_KEY, N_COLUMNS };
+enum { COL_TOKENS, COL_VECTORS, COL_WIDTH, COL_MODEL, COL_STEPS, COL_FILE, COL_CREATED, COL_TOOLTIP, COL_KEY, COL_THUMB,
+       N_COLUMNS };
 
-/* An entry deleted from the window, kept for Undo. */
-typedef struct deleted_entry {
-    library_entry entry;
-    char trash[PLUGIN_PATH_MAX + 400];
-} deleted_entry;
+#define THUMB_SIDE 48 /* the list's pictures, in pixels */
+
 
 typedef struct library_window {
     GtkWidget *dialog, *view, *model_label, *status;
@@ -28,7 +26,8 @@ typedef struct library_window {
     plugin_profile profile;
     library lib;
     int lib_open;
-    GArray *deleted; /* deleted_entry: what the last Delete removed */
+    GArray *deleted; /* library_trashed: what the last Delete or Merge moved to the trash */
+    char merged[LIBRARY_TOKEN_MAX]; /* a token of the last Merge's entry; "": the last action was a Delete */
 } library_window;
 
 /* ---- what the window shows ---- */
@@ -65,10 +64,14 @@ static void add_row(library_window *win, const library_entry *e) {
     gchar *tooltip = g_markup_printf_escaped("<b>%s</b>: %s\nText encoder: %s\nSource: %s%s%s", e->name, tokens->str,
                                              e->family, e->source[0] ? e->source : "-", e->notes[0] ? "\nNotes: " : "",
                                              e->notes);
+    char thumb_path[PLUGIN_PATH_MAX + 200];
+    library_thumbnail_path(&win->lib, e->name, thumb_path, sizeof thumb_path);
+    GdkPixbuf *thumb = gdk_pixbuf_new_from_file_at_scale(thumb_path, THUMB_SIDE, THUMB_SIDE, TRUE, NULL); /* NULL: none */
     gtk_list_store_insert_with_values(win->store, NULL, -1, COL_TOKENS, tokens->str, COL_VECTORS, vectors->str,
                                       COL_WIDTH, width, COL_MODEL, e->model[0] ? e->model : "-", COL_STEPS, steps,
                                       COL_FILE, e->file, COL_CREATED, created, COL_TOOLTIP, tooltip, COL_KEY,
-                                      e->tokens[0], -1);
+                                      e->tokens[0], COL_THUMB, thumb, -1);
+    if (thumb) g_object_unref(thumb);
     g_string_free(tokens, TRUE);
     g_string_free(vectors, TRUE);
     g_free(family);
@@ -351,31 +354,39 @@ static void on_delete(GtkButton *button, library_window *win) {
     (void)button;
     GPtrArray *keys = selected_keys(win);
     g_array_set_size(win->deleted, 0);
+    win->merged[0] = '\0';
     GString *done = g_string_new("");
     ow_error err = {0};
     for (guint k = 0; k < keys->len; k++) {
         const library_entry *e = library_find(&win->lib, keys->pdata[k]);
         if (!e) continue;
-        deleted_entry d;
+        library_trashed d;
         d.entry = *e;
         if (library_delete(&win->lib, keys->pdata[k], d.trash, sizeof d.trash, &err) != OW_OK) break;
         g_array_append_val(win->deleted, d);
         g_string_append_printf(done, "%s%s", done->len ? ", " : "", d.entry.name);
     }
     finish_action(win, NULL, &err,
-                  g_strdup_printf("Moved %s to the trash folder (%s); Undo Delete puts %s back", done->str,
+                  g_strdup_printf("Moved %s to the trash folder (%s); Undo puts %s back", done->str,
                                   win->profile.trash, win->deleted->len > 1 ? "them" : "it"));
     g_string_free(done, TRUE);
     g_ptr_array_unref(keys);
 }
 
+/* Undoes the last Delete (its entries come back from the trash) or Merge (the merged
+ * entry goes to the trash, and its inputs come back). */
 static void on_undo(GtkButton *button, library_window *win) {
     (void)button;
     GString *done = g_string_new("");
     ow_error err = {0};
     char first[LIBRARY_TOKEN_MAX] = "";
-    while (win->deleted->len > 0) {
-        const deleted_entry *d = &g_array_index(win->deleted, deleted_entry, win->deleted->len - 1);
+    ow_status s = OW_OK;
+    if (win->merged[0]) {
+        s = library_delete(&win->lib, win->merged, NULL, 0, &err);
+        if (s == OW_OK) win->merged[0] = '\0';
+    }
+    while (s == OW_OK && win->deleted->len > 0) {
+        const library_trashed *d = &g_array_index(win->deleted, library_trashed, win->deleted->len - 1);
         if (library_undelete(&win->lib, &d->entry, d->trash, NULL, &err) != OW_OK) break;
         g_string_append_printf(done, "%s%s", done->len ? ", " : "", d->entry.name);
         g_strlcpy(first, d->entry.tokens[0], sizeof first);
@@ -393,15 +404,21 @@ static void on_merge(GtkButton *button, library_window *win) {
                                  : NULL;
     if (name) {
         ow_error err = {0};
-        size_t index = 0;
+        size_t index = 0, n_moved = 0;
         char first[LIBRARY_TOKEN_MAX] = "", merged[LIBRARY_TOKEN_MAX] = "";
-        if (library_merge(&win->lib, (const char *const *)keys->pdata, keys->len, name, &index, &err) == OW_OK) {
+        library_trashed moved[LIBRARY_ENTRY_TOKENS];
+        if (library_merge(&win->lib, (const char *const *)keys->pdata, keys->len, name, &index, moved, &n_moved,
+                          &err) == OW_OK) {
             g_strlcpy(first, win->lib.entries[index].tokens[0], sizeof first);
             g_strlcpy(merged, win->lib.entries[index].name, sizeof merged);
+            g_array_set_size(win->deleted, 0);
+            g_array_append_vals(win->deleted, moved, (guint)n_moved);
+            g_strlcpy(win->merged, first, sizeof win->merged);
         }
         finish_action(win, first, &err,
-                      g_strdup_printf("Merged %u entries into '%s' (the inputs went to the trash folder)", keys->len,
-                                      merged));
+                      g_strdup_printf("Merged %u entries into '%s' (the inputs went to the trash folder; Undo "
+                                      "takes them back)",
+                                      keys->len, merged));
         g_free(name);
     }
     g_ptr_array_unref(keys);
@@ -464,7 +481,7 @@ static const struct {
      offsetof(library_window, export_button)},
     {"_Rename...", "Give a token of the selected entry a new name", on_rename, offsetof(library_window, rename_button)},
     {"_Delete", "Move the selected entries to the trash folder", on_delete, offsetof(library_window, delete_button)},
-    {"_Undo Delete", "Bring back what the last Delete moved to the trash", on_undo,
+    {"_Undo", "Undo the last Delete (its entries come back from the trash) or Merge (the inputs come back)", on_undo,
      offsetof(library_window, undo_button)},
     {"_Merge...", "One entry with every token of the selected entries", on_merge, offsetof(library_window, merge_button)},
     {"_Generate...", "Generate from Prompt with the selected token in the prompt", on_generate,
@@ -490,7 +507,7 @@ static void add_column(GtkWidget *view, const char *title, int column, gboolean 
 static void run_window(const plugin_profile *profile) {
     library_window win = {0};
     win.profile = *profile;
-    win.deleted = g_array_new(FALSE, FALSE, sizeof(deleted_entry));
+    win.deleted = g_array_new(FALSE, FALSE, sizeof(library_trashed));
     gimp_ui_init("oneword");
     win.dialog = gimp_dialog_new("Embedding Library", "oneword-library", NULL, 0, gimp_standard_help_func,
                                  PROC_LIBRARY_WINDOW, "_Close", GTK_RESPONSE_CLOSE, NULL);
@@ -511,9 +528,15 @@ static void run_window(const plugin_profile *profile) {
     gtk_box_pack_start(GTK_BOX(content), model_row, FALSE, FALSE, 0);
 
     win.store = gtk_list_store_new(N_COLUMNS, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
-                                   G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+                                   G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
+                                   GDK_TYPE_PIXBUF);
     win.view = gtk_tree_view_new_with_model(GTK_TREE_MODEL(win.store));
     g_object_unref(win.store);
+    /* the thumbnail Learn made from the first training layer (imported entries have none) */
+    GtkCellRenderer *picture = gtk_cell_renderer_pixbuf_new();
+    gtk_cell_renderer_set_fixed_size(picture, THUMB_SIDE + 4, THUMB_SIDE + 4);
+    gtk_tree_view_append_column(GTK_TREE_VIEW(win.view),
+                                gtk_tree_view_column_new_with_attributes("", picture, "pixbuf", COL_THUMB, NULL));
     add_column(win.view, "Token", COL_TOKENS, TRUE);
     add_column(win.view, "Vectors", COL_VECTORS, FALSE);
     add_column(win.view, "Width", COL_WIDTH, FALSE);

@@ -29,11 +29,12 @@ ow_status plugin_profile_open(plugin_profile *profile, const char *gimp_dir, ow_
     ow_status s;
     if ((s = join(profile->dir, gimp_dir, "oneword", err)) || (s = join(profile->embeddings, profile->dir, "embeddings", err)) ||
         (s = join(profile->trash, profile->dir, "trash", err)) || (s = join(profile->runs, profile->dir, "runs", err)) ||
+        (s = join(profile->thumbnails, profile->dir, "thumbnails", err)) ||
         (s = join(profile->index, profile->dir, "index.json", err)) ||
         (s = join(profile->config, profile->dir, "config.json", err)))
         return s;
     if ((s = ow_file_make_dirs(profile->embeddings, 0700, err)) || (s = ow_file_make_dirs(profile->trash, 0700, err)) ||
-        (s = ow_file_make_dirs(profile->runs, 0700, err)))
+        (s = ow_file_make_dirs(profile->runs, 0700, err)) || (s = ow_file_make_dirs(profile->thumbnails, 0700, err)))
         return s;
     return OW_OK;
 }

@@ -17,6 +17,7 @@ typedef struct plugin_profile {
     char embeddings[PLUGIN_PATH_MAX]; /* dir/embeddings: one file per library entry */
     char trash[PLUGIN_PATH_MAX];      /* dir/trash: deleted entries, recoverable */
     char runs[PLUGIN_PATH_MAX];       /* dir/runs: Learn checkpoints */
+    char thumbnails[PLUGIN_PATH_MAX]; /* dir/thumbnails: <entry name>.png, what the Library window shows */
     char index[PLUGIN_PATH_MAX];      /* dir/index.json */
     char config[PLUGIN_PATH_MAX];     /* dir/config.json */
 } plugin_profile;

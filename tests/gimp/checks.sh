@@ -17,7 +17,7 @@ pass() { echo "ok   $1: $2"; passed=$((passed + 1)); }
 fail() {
     echo "FAIL $1: $2"
     failed=$((failed + 1))
-    if [ -s "$work/err" ]; then  # the lines that explain it
+    if [ -s "${work:-/nonexistent}/err" ]; then  # the lines that explain it
         grep -i -e "error" -e "critical" -e "warning" "$work/err" | grep -v -e "gimp_wire_read" -e "Broken pipe" \
             -e "cannot open display" -e "Welcome to GIMP" | head -n 6 | cut -c1-400 | sed 's/^/       | /'
     fi
@@ -442,6 +442,12 @@ if [ $rc -eq 0 ] && [ "$(out_value token)" = "<learned-circle>" ] && [ -f "$file
     "$cli" inspect "$file" | grep -q 'dim: *64'; then
     pass learn/three-layers "64x64, 64x64 and 48x40 with alpha -> ${file#$library/}, token $(out_value token), 6 steps in index.json, dim 64; the finished run keeps runs/learned-circle/embedding.safetensors"
 else fail learn/three-layers "exit $rc, file '$file', token '$(out_value token)'"; fi
+# the library's picture of the entry: the first layer's centred square, 96x96
+thumb=$library/thumbnails/learned-circle.png
+size=$([ -f "$thumb" ] && od -An -tu1 -j16 -N8 "$thumb" | awk '{ printf "%dx%d", $3 * 256 + $4, $7 * 256 + $8 }')
+[ "$(head -c 4 "$thumb" 2>/dev/null | tail -c 3)" = "PNG" ] || size="not a PNG"
+[ "$size" = 96x96 ] && pass learn/thumbnail "thumbnails/learned-circle.png: a $size PNG of the first layer" ||
+    fail learn/thumbnail "thumbnails/learned-circle.png: '$size'"
 # the same run by the CLI on the layers as PNG files (the 48x40 one with its alpha, which
 # weights the loss in both: --alpha-mask): the same vectors, so the layers and the alpha
 # reached the engine as the CLI reads the files

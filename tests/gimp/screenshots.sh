@@ -109,6 +109,17 @@ shot learn-dialog "Learn Concept" 2 "(let ((top (car (gimp-layer-new img \"cat 2
                       (gimp-drawable-fill top FILL-FOREGROUND)
                       (plug-in-oneword-learn #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector top bg)
                         #:token \"<my-cat>\" #:init-word \"purpleorange\"))" || status=1
+# A learned entry beside the imported ones, so that the window shows its thumbnail.
+if [ "$only" = "  " ] || [[ $only == *" library-window "* ]]; then
+    gimp-console-3.0 -i -n --quit --batch-interpreter=plug-in-script-fu-eval -b \
+        "(let* ((img (car (gimp-image-new 64 64 RGB)))
+                (a (car (gimp-file-load-layer RUN-NONINTERACTIVE img \"$src/resources/shapes/concept-red-star.png\")))
+                (b (car (gimp-file-load-layer RUN-NONINTERACTIVE img \"$src/resources/shapes/concept-red-star.png\"))))
+           (gimp-image-insert-layer img a 0 0) (gimp-image-insert-layer img b 0 0)
+           (plug-in-oneword-learn #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (vector a b)
+             #:token \"<red-star>\" #:init-word \"star\" #:steps 4 #:size 64 #:batch 1 #:save-every 0)
+           (gimp-image-delete img))" >/dev/null 2>&1 || echo "screenshots: learning <red-star> failed"
+fi
 shot library-window "Embedding Library" 2 "(plug-in-oneword-library #:run-mode RUN-INTERACTIVE)" || status=1
 shot set-model-dialog "Set Model" 2 "(plug-in-oneword-set-model #:run-mode RUN-INTERACTIVE #:model \"$src/resources/shapes\")" || status=1
 exit $status

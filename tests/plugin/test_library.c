@@ -168,8 +168,13 @@ int main(void) {
           "a file without an embedding is refused: '%s'", err.message);
     printf("ok   3 entries; a non-embedding refused: '%s'\n", err.message);
 
-    /* rename: token and file */
+    /* rename: token, file and thumbnail */
+    char thumb[PLUGIN_PATH_MAX + 64];
+    library_thumbnail_path(&lib, "orange-circle", thumb, sizeof thumb);
+    write_text(thumb, "thumbnail of orange-circle");
     CHECK(library_rename(&lib, "<orange-circle>", "<oc>", &err) == OW_OK, "rename: %s", err.message);
+    CHECK(exists(profile.thumbnails, "oc.png") && !exists(profile.thumbnails, "orange-circle.png"),
+          "the thumbnail follows the rename to thumbnails/oc.png");
     CHECK(library_find(&lib, "<oc>") && !library_find(&lib, "<orange-circle>") &&
               exists(profile.embeddings, "oc.safetensors") && !exists(profile.embeddings, "orange-circle.safetensors"),
           "renamed to <oc>: embeddings/oc.safetensors, the old file gone");
@@ -249,18 +254,40 @@ int main(void) {
 
     /* merge: one entry, inputs in the trash; a merge within one entry refused */
     const char *pair[] = {"<oc>", "<purple-bg>"};
-    CHECK(library_merge(&lib, pair, 1, "pair", NULL, &err) == OW_ERR_INVALID_ARGUMENT, "one entry cannot be merged");
-    CHECK(library_merge(&lib, pair, 2, "pair", &at, &err) == OW_OK, "merge: %s", err.message);
+    CHECK(library_merge(&lib, pair, 1, "pair", NULL, NULL, NULL, &err) == OW_ERR_INVALID_ARGUMENT,
+          "one entry cannot be merged");
+    library_trashed moved[LIBRARY_ENTRY_TOKENS];
+    size_t n_moved = 0;
+    CHECK(library_merge(&lib, pair, 2, "pair", &at, moved, &n_moved, &err) == OW_OK && n_moved == 2, "merge: %s",
+          err.message);
     CHECK(lib.count == 2 && strcmp(lib.entries[at].name, "pair") == 0 && lib.entries[at].n_tokens == 2 &&
               exists(profile.embeddings, "pair.safetensors") && count_files(profile.trash, ".safetensors") == 2 &&
               !exists(profile.embeddings, "oc.safetensors"),
           "merged entry '%s' with %d tokens, %d files in trash", lib.entries[at].name, lib.entries[at].n_tokens,
           count_files(profile.trash, ".safetensors"));
     const char *mixed[] = {"<oc>", "my-cat"};
-    CHECK(library_merge(&lib, mixed, 2, "mixed", NULL, &err) != OW_OK && lib.count == 2 &&
+    CHECK(library_merge(&lib, mixed, 2, "mixed", NULL, NULL, NULL, &err) != OW_OK && lib.count == 2 &&
               exists(profile.embeddings, "pair.safetensors"),
           "64- and 768-wide entries are not merged, and nothing moves: '%s'", err.message);
     printf("ok   merge: entry 'pair' <oc> <purple-bg>; widths refused: '%s'\n", err.message);
+    CHECK(exists(profile.thumbnails, "pair.png") && !exists(profile.thumbnails, "oc.png") &&
+              count_files(profile.trash, ".png") == 1,
+          "the merge takes the first input's thumbnail; the input's went to the trash with it");
+    /* undo the merge as the window does: the merge to the trash, its inputs back */
+    CHECK(library_delete(&lib, "<oc>", NULL, 0, &err) == OW_OK, "delete the merge: %s", err.message);
+    for (size_t j = n_moved; j-- > 0;)
+        CHECK(library_undelete(&lib, &moved[j].entry, moved[j].trash, NULL, &err) == OW_OK, "undelete %s: %s",
+              moved[j].entry.name, err.message);
+    const library_entry *oc = library_find(&lib, "<oc>"), *bg = library_find(&lib, "<purple-bg>");
+    CHECK(lib.count == 3 && oc && bg && oc != bg && oc->n_tokens == 1 && bg->n_tokens == 1 &&
+              exists(profile.embeddings, "oc.safetensors") && !exists(profile.embeddings, "pair.safetensors"),
+          "merge undone: <oc> and <purple-bg> in their own entries again (%zu entries)", lib.count);
+    CHECK(exists(profile.thumbnails, "oc.png") && !exists(profile.thumbnails, "pair.png"),
+          "merge undone: thumbnails/oc.png back, the merge's in the trash");
+    printf("ok   merge undone: %s and %s back\n", oc ? oc->file : "?", bg ? bg->file : "?");
+    /* and merged again, for what follows */
+    CHECK(library_merge(&lib, pair, 2, "pair", &at, NULL, NULL, &err) == OW_OK && lib.count == 2,
+          "merge again: %s", err.message);
 
     /* delete: to the trash */
     char trash[PLUGIN_PATH_MAX + 400];
@@ -269,6 +296,7 @@ int main(void) {
     struct stat st;
     CHECK(stat(trash, &st) == 0 && lib.count == 1 && !exists(profile.embeddings, "pair.safetensors"),
           "deleted to %s", trash);
+    CHECK(!exists(profile.thumbnails, "pair.png"), "delete takes the thumbnail to the trash");
     printf("ok   delete: %s\n", trash);
     /* undo: back under its name with its metadata; a second undo finds its tokens taken */
     CHECK(library_undelete(&lib, &was, trash, &at, &err) == OW_OK, "undelete: %s", err.message);
@@ -277,6 +305,13 @@ int main(void) {
               exists(profile.embeddings, "pair.safetensors") && stat(trash, &st) != 0,
           "undeleted: entry '%s', created %s, source '%s'", lib.entries[at].name, lib.entries[at].created,
           lib.entries[at].source);
+    char *thumb_text = NULL;
+    size_t thumb_len = 0;
+    library_thumbnail_path(&lib, "pair", thumb, sizeof thumb);
+    CHECK(ow_file_read_all(thumb, "thumbnail", 1 << 20, &thumb_text, &thumb_len, &err) == OW_OK &&
+              strcmp(thumb_text, "thumbnail of orange-circle") == 0,
+          "undelete brings the thumbnail back: %s", thumb_text ? thumb_text : err.message);
+    free(thumb_text);
     library_close(&lib);
     CHECK(library_open(&lib, &profile, &err) == OW_OK && lib.report[0] == '\0' && library_find(&lib, "<oc>"),
           "the restored entry reopens without repairs: '%s'", lib.report);
