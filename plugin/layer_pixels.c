@@ -58,3 +58,15 @@ float *plugin_layer_mask_values(GimpLayer *layer) {
     g_object_unref(buffer);
     return values;
 }
+
+int plugin_layer_set_mask_values(GimpLayer *layer, const float *values) {
+    GimpLayerMask *mask = gimp_layer_create_mask(layer, GIMP_ADD_MASK_WHITE);
+    if (!mask || !gimp_layer_add_mask(layer, mask)) return 0;
+    GimpDrawable *drawable = GIMP_DRAWABLE(mask);
+    int w = gimp_drawable_get_width(drawable), h = gimp_drawable_get_height(drawable);
+    GeglBuffer *buffer = gimp_drawable_get_buffer(drawable);
+    gegl_buffer_set(buffer, GEGL_RECTANGLE(0, 0, w, h), 0, babl_format("Y float"), values, GEGL_AUTO_ROWSTRIDE);
+    gegl_buffer_flush(buffer);
+    g_object_unref(buffer);
+    return 1;
+}

@@ -1,6 +1,6 @@
 /* layer_pixels.h: layers <-> the engine's float images: (H, W, 3) floats in [0, 1],
- * non-linear sRGB ("R'G'B'" in babl's words), rows top to bottom. babl converts from
- * and to any precision and colour model GIMP stores. */
+ * non-linear sRGB ("R'G'B'" in babl's words), rows top to bottom, and layer masks as
+ * floats. babl converts from and to any precision and colour model GIMP stores. */
 #ifndef OW_PLUGIN_LAYER_PIXELS_H
 #define OW_PLUGIN_LAYER_PIXELS_H
 
@@ -19,5 +19,9 @@ float *plugin_drawable_to_rgb(GimpDrawable *drawable, int *width, int *height, f
 /* The layer's mask as (height, width) floats in [0, 1] (babl "Y float"), or NULL when
  * it has none. g_free() it. */
 float *plugin_layer_mask_values(GimpLayer *layer);
+
+/* Gives the layer (inserted in its image) a mask holding values (its size, floats in
+ * [0, 1]); 0 if GIMP refuses. */
+int plugin_layer_set_mask_values(GimpLayer *layer, const float *values);
 
 #endif

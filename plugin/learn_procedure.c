@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "core/file.h"
 #include "layer_pixels.h"
 #include "learn_checks.h"
@@ -20,18 +21,65 @@
 
 typedef struct {
     char dir[PLUGIN_PATH_MAX];  /* runs/<name> */
-    int failed;
+    int failed; /* 1: saving the run failed; 2: a preview */
     ow_error err;
+    /* previews: every preview_every steps (0: none) and at the end, PREVIEW_SAMPLES images of
+     * preview_prompt with the rows so far, side by side, as a new layer of the preview image */
+    ow_model *model;
+    int preview_every, size, interactive;
+    const char *preview_prompt;
+    GimpImage *preview;
 } learn_run;
 
+#define PREVIEW_SAMPLES 4
+
+/* A preview as the CLI's --preview-every makes it (generate's defaults: DDIM 50 steps,
+ * scale 7.5, seed 0), as the top layer "step N" of the preview image. */
+static int add_preview(learn_run *run, int step) {
+    const int n = PREVIEW_SAMPLES, size = run->size;
+    float *images = g_try_malloc((size_t)n * size * size * 3 * sizeof(float));
+    float *row = g_try_malloc((size_t)n * size * size * 3 * sizeof(float));
+    ow_generate_params g;
+    ow_generate_params_init(&g);
+    g.prompt = run->preview_prompt;
+    g.n_images = n;
+    g.width = g.height = size;
+    int ok = images && row && ow_generate(run->model, &g, images, &run->err) == OW_OK;
+    if (ok) {
+        for (int y = 0; y < size; y++) /* (n, size, size, 3) -> (size, n * size, 3) */
+            for (int i = 0; i < n; i++)
+                memcpy(row + ((size_t)y * n * size + (size_t)i * size) * 3,
+                       images + (((size_t)i * size + y) * size) * 3, (size_t)size * 3 * sizeof(float));
+        if (!run->preview) {
+            run->preview = gimp_image_new(n * size, size, GIMP_RGB);
+            if (run->preview && run->interactive) gimp_display_new(run->preview);
+        }
+        gchar *name = g_strdup_printf("step %d: %s", step, run->preview_prompt);
+        GimpLayer *layer = run->preview ? plugin_layer_from_rgb(run->preview, name, row, n * size, size) : NULL;
+        g_free(name);
+        ok = layer && gimp_image_insert_layer(run->preview, layer, NULL, 0);
+        if (!ok && !run->err.message[0]) ow_error_set(&run->err, OW_ERR_IO, "GIMP refused the preview layer");
+        if (ok && run->interactive) gimp_displays_flush();
+    } else if (!images || !row) {
+        ow_error_set(&run->err, OW_ERR_OUT_OF_MEMORY, "out of memory for a preview");
+    }
+    g_free(images);
+    g_free(row);
+    return ok ? 0 : -1;
+}
+
 static int on_progress(void *user, int step, int total, float loss, double seconds) {
-    (void)user;
+    learn_run *run = user;
     double per_step = step > 0 ? seconds / step : 0.0;
     gchar *text = g_strdup_printf("Learning: step %d/%d, loss %.4f, %.0f s left", step, total, (double)loss,
                                   per_step * (total - step));
     gimp_progress_set_text(text);
     g_free(text);
     gimp_progress_update((double)step / (double)(total > 0 ? total : 1));
+    if (run->preview_every > 0 && (step % run->preview_every == 0 || step == total) && add_preview(run, step) != 0) {
+        run->failed = 2; /* a preview, not the run's files */
+        return 1;
+    }
     return 0;
 }
 
@@ -223,7 +271,8 @@ static gboolean learn_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *
     d.resume = gimp_procedure_dialog_get_widget(pd, "resume", GTK_TYPE_CHECK_BUTTON);
     gimp_procedure_dialog_fill(pd, "token", "init-word", "init-word-check", "vectors", "steps", "learning-rate", "batch",
                                "size", "template", "save-every", "seed", "name", "resume", "resume-check", "use-masks",
-                               "repeats", "flip", "center-crop", "gradient-checkpointing", NULL);
+                               "repeats", "flip", "center-crop", "gradient-checkpointing", "preview-every",
+                               "preview-prompt", "dry-run", NULL);
     gulong handlers[] = {
         g_signal_connect(config, "notify::init-word", G_CALLBACK(on_word_changed), &d),
         g_signal_connect(config, "notify::vectors", G_CALLBACK(on_word_changed), &d),
@@ -268,6 +317,31 @@ static void save_thumbnail(const library *lib, const char *entry_name, const ow_
     g_object_unref(thumb);
 }
 
+/* The dry run: the views ow_learn would train on, as layers of a new image ("view k: LAYER",
+ * "(mirrored)"), each with its loss weights as a layer mask where a layer has some. */
+static GimpImage *views_image(const ow_learn_image *images, GimpDrawable **drawables, int n_images,
+                              const ow_learn_params *p, ow_error *err) {
+    const int n = ow_learn_view_count(n_images, p), size = p->size;
+    float *views = g_try_malloc((size_t)n * size * size * 3 * sizeof(float));
+    float *masks = g_try_malloc((size_t)n * size * size * sizeof(float));
+    GimpImage *out = NULL;
+    if (!views || !masks) ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory for %d training views", n);
+    else if (ow_learn_views(images, n_images, p, views, masks, err) == OW_OK && (out = gimp_image_new(size, size, GIMP_RGB))) {
+        const int per_image = n / n_images;
+        for (int k = n - 1; k >= 0; k--) { /* view 0 on top */
+            gchar *name = g_strdup_printf("view %d: %s%s", k + 1, gimp_item_get_name(GIMP_ITEM(drawables[k / per_image])),
+                                          per_image == 2 && k % 2 ? " (mirrored)" : "");
+            GimpLayer *layer = plugin_layer_from_rgb(out, name, views + (size_t)k * size * size * 3, size, size);
+            g_free(name);
+            if (!layer || !gimp_image_insert_layer(out, layer, NULL, 0)) continue;
+            if (images[k / per_image].mask) plugin_layer_set_mask_values(layer, masks + (size_t)k * size * size);
+        }
+    }
+    g_free(views);
+    g_free(masks);
+    return out;
+}
+
 static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
                                            GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data) {
     (void)run_data;
@@ -280,8 +354,9 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
 
     gchar *token = NULL, *init_word = NULL, *templates = NULL, *name = NULL;
-    gboolean resume = FALSE, use_masks = TRUE, center_crop = FALSE, checkpointing = FALSE;
-    int seed = 0;
+    gboolean resume = FALSE, use_masks = TRUE, center_crop = FALSE, checkpointing = FALSE, dry_run = FALSE;
+    gchar *preview_prompt = NULL;
+    int seed = 0, preview_every = 0;
     ow_learn_params p;
     ow_learn_params_init(&p);
     double learning_rate = p.learning_rate, flip = p.flip;
@@ -289,7 +364,8 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
                  "learning-rate", &learning_rate, "batch", &p.batch, "size", &p.size, "template", &templates,
                  "save-every", &p.save_every, "seed", &seed, "name", &name, "resume", &resume, "use-masks",
                  &use_masks, "repeats", &p.repeats, "flip", &flip, "center-crop", &center_crop,
-                 "gradient-checkpointing", &checkpointing, NULL);
+                 "gradient-checkpointing", &checkpointing, "dry-run", &dry_run, "preview-every", &preview_every,
+                 "preview-prompt", &preview_prompt, NULL);
     p.learning_rate = (float)learning_rate;
     p.flip = (float)flip;
     p.center_crop = center_crop ? 1 : 0;
@@ -320,6 +396,22 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     }
     if (!(images = read_layers(drawables, use_masks, &n_images, why, sizeof why))) {
         result = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR, "%s", why);
+        goto done;
+    }
+    if (dry_run) {
+        GimpImage *views = views_image(images, drawables, n_images, &p, &err);
+        if (!views) {
+            result = err.message[0] ? plugin_return_engine_error(procedure, &err)
+                                    : plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR,
+                                                          "GIMP refused the image of the training views");
+            goto done;
+        }
+        if (run_mode == GIMP_RUN_INTERACTIVE) gimp_display_new(views);
+        result = gimp_procedure_new_return_values(procedure, GIMP_PDB_SUCCESS, NULL);
+        GIMP_VALUES_SET_STRING(result, 1, "");
+        GIMP_VALUES_SET_STRING(result, 2, token);
+        GIMP_VALUES_SET_STRING(result, 3, entry_name);
+        GIMP_VALUES_SET_IMAGE(result, 4, views);
         goto done;
     }
     if (plugin_open_library(&lib, &context.profile, &err) != OW_OK) {
@@ -391,14 +483,24 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
                                      err.message);
         goto done;
     }
+    gchar *default_preview = g_strdup_printf("a photo of a %s", p.placeholder);
+    run.model = model;
+    run.preview_every = preview_every;
+    run.size = p.size;
+    run.interactive = run_mode == GIMP_RUN_INTERACTIVE;
+    run.preview_prompt = preview_prompt && *preview_prompt ? preview_prompt : default_preview;
     p.progress = on_progress;
+    p.progress_user = &run;
     p.on_checkpoint = on_checkpoint;
     p.checkpoint_user = &run;
     gimp_progress_set_text("Learning...");
     ow_status s = ow_learn(model, images, n_images, &p, &emb, &err);
+    g_free(default_preview);
     if (run.failed) {
-        result = plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "cannot save the run in %s: %s", run.dir,
-                                     run.err.message);
+        result = run.failed == 2 ? plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR, "the preview failed: %s",
+                                                       run.err.message)
+                                 : plugin_return_error(procedure, GIMP_PDB_EXECUTION_ERROR,
+                                                       "cannot save the run in %s: %s", run.dir, run.err.message);
         goto done;
     }
     if (s != OW_OK) {
@@ -432,6 +534,7 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     GIMP_VALUES_SET_STRING(result, 1, file);
     GIMP_VALUES_SET_STRING(result, 2, lib.entries[index].tokens[0]);
     GIMP_VALUES_SET_STRING(result, 3, lib.entries[index].name);
+    GIMP_VALUES_SET_IMAGE(result, 4, run.preview);
     gimp_progress_update(1.0);
 done:
     if (images) free_images(images, n_images);
@@ -443,6 +546,7 @@ done:
     g_free(init_word);
     g_free(templates);
     g_free(name);
+    g_free(preview_prompt);
     return result;
 }
 
@@ -502,9 +606,23 @@ GimpProcedure *plugin_learn_procedure_new(GimpPlugIn *plug_in, const gchar *name
                                         "Recompute the UNet's blocks in the backward pass: less memory, a slower step, "
                                         "the same result",
                                         FALSE, G_PARAM_READWRITE);
+    gimp_procedure_add_boolean_argument(procedure, "dry-run", "Only show the training _views",
+                                        "Make no run: a new image shows the exact views learning would train on "
+                                        "(each layer resized, cropped and mirrored as learning does; loss weights as "
+                                        "layer masks)",
+                                        FALSE, G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(procedure, "preview-every", "Pre_view every",
+                                    "Every N steps and at the end, 4 images of the preview prompt with the vectors so "
+                                    "far, as a layer of a preview image (0: none)",
+                                    0, 1000000, 0, G_PARAM_READWRITE);
+    gimp_procedure_add_string_argument(procedure, "preview-prompt", "Preview _prompt",
+                                       "\"\": \"a photo of a TOKEN\"", "", G_PARAM_READWRITE);
     gimp_procedure_add_string_return_value(procedure, "file", "File", "The library file of the learned embedding", "",
                                            G_PARAM_READWRITE);
     gimp_procedure_add_string_return_value(procedure, "token", "Token", "Its token", "", G_PARAM_READWRITE);
     gimp_procedure_add_string_return_value(procedure, "name", "Name", "Its library entry", "", G_PARAM_READWRITE);
+    gimp_procedure_add_image_return_value(procedure, "image", "Image",
+                                          "The training views (dry-run), or the previews (preview-every); else none",
+                                          TRUE, G_PARAM_READWRITE);
     return procedure;
 }

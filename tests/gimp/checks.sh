@@ -484,6 +484,52 @@ d_default=$(vector_diff plugin-learn.json plugin-learn-crop.json)
 within_tolerance "$d_crop" && ! within_tolerance "$d_default" &&
     pass learn/options "center-crop, repeats 0, flip 0, gradient checkpointing: plug-in vs oneword learn with the same flags: $d_crop; vs the default options: $d_default" ||
     fail learn/options "exit $rc; plug-in vs CLI '$d_crop' (at most 1e-5); vs the defaults '$d_default' (must differ)"
+# the dry run: the exact training views as layers of a new image, nothing learned
+gimp "$(layers_scheme "(let* ((r (plug-in-oneword-learn $NI #:image img #:drawables (vector a b c) #:token \"<views-circle>\"
+                                     $learn_args #:dry-run TRUE))
+                              (views (cadddr r))
+                              (stack (car (gimp-image-get-layers views)))
+                              (n (vector-length stack)))
+                         (display (string-append \"views=\" (number->string n) \"\n\"))
+                         (display (string-append \"size=\" (number->string (car (gimp-image-get-width views))) \"x\"
+                                                 (number->string (car (gimp-image-get-height views))) \"\n\"))
+                         (display (string-append \"first=\" (car (gimp-item-get-name (vector-ref stack 0))) \"\n\"))
+                         (display (string-append \"masked=\" (if (= (car (gimp-layer-get-mask (vector-ref stack 4))) -1) \"no\" \"yes\") \"\n\"))
+                         (let* ((o (car (gimp-image-new 64 64 RGB))) (l (car (gimp-layer-new-from-drawable (vector-ref stack 0) o))))
+                           (gimp-image-insert-layer o l 0 0) (gimp-file-save RUN-NONINTERACTIVE o \"$work/view-1.png\" -1)
+                           (gimp-image-delete o))
+                         (gimp-image-delete views))")"
+d_view=$([ -s view-1.png ] && "$build/png_diff" view-1.png gen-0.png)
+if [ $rc -eq 0 ] && [ "$(out_value views)" = 6 ] && [ "$(out_value size)" = 64x64 ] && [ "$(out_value masked)" = yes ] &&
+    [ ! -e "$library/embeddings/views-circle.safetensors" ]; then
+    case "$d_view" in *"max difference "[01]","*)
+        pass learn/dry-run "6 views of 64x64 (3 layers and their mirrors), '$(out_value first)'; the 48x40 layer's view has its alpha as a mask; view 1 vs its layer's picture: $d_view; nothing learned" ;;
+    *) fail learn/dry-run "view 1 vs gen-0.png: $d_view" ;;
+    esac
+else fail learn/dry-run "exit $rc, views $(out_value views), size $(out_value size), masked $(out_value masked)"; fi
+# previews while learning: a layer per preview, the CLI's --preview-every images
+gimp "$(layers_scheme "(let* ((r (plug-in-oneword-learn $NI #:image img #:drawables (vector a b c) #:token \"<preview-circle>\"
+                                     $learn_args #:preview-every 3))
+                              (preview (cadddr r))
+                              (stack (car (gimp-image-get-layers preview))))
+                         (display (string-append \"layers=\" (number->string (vector-length stack)) \"\n\"))
+                         (display (string-append \"top=\" (car (gimp-item-get-name (vector-ref stack 0))) \"\n\"))
+                         (display (string-append \"size=\" (number->string (car (gimp-image-get-width preview))) \"x\"
+                                                 (number->string (car (gimp-image-get-height preview))) \"\n\"))
+                         (let* ((o (car (gimp-image-new 256 64 RGB))) (l (car (gimp-layer-new-from-drawable (vector-ref stack 0) o))))
+                           (gimp-image-insert-layer o l 0 0) (gimp-file-save RUN-NONINTERACTIVE o \"$work/preview-6.png\" -1)
+                           (gimp-image-delete o))
+                         (gimp-image-delete preview))")"
+OMP_WAIT_POLICY=PASSIVE "$cli" learn --model "$model" --images gen-0.png --images gen-1.png --images learn-c.png \
+    --alpha-mask --init-word circle --placeholder "<preview-circle>" --steps 6 --size 64 --batch 1 --save-every 3 --seed 1 \
+    --preview-every 3 --out cli-preview >/dev/null 2>&1
+d_preview=$([ -s preview-6.png ] && "$build/png_diff" preview-6.png cli-preview/preview-6.png)
+if [ $rc -eq 0 ] && [ "$(out_value layers)" = 2 ] && [ "$(out_value size)" = 256x64 ]; then
+    case "$d_preview" in *"max difference "[01]","*)
+        pass learn/preview "2 preview layers of $(out_value size), top '$(out_value top)'; vs oneword learn --preview-every 3's preview-6.png: $d_preview" ;;
+    *) fail learn/preview "the step-6 preview vs the CLI's: '$d_preview'" ;;
+    esac
+else fail learn/preview "exit $rc, layers $(out_value layers), size $(out_value size)"; fi
 gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"an <learned-circle> on a purple background\" $sampling #:seed 4 #:width 64 #:height 64))
              (l (vector-ref (car r) 0)))
         (display (string-append \"stddev=\" (number->string (cadr (gimp-drawable-histogram l HISTOGRAM-VALUE 0.0 1.0))) \"\n\"))
