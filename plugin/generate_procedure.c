@@ -66,7 +66,7 @@ static void add_token_list(GtkWidget *anchor, GtkWidget *prompt, const plugin_pr
 static gboolean generate_dialog(GimpProcedure *procedure, GimpProcedureConfig *config, const plugin_profile *profile) {
     gchar *sampler = NULL;
     g_object_get(config, "sampler", &sampler, NULL);
-    if (plugin_sampler_name(sampler)) g_object_set(config, "sampler-choice", sampler, NULL);
+    plugin_choice_from_string(config, "sampler", "sampler-choice", plugin_sampler_name(sampler) != NULL);
     g_free(sampler);
     gimp_ui_init("oneword");
     GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, "Generate from Prompt");
@@ -82,17 +82,15 @@ static gboolean generate_dialog(GimpProcedure *procedure, GimpProcedureConfig *c
     GtkWidget *anchor = gimp_procedure_dialog_get_label(d, "insert-token-label", "Insert a token at the cursor:", FALSE,
                                                         FALSE);
     gtk_label_set_xalign(GTK_LABEL(anchor), 0.0f);
-    gimp_procedure_dialog_fill(d, "prompt-label", "prompt", "insert-token-label", "negative-label", "negative-prompt",
-                               "sampler-choice", "steps", "guidance-scale", "eta", "seed", "n-images", "width",
-                               "height", NULL);
+    GtkWidget *model = gimp_procedure_dialog_get_label(d, "model-label", "", FALSE, FALSE);
+    gimp_procedure_dialog_fill(d, "model-label", "prompt-label", "prompt", "insert-token-label", "negative-label",
+                               "negative-prompt", "sampler-choice", "steps", "guidance-scale", "eta", "seed", "n-images",
+                               "width", "height", NULL);
     add_token_list(anchor, prompt, profile);
+    plugin_dialog_add_model_row(d, model, profile);
     gboolean ok = gimp_procedure_dialog_run(d);
     gtk_widget_destroy(dialog);
-    if (ok) {
-        g_object_get(config, "sampler-choice", &sampler, NULL);
-        g_object_set(config, "sampler", sampler, NULL);
-        g_free(sampler);
-    }
+    if (ok) plugin_choice_to_string(config, "sampler-choice", "sampler");
     return ok;
 }
 

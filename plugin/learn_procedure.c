@@ -269,10 +269,16 @@ static gboolean learn_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *
     d.word_label = note_label(pd, "init-word-check");
     d.run_label = note_label(pd, "resume-check");
     d.resume = gimp_procedure_dialog_get_widget(pd, "resume", GTK_TYPE_CHECK_BUTTON);
-    gimp_procedure_dialog_fill(pd, "token", "init-word", "init-word-check", "vectors", "steps", "learning-rate", "batch",
-                               "size", "template", "save-every", "seed", "name", "resume", "resume-check", "use-masks",
-                               "repeats", "flip", "center-crop", "gradient-checkpointing", "preview-every",
-                               "preview-prompt", "dry-run", NULL);
+    GtkWidget *model = gimp_procedure_dialog_get_label(pd, "model-label", "", FALSE, FALSE);
+    /* what most runs leave as it is, folded away so that the dialog fits a screen */
+    gimp_procedure_dialog_get_label(pd, "advanced-title", "More options", FALSE, FALSE);
+    gimp_procedure_dialog_fill_box(pd, "advanced-box", "learning-rate", "save-every", "seed", "repeats", "flip",
+                                   "center-crop", "gradient-checkpointing", "preview-every", "preview-prompt", NULL);
+    gimp_procedure_dialog_fill_expander(pd, "advanced", "advanced-title", FALSE, "advanced-box");
+    gimp_procedure_dialog_fill(pd, "model-label", "token", "init-word", "init-word-check", "vectors", "steps", "batch",
+                               "size", "template", "name", "resume", "resume-check", "use-masks", "advanced",
+                               "dry-run", NULL);
+    plugin_dialog_add_model_row(pd, model, profile);
     gulong handlers[] = {
         g_signal_connect(config, "notify::init-word", G_CALLBACK(on_word_changed), &d),
         g_signal_connect(config, "notify::vectors", G_CALLBACK(on_word_changed), &d),
@@ -352,6 +358,8 @@ static GimpValueArray *learn_run_procedure(GimpProcedure *procedure, GimpRunMode
     ow_error err = {0};
     if (run_mode == GIMP_RUN_INTERACTIVE && !learn_dialog_run(procedure, config, &context.profile))
         return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, NULL);
+    /* the dialog's Set Model... may have changed the settings */
+    if (run_mode == GIMP_RUN_INTERACTIVE && (no_model = plugin_open_model_context(procedure, &context))) return no_model;
 
     gchar *token = NULL, *init_word = NULL, *templates = NULL, *name = NULL;
     gboolean resume = FALSE, use_masks = TRUE, center_crop = FALSE, checkpointing = FALSE, dry_run = FALSE;

@@ -82,19 +82,7 @@ static void add_row(library_window *win, const library_entry *e) {
 }
 
 static void show_model(library_window *win) {
-    plugin_model_settings settings;
-    ow_error err = {0};
-    gchar *text;
-    if (plugin_profile_model_settings(&win->profile, &settings, &err) != OW_OK)
-        text = g_strdup_printf("Model: %s", err.message);
-    else if (!settings.model[0])
-        text = g_strdup("No model is set: Set Model... chooses the checkpoint that generating and learning use.");
-    else {
-        char threads[32] = "all cores";
-        if (settings.threads) snprintf(threads, sizeof threads, "%d threads", settings.threads);
-        text = g_strdup_printf("Model: %s (%s, %s%s%s)", settings.model, ow_precision_name(settings.precision), threads,
-                               settings.config[0] ? "; config " : "", settings.config);
-    }
+    gchar *text = plugin_model_summary(&win->profile);
     gtk_label_set_text(GTK_LABEL(win->model_label), text);
     g_free(text);
 }
@@ -453,11 +441,7 @@ static void on_generate(GtkButton *button, library_window *win) {
 
 static void on_set_model(GtkButton *button, library_window *win) {
     (void)button;
-    GimpProcedure *set_model = gimp_pdb_lookup_procedure(gimp_get_pdb(), PROC_SET_MODEL);
-    gtk_widget_set_sensitive(win->dialog, FALSE);
-    GimpValueArray *result = gimp_procedure_run(set_model, "run-mode", GIMP_RUN_INTERACTIVE, NULL);
-    gtk_widget_set_sensitive(win->dialog, TRUE);
-    report_run(win, result, "Set Model");
+    report_run(win, plugin_run_set_model_dialog(win->dialog), "Set Model");
     show_model(win);
 }
 

@@ -45,6 +45,78 @@ GimpValueArray *plugin_open_model_context(GimpProcedure *procedure, plugin_model
     return s == OW_OK ? NULL : plugin_return_engine_error(procedure, &err);
 }
 
+gchar *plugin_model_summary(const plugin_profile *profile) {
+    plugin_model_settings settings;
+    ow_error err = {0};
+    if (plugin_profile_model_settings(profile, &settings, &err) != OW_OK) return g_strdup_printf("Model: %s", err.message);
+    if (!settings.model[0])
+        return g_strdup("No model is set: Set Model... chooses the checkpoint that generating and learning use.");
+    char threads[32] = "all cores";
+    if (settings.threads) snprintf(threads, sizeof threads, "%d threads", settings.threads);
+    return g_strdup_printf("Model: %s (%s, %s%s%s)", settings.model, ow_precision_name(settings.precision), threads,
+                           settings.config[0] ? "; config " : "", settings.config);
+}
+
+void plugin_choice_from_string(GimpProcedureConfig *config, const char *string_arg, const char *choice_arg,
+                               gboolean valid) {
+    gchar *value = NULL;
+    g_object_get(config, string_arg, &value, NULL);
+    if (valid && value) g_object_set(config, choice_arg, value, NULL);
+    g_free(value);
+}
+
+void plugin_choice_to_string(GimpProcedureConfig *config, const char *choice_arg, const char *string_arg) {
+    gchar *value = NULL;
+    g_object_get(config, choice_arg, &value, NULL);
+    g_object_set(config, string_arg, value, NULL);
+    g_free(value);
+}
+
+GimpValueArray *plugin_run_set_model_dialog(GtkWidget *parent) {
+    GimpProcedure *set_model = gimp_pdb_lookup_procedure(gimp_get_pdb(), PROC_SET_MODEL);
+    gtk_widget_set_sensitive(parent, FALSE);
+    GimpValueArray *result = gimp_procedure_run(set_model, "run-mode", GIMP_RUN_INTERACTIVE, NULL);
+    gtk_widget_set_sensitive(parent, TRUE);
+    return result;
+}
+
+typedef struct model_row {
+    GtkWidget *label, *dialog;
+    const plugin_profile *profile;
+} model_row;
+
+static void on_dialog_set_model(GtkButton *button, model_row *row) {
+    (void)button;
+    gimp_value_array_unref(plugin_run_set_model_dialog(row->dialog));
+    gchar *text = plugin_model_summary(row->profile);
+    gtk_label_set_text(GTK_LABEL(row->label), text);
+    g_free(text);
+}
+
+void plugin_dialog_add_model_row(GimpProcedureDialog *dialog, GtkWidget *anchor, const plugin_profile *profile) {
+    model_row *row = g_new0(model_row, 1);
+    row->label = anchor;
+    row->dialog = GTK_WIDGET(dialog);
+    row->profile = profile;
+    g_object_set_data_full(G_OBJECT(anchor), "oneword-model-row", row, g_free);
+    gchar *text = plugin_model_summary(profile);
+    gtk_label_set_text(GTK_LABEL(anchor), text);
+    g_free(text);
+    gtk_label_set_xalign(GTK_LABEL(anchor), 0.0f);
+    gtk_label_set_ellipsize(GTK_LABEL(anchor), PANGO_ELLIPSIZE_MIDDLE);
+    GtkWidget *parent = gtk_widget_get_parent(anchor);
+    if (!GTK_IS_BOX(parent)) return;
+    GtkWidget *button = gtk_button_new_with_mnemonic("Set _Model...");
+    gtk_widget_set_tooltip_text(button, "The checkpoint, its config, threads and precision generating and learning use");
+    gtk_widget_set_halign(button, GTK_ALIGN_START);
+    g_signal_connect(button, "clicked", G_CALLBACK(on_dialog_set_model), row);
+    gint position = 0;
+    gtk_container_child_get(GTK_CONTAINER(parent), anchor, "position", &position, NULL);
+    gtk_box_pack_start(GTK_BOX(parent), button, FALSE, FALSE, 0);
+    gtk_box_reorder_child(GTK_BOX(parent), button, position + 1);
+    gtk_widget_show(button);
+}
+
 void plugin_procedure_describe(GimpProcedure *procedure, const char *menu_label, const char *menu_path,
                                const char *blurb, const char *help) {
     gimp_procedure_set_menu_label(procedure, menu_label);

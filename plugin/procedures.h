@@ -61,6 +61,25 @@ typedef struct plugin_model_context {
  * how to set one (plugin_no_model_message; also when the model set is gone). */
 GimpValueArray *plugin_open_model_context(GimpProcedure *procedure, plugin_model_context *context);
 
+/* A dialog shows a checked string argument (the sampler, the precision) as a list: the
+ * choice aux argument takes the string's value before the dialog when it is one of the
+ * list's (valid), and gives it back after OK. */
+void plugin_choice_from_string(GimpProcedureConfig *config, const char *string_arg, const char *choice_arg,
+                               gboolean valid);
+void plugin_choice_to_string(GimpProcedureConfig *config, const char *choice_arg, const char *string_arg);
+
+/* Runs Set Model's dialog with parent insensitive meanwhile; the caller unrefs the result. */
+GimpValueArray *plugin_run_set_model_dialog(GtkWidget *parent);
+
+/* "Model: PATH (fp32, all cores; config FILE)", or how to set one, or why the settings
+ * cannot be read; g_free() it. */
+gchar *plugin_model_summary(const plugin_profile *profile);
+
+/* In a procedure dialog, where the label anchor_id (created with
+ * gimp_procedure_dialog_get_label before the fill) was placed: the model summary and a
+ * "Set Model..." button that runs Set Model's dialog and shows the new settings. */
+void plugin_dialog_add_model_row(GimpProcedureDialog *dialog, GtkWidget *anchor, const plugin_profile *profile);
+
 /* What every procedure's registration shares: the menu label, the menu path (NULL: no
  * menu entry), the documentation (help id: the procedure's name) and attribution. */
 void plugin_procedure_describe(GimpProcedure *procedure, const char *menu_label, const char *menu_path,

@@ -13,7 +13,7 @@ static gboolean set_model_dialog(GimpProcedure *procedure, GimpProcedureConfig *
     gchar *precision = NULL;
     ow_precision parsed;
     g_object_get(config, "precision", &precision, NULL);
-    if (ow_precision_parse(precision, &parsed) == 0) g_object_set(config, "precision-choice", precision, NULL);
+    plugin_choice_from_string(config, "precision", "precision-choice", ow_precision_parse(precision, &parsed) == 0);
     g_free(precision);
     gimp_ui_init("oneword");
     GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, "Set Model");
@@ -21,11 +21,7 @@ static gboolean set_model_dialog(GimpProcedure *procedure, GimpProcedureConfig *
     gimp_procedure_dialog_fill(d, "model", "model-config", "threads", "precision-choice", NULL);
     gboolean ok = gimp_procedure_dialog_run(d);
     gtk_widget_destroy(dialog);
-    if (ok) {
-        g_object_get(config, "precision-choice", &precision, NULL);
-        g_object_set(config, "precision", precision, NULL);
-        g_free(precision);
-    }
+    if (ok) plugin_choice_to_string(config, "precision-choice", "precision");
     return ok;
 }
 
