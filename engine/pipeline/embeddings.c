@@ -201,7 +201,7 @@ ow_status ow_model_add_embedding_dir(ow_model *m, const char *dir, ow_error *err
 
 ow_status ow_model_encode_ids(ow_model *m, const char *text, const char *what, int32_t *ids, ow_error *err) {
     const ow_model_embeddings *e = m->embeddings;
-    const int context = OW_CLIP_CONTEXT, room = context - 2;
+    const int context = m->text_length, room = context - 2;
     const int32_t base = m->text_encoder->config.vocab_size;
     if (!text) text = "";
     size_t n = 0;
@@ -266,10 +266,10 @@ ow_status ow_model_encode_prompt(ow_model *m, const char *text, int clip_skip, f
     if (s == OW_OK) s = ow_model_text_extra(m, &extra, err);
     if (s != OW_OK) return s;
     ow_backend *b = m->backend;
-    const size_t n = (size_t)OW_CLIP_CONTEXT * (size_t)m->text_encoder->config.hidden_size;
+    const size_t n = (size_t)m->text_length * (size_t)m->text_encoder->config.hidden_size;
     float *dev = b->alloc(b, n);
     if (!dev) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
-    s = ow_clip_text_forward(m->text_encoder, b, ids, 1, OW_CLIP_CONTEXT, clip_skip, extra, dev, err);
+    s = ow_clip_text_forward(m->text_encoder, b, ids, 1, m->text_length, clip_skip, extra, dev, err);
     if (s == OW_OK) b->download(b, out, dev, n);
     b->free(b, dev);
     return s;

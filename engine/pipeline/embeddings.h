@@ -28,7 +28,7 @@ typedef struct ow_model_embeddings {
 
 void ow_model_embeddings_free(ow_model *model);
 
-/* The 77 ids of text: BOS, the content ids with each embedding token expanded to
+/* The model's text_length ids of text (77 for SD 1.x; ids has room for OW_CLIP_CONTEXT): BOS, the content ids with each embedding token expanded to
  * one id per vector (text-encoder ids vocab_size + row), EOS, padding. The limit
  * applies after expansion; a cut end is reported through the model's log. */
 ow_status ow_model_encode_ids(ow_model *model, const char *text, const char *what, int32_t *ids, ow_error *err);
@@ -36,7 +36,7 @@ ow_status ow_model_encode_ids(ow_model *model, const char *text, const char *wha
 /* The extra rows for ow_clip_text_forward (NULL when no embedding is loaded). */
 ow_status ow_model_text_extra(ow_model *model, const ow_clip_text_extra **extra, ow_error *err);
 
-/* The text encoder output for one prompt (host (77, H)), as generation computes it. */
+/* The text encoder output for one prompt (host (text_length, H)), as generation computes it. */
 ow_status ow_model_encode_prompt(ow_model *model, const char *text, int clip_skip, float *out, ow_error *err);
 
 #endif

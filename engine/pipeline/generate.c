@@ -26,16 +26,16 @@ void ow_generate_params_init(ow_generate_params *p) {
     p->clip_skip = 1;
 }
 
-/* Tokenises text into ids (77), warning through the model's log when it is cut. */
+/* Tokenises text into the model's text_length ids, warning through the model's log when it is cut. */
 static ow_status tokenize(ow_model *m, const char *text, const char *what, int32_t *ids, ow_error *err) {
     if (ow_model_embedding_count(m) > 0) return ow_model_encode_ids(m, text, what, ids, err); /* expands embedding tokens */
     ow_tokenize_info info;
-    ow_status s = ow_tokenizer_encode(m->tokenizer, text ? text : "", ids, OW_CLIP_CONTEXT, m->pad_id, &info, err);
+    ow_status s = ow_tokenizer_encode(m->tokenizer, text ? text : "", ids, m->text_length, m->pad_id, &info, err);
     if (s != OW_OK) return ow_error_prefix(err, "%s", what);
     if (info.truncated && m->log) {
         char message[800];
         snprintf(message, sizeof message, "the %s is %d tokens long; CLIP reads %d, so this end was cut: \"%s\"",
-                 what, info.n_tokens, OW_CLIP_CONTEXT, info.cut_text);
+                 what, info.n_tokens, m->text_length, info.cut_text);
         m->log(m->log_user, 1, message);
     }
     return OW_OK;
@@ -81,7 +81,7 @@ ow_status ow_generate(ow_model *m, const ow_generate_params *p, float *images, o
     const int factor = ow_model_image_factor(m);
     const int h = p->height / factor, w = p->width / factor;
     const int channels = m->unet->config.in_channels;
-    const int T = OW_CLIP_CONTEXT, H = m->text_encoder->config.hidden_size;
+    const int T = m->text_length, H = m->text_encoder->config.hidden_size;
     const size_t latent_n = (size_t)n * channels * h * w;
     const size_t image_n = (size_t)n * 3 * p->height * p->width;
 

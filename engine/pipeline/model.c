@@ -141,6 +141,14 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
         if (scheduler) s = ow_schedule_config_load(&m->schedule, scheduler, err);
         if (ow_checkpoint_ldm_config(ck)) schedule_from_ldm_config(&m->schedule, ow_checkpoint_ldm_config(ck));
     }
+    /* The text length comes from the model: CLIP's tokenizer pads and cuts at 77, and a
+     * text encoder with fewer positions reads that many. */
+    if (s == OW_OK) {
+        const int positions = m->text_encoder->config.max_position_embeddings;
+        m->text_length = positions < OW_CLIP_CONTEXT ? positions : OW_CLIP_CONTEXT;
+        if (m->text_length < 3)
+            s = ow_error_set(err, OW_ERR_FORMAT, "the text encoder has %d positions: too few for a prompt", positions);
+    }
     if (s == OW_OK && m->text_encoder->config.hidden_size != m->unet->config.cross_attention_dim)
         s = ow_error_set(err, OW_ERR_FORMAT, "the text encoder gives %d-wide vectors but the UNet expects %d",
                          m->text_encoder->config.hidden_size, m->unet->config.cross_attention_dim);

@@ -18,7 +18,8 @@ struct ow_model {
     ow_unet *unet;
     ow_vae *vae;
     ow_schedule_config schedule;
-    int pad_id;       /* token that fills the 77-token context after EOS */
+    int pad_id;       /* token that fills the context after EOS */
+    int text_length;  /* ids per prompt: CLIP's 77, or the text encoder's positions when it has fewer */
     ow_precision precision;       /* resolved: FP32 or BF16 */
     ow_matrix_dtype matrix_dtype; /* the UNet's and the VAE's product weights */
     ow_log_fn log;

@@ -433,7 +433,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     if ((s = check_placeholder(m, p->placeholder, p->force_placeholder, err)) != OW_OK) return s;
 
     const ow_clip_text_config *tc = &m->text_encoder->config;
-    const int H = tc->hidden_size, T = OW_CLIP_CONTEXT, B = p->batch, nvec = p->vectors;
+    const int H = tc->hidden_size, T = m->text_length, B = p->batch, nvec = p->vectors;
     const int lat_c = ucfg->in_channels, lat = p->size / vae_factor;
     const size_t nlat = (size_t)lat_c * lat * lat;
     const int views = ow_learn_view_count(1, p);

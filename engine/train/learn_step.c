@@ -15,7 +15,7 @@ ow_status ow_learn_step_init(ow_learn_step *w, ow_model *m, int B, int lat, int 
     const ow_model_embeddings *E = m->embeddings;
     memset(w, 0, sizeof *w);
     w->B = B;
-    w->T = OW_CLIP_CONTEXT;
+    w->T = m->text_length;
     w->H = m->text_encoder->config.hidden_size;
     w->lat = lat;
     w->checkpointing = checkpointing;
