@@ -569,7 +569,7 @@ int main(void) {
     test_folder("sd-tiny-a", &folder_a);
     test_folder("sd-tiny-b", &folder_b);
     if (folder_b) {
-        const layout b = {"sd-tiny-b.safetensors", all, 49408, OW_DTYPE_F16, none};
+        const layout b = {"sd-tiny-b.safetensors", all, 1024, OW_DTYPE_F16, none}; /* its token table cut to 1024 rows */
         test_layout("sd-tiny-b", folder_b, &b);
     }
     if (folder_a) {
