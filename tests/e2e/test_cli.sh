@@ -70,6 +70,23 @@ else
 fi
 expect_fail "missing prompt" "--prompt" "${gen[@]}" --model "$tiny" --outdir "$work/o"
 expect_fail "bad number" "--steps" "${gen[@]}" --model "$tiny" --prompt x --steps many --outdir "$work/o"
+# A single file's original .yaml: --config names one, NAME.yaml beside the file is read.
+cp "$root/tests/golden/tiny/sd-tiny-a.safetensors" "$work/tiny.safetensors"
+printf 'model:\n  params:\n    unet_config:\n      params:\n        num_heads: 1\n        context_dim: 32\n' >"$work/one-head.yaml"
+expect_ok "inspect --config" inspect "$work/tiny.safetensors" --config "$work/one-head.yaml"
+if grep -q "config: $work/one-head.yaml" "$work/out" && grep -q "heads (1, 1)" "$work/out"; then
+    echo "ok   --config: the yaml's heads are used over the file's metadata"; passed=$((passed + 1))
+else
+    echo "FAIL --config: $(grep -E 'config:|heads \(' "$work/out" | tr '\n' ' ')"; failed=$((failed + 1))
+fi
+printf 'model:\n  params:\n    unet_config:\n      params:\n        context_dim: 768\n' >"$work/tiny.yaml"
+expect_fail "a yaml beside the file that is not its model's" "its context_dim is 768 where the checkpoint's UNet has 32" \
+    "${gen[@]}" --model "$work/tiny.safetensors" --prompt x --outdir "$work/o"
+expect_fail "--config that is not there" "no-such.yaml" "${gen[@]}" --model "$work/tiny.safetensors" \
+    --config "$work/no-such.yaml" --prompt x --outdir "$work/o"
+expect_fail "--config on a diffusers folder" "a .yaml config (--config) is for single-file checkpoints" \
+    "${gen[@]}" --model "$tiny" --config "$work/one-head.yaml" --prompt x --outdir "$work/o"
+rm -f "$work/tiny.yaml"
 expect_fail "unknown command" "unknown command" frobnicate
 expect_fail "inspect a text file" "notes.ckpt" inspect "$work/notes.ckpt"
 
