@@ -264,6 +264,13 @@ static ow_status unet_matches_ldm_config(const ow_checkpoint *ck, ow_error *err)
     return OW_OK;
 }
 
+/* Whether s is one of the NULL-terminated list. */
+static int is_one_of(const char *s, const char *const *list) {
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0) return 1;
+    return 0;
+}
+
 /* What the config's text encoder and model kind say before any shape is read. */
 static ow_status refuse_by_ldm_config(const ow_checkpoint *ck, ow_error *err) {
     const char *cond = ck->ldm.cond_stage_target, *model = ck->ldm.model_target;
@@ -281,18 +288,12 @@ static ow_status refuse_by_ldm_config(const ow_checkpoint *ck, ow_error *err) {
         return ow_error_set(err, OW_ERR_UNSUPPORTED,
                             "'%s' is the config of an SDXL-family model (%s); oneword runs Stable Diffusion 1.x",
                             ck->ldm_path, model);
-    static const char *const parameterizations[] = {"", "eps", "v"};
-    int known = 0;
-    for (size_t i = 0; i < sizeof parameterizations / sizeof parameterizations[0]; i++)
-        known |= strcmp(ck->ldm.parameterization, parameterizations[i]) == 0;
-    if (!known)
+    static const char *const parameterizations[] = {"", "eps", "v", NULL}, *const schedules[] = {"", "linear",
+                                                                                                "sqrt_linear", NULL};
+    if (!is_one_of(ck->ldm.parameterization, parameterizations))
         return ow_error_set(err, OW_ERR_UNSUPPORTED, "'%s': parameterization \"%s\" is not supported (eps or v)",
                             ck->ldm_path, ck->ldm.parameterization);
-    static const char *const schedules[] = {"", "linear", "sqrt_linear"};
-    known = 0;
-    for (size_t i = 0; i < sizeof schedules / sizeof schedules[0]; i++)
-        known |= strcmp(ck->ldm.beta_schedule, schedules[i]) == 0;
-    if (!known)
+    if (!is_one_of(ck->ldm.beta_schedule, schedules))
         return ow_error_set(err, OW_ERR_UNSUPPORTED,
                             "'%s': beta_schedule \"%s\" is not supported (linear or sqrt_linear)", ck->ldm_path,
                             ck->ldm.beta_schedule);
@@ -912,10 +913,11 @@ ow_status ow_checkpoint_describe(const ow_checkpoint *ck, char **text, ow_error 
         char config[256];
         ow_text_escape(config, sizeof config, ck->ldm_path, strlen(ck->ldm_path));
         appendf(buf, cap, "config: %s", config);
-        if (y->timesteps || y->linear_start > 0.0 || y->linear_end > 0.0)
-            appendf(buf, cap, " (schedule: %d timesteps, betas %g to %g%s)", y->timesteps ? y->timesteps : 1000,
-                    y->linear_start > 0.0 ? y->linear_start : 0.00085, y->linear_end > 0.0 ? y->linear_end : 0.012,
-                    strcmp(y->parameterization, "v") == 0 ? ", predicts v" : "");
+        /* what the yaml states of the schedule (the rest stays SD 1.x's) */
+        if (y->timesteps) appendf(buf, cap, "; %d timesteps", y->timesteps);
+        if (y->linear_start > 0.0) appendf(buf, cap, "; linear_start %g", y->linear_start);
+        if (y->linear_end > 0.0) appendf(buf, cap, "; linear_end %g", y->linear_end);
+        if (strcmp(y->parameterization, "v") == 0) appendf(buf, cap, "; predicts v");
         appendf(buf, cap, "\n");
     }
     appendf(buf, cap, "scheduler: %s\n",
