@@ -7,10 +7,9 @@
 #include <json-c/json.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "check.h"
+#include "tiny_copy.h"
 #include "formats/tensor_set.h"
 #include "oneword.h"
 
@@ -24,39 +23,23 @@ static double json_num(json_object *o, const char *key) {
     return json_object_object_get_ex(o, key, &v) ? json_object_get_double(v) : 0.0;
 }
 
-/* A copy of a tiny diffusers folder (its parts linked) whose scheduler_config.json
- * lacks the keys the case names; returns the folder or NULL. */
+static const char *const scheduler_files[] = {"scheduler_config.json", NULL};
+
+/* A copy of a tiny diffusers folder (tiny_copy.h) whose scheduler_config.json lacks
+ * the keys the case names; returns the folder or NULL. */
 static const char *folder_lacking_scheduler_keys(const char *model_path, json_object *lacks, char *tmp, size_t cap) {
     snprintf(tmp, cap, "%s", "/tmp/ow-bare-scheduler-XXXXXX");
-    if (!mkdtemp(tmp)) return NULL;
-    static const char *const parts[] = {"unet", "vae", "text_encoder", "model_index.json"};
+    if (!tiny_copy_make(model_path, tmp, "scheduler")) return NULL;
     char from[1024], to[1024];
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        snprintf(from, sizeof from, "%s/%s", model_path, parts[i]);
-        snprintf(to, sizeof to, "%s/%s", tmp, parts[i]);
-        if (symlink(from, to) != 0) return NULL;
-    }
     snprintf(from, sizeof from, "%s/scheduler/scheduler_config.json", model_path);
     json_object *config = json_object_from_file(from);
     if (!config) return NULL;
     for (size_t i = 0; i < json_object_array_length(lacks); i++)
         json_object_object_del(config, json_object_get_string(json_object_array_get_idx(lacks, i)));
-    snprintf(to, sizeof to, "%s/scheduler", tmp);
-    int ok = mkdir(to, 0700) == 0;
     snprintf(to, sizeof to, "%s/scheduler/scheduler_config.json", tmp);
-    ok = ok && json_object_to_file(to, config) == 0;
+    int ok = json_object_to_file(to, config) == 0;
     json_object_put(config);
     return ok ? tmp : NULL;
-}
-
-static void remove_folder_copy(const char *tmp) {
-    static const char *const entries[] = {"unet", "vae", "text_encoder", "model_index.json",
-                                          "scheduler/scheduler_config.json", "scheduler", ""};
-    char path[1024];
-    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmp, entries[i]);
-        remove(path);
-    }
 }
 
 int main(void) {
@@ -90,7 +73,7 @@ int main(void) {
         opts.threads = 2;
         CHECK(ow_model_open(&model, model_path, &opts, &err) == OW_OK, "open %s: %s", model_path, err.message);
         if (!model) {
-            if (bare[0]) remove_folder_copy(bare);
+            if (bare[0]) tiny_copy_remove(bare, "scheduler", scheduler_files);
             continue;
         }
 
@@ -147,7 +130,7 @@ int main(void) {
         free(images);
         free(want);
         ow_model_close(model);
-        if (bare[0]) remove_folder_copy(bare);
+        if (bare[0]) tiny_copy_remove(bare, "scheduler", scheduler_files);
     }
     json_object_put(cases);
     CHECK(count >= 8, "at least 8 cases (got %zu)", count);

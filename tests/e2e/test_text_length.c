@@ -8,10 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "check.h"
+#include "tiny_copy.h"
 #include "formats/safetensors.h"
 #include "formats/tensor_set.h"
 #include "pipeline/embeddings.h"
@@ -26,17 +25,12 @@ static void keep_warning(void *user, int level, const char *message) {
     if (level >= 1) snprintf(warnings + strlen(warnings), sizeof warnings - strlen(warnings), "%s\n", message);
 }
 
-/* dir/text_encoder from the tiny model's with POSITIONS positions; the rest linked. */
-static int make_model(const char *tiny, const char *dir) {
-    static const char *const linked[] = {"unet", "vae", "scheduler", "model_index.json"};
+static const char *const text_encoder_files[] = {"config.json", "model.safetensors", NULL};
+
+/* A copy of the tiny model (tiny_copy.h) whose text encoder has POSITIONS positions. */
+static int make_model(const char *tiny, char *dir) {
+    if (!tiny_copy_make(tiny, dir, "text_encoder")) return 0;
     char from[8192], to[8192];
-    for (size_t i = 0; i < sizeof linked / sizeof linked[0]; i++) {
-        snprintf(from, sizeof from, "%s/%s", tiny, linked[i]);
-        snprintf(to, sizeof to, "%s/%s", dir, linked[i]);
-        if (symlink(from, to) != 0) return 0;
-    }
-    snprintf(to, sizeof to, "%s/text_encoder", dir);
-    if (mkdir(to, 0700) != 0) return 0;
     snprintf(from, sizeof from, "%s/text_encoder/config.json", tiny);
     json_object *config = json_object_from_file(from);
     if (!config) return 0;
@@ -68,21 +62,10 @@ static int make_model(const char *tiny, const char *dir) {
     return ok;
 }
 
-static void remove_model(const char *dir) {
-    static const char *const entries[] = {"unet", "vae", "scheduler", "model_index.json", "text_encoder/config.json",
-                                          "text_encoder/model.safetensors", "text_encoder", ""};
-    char path[8192];
-    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, entries[i]);
-        remove(path);
-    }
-}
-
 int main(void) {
     char tiny[4096];
     snprintf(tiny, sizeof tiny, "%s", source_path("tests/golden/tiny/sd-tiny-a"));
     char dir[] = "/tmp/ow-text-length-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL, "temporary folder");
     CHECK(make_model(tiny, dir), "sd-tiny-a with a %d-position text encoder in %s", POSITIONS, dir);
     ow_model_options opts;
     ow_model_options_init(&opts);
@@ -124,7 +107,6 @@ int main(void) {
     }
     ow_model_close(full);
     ow_model_close(short_model);
-    remove_model(dir);
-    rmdir(dir);
+    tiny_copy_remove(dir, "text_encoder", text_encoder_files);
     CHECK_DONE();
 }
