@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "image_grid.h"
 #include "layer_pixels.h"
 #include "learn_checks.h"
 #include "procedures.h"
@@ -37,34 +38,31 @@ typedef struct {
  * scale 7.5, seed 0), as the top layer "step N" of the preview image. */
 static int add_preview(learn_run *run, int step) {
     const int n = PREVIEW_SAMPLES, size = run->size;
-    float *images = g_try_malloc((size_t)n * size * size * 3 * sizeof(float));
-    float *row = g_try_malloc((size_t)n * size * size * 3 * sizeof(float));
+    float *images = g_try_malloc((size_t)n * size * size * 3 * sizeof(float)), *row = NULL;
     ow_generate_params g;
     ow_generate_params_init(&g);
     g.prompt = run->preview_prompt;
     g.n_images = n;
     g.width = g.height = size;
-    int ok = images && row && ow_generate(run->model, &g, images, &run->err) == OW_OK;
+    int row_w = 0, row_h = 0;
+    int ok = images && ow_generate(run->model, &g, images, &run->err) == OW_OK;
+    if (ok && !(row = image_grid(images, n, size, size, n, 0, &row_w, &row_h))) ok = 0; /* side by side, as the CLI */
     if (ok) {
-        for (int y = 0; y < size; y++) /* (n, size, size, 3) -> (size, n * size, 3) */
-            for (int i = 0; i < n; i++)
-                memcpy(row + ((size_t)y * n * size + (size_t)i * size) * 3,
-                       images + (((size_t)i * size + y) * size) * 3, (size_t)size * 3 * sizeof(float));
         if (!run->preview) {
             run->preview = gimp_image_new(n * size, size, GIMP_RGB);
             if (run->preview && run->interactive) gimp_display_new(run->preview);
         }
         gchar *name = g_strdup_printf("step %d: %s", step, run->preview_prompt);
-        GimpLayer *layer = run->preview ? plugin_layer_from_rgb(run->preview, name, row, n * size, size) : NULL;
+        GimpLayer *layer = run->preview ? plugin_layer_from_rgb(run->preview, name, row, row_w, row_h) : NULL;
         g_free(name);
         ok = layer && gimp_image_insert_layer(run->preview, layer, NULL, 0);
         if (!ok && !run->err.message[0]) ow_error_set(&run->err, OW_ERR_IO, "GIMP refused the preview layer");
         if (ok && run->interactive) gimp_displays_flush();
-    } else if (!images || !row) {
+    } else if (!run->err.message[0]) {
         ow_error_set(&run->err, OW_ERR_OUT_OF_MEMORY, "out of memory for a preview");
     }
     g_free(images);
-    g_free(row);
+    free(row);
     return ok ? 0 : -1;
 }
 
