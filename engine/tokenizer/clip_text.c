@@ -118,7 +118,17 @@ uint8_t ow_uni_flags(uint32_t cp) {
     return ow_uni_props[lo].flags;
 }
 
-static uint32_t lower_simple(uint32_t cp) {
+uint8_t ow_uni_bert_flags(uint32_t cp) {
+    size_t lo = 0, hi = ow_uni_bert_props_count; /* last entry with start <= cp */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ow_uni_bert_props[mid].start <= cp) lo = mid;
+        else hi = mid;
+    }
+    return ow_uni_bert_props[lo].flags;
+}
+
+uint32_t ow_uni_lower_simple(uint32_t cp) {
     if (cp < 0x80) return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
     size_t lo = 0, hi = ow_uni_lower_count;
     if (cp < ow_uni_lower[0].first) return cp;
@@ -193,17 +203,8 @@ static int decompose_into(uint32_t cp, ow_cps *out, int depth) {
     return d->b ? decompose_into(d->b, out, depth + 1) : 0;
 }
 
-/* unicodedata.normalize("NFC", ...) of text[0..n), appended to out. */
-static int nfc(const uint32_t *text, size_t n, ow_cps *out) {
-    int plain = 1; /* below U+0300 nothing composes and NFC is the identity */
-    for (size_t i = 0; i < n && plain; i++) plain = text[i] < 0x300;
-    if (plain) {
-        if (n == 0) return 0;
-        if (cps_reserve(out, n)) return -1;
-        memcpy(out->data + out->len, text, n * sizeof *text);
-        out->len += n;
-        return 0;
-    }
+/* Decomposition and canonical ordering of text[0..n), appended to out (NFD). */
+int ow_uni_nfd(const uint32_t *text, size_t n, ow_cps *out) {
     size_t base = out->len;
     for (size_t i = 0; i < n; i++)
         if (decompose_into(text[i], out, 0)) return -1;
@@ -221,6 +222,24 @@ static int nfc(const uint32_t *text, size_t n, ow_cps *out) {
         }
         d[j] = cp;
     }
+    return 0;
+}
+
+/* unicodedata.normalize("NFC", ...) of text[0..n), appended to out. */
+static int nfc(const uint32_t *text, size_t n, ow_cps *out) {
+    int plain = 1; /* below U+0300 nothing composes and NFC is the identity */
+    for (size_t i = 0; i < n && plain; i++) plain = text[i] < 0x300;
+    if (plain) {
+        if (n == 0) return 0;
+        if (cps_reserve(out, n)) return -1;
+        memcpy(out->data + out->len, text, n * sizeof *text);
+        out->len += n;
+        return 0;
+    }
+    size_t base = out->len;
+    if (ow_uni_nfd(text, n, out)) return -1;
+    uint32_t *d = out->data + base;
+    size_t m = out->len - base;
     /* Canonical composition. */
     if (m == 0) return 0;
     size_t starter = 0, kept = 1;
@@ -272,7 +291,7 @@ static int lower_word(const uint32_t *word, size_t n, ow_cps *out) {
             if (ow_cps_push(out, 'i') || ow_cps_push(out, 0x307)) return -1;
         } else if (cp == 0x3A3) {
             if (ow_cps_push(out, is_final_sigma(word, n, i) ? 0x3C2 : 0x3C3)) return -1;
-        } else if (ow_cps_push(out, lower_simple(cp))) {
+        } else if (ow_cps_push(out, ow_uni_lower_simple(cp))) {
             return -1;
         }
     }

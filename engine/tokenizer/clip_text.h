@@ -29,6 +29,16 @@ size_t ow_utf8_encode(uint32_t cp, char out[4]);
 /* The OW_UNI_* property flags of cp (unicode_tables.h). */
 uint8_t ow_uni_flags(uint32_t cp);
 
+/* The OW_UNI_BERT_* flags of cp. */
+uint8_t ow_uni_bert_flags(uint32_t cp);
+
+/* The simple (one code point) lower-case mapping of cp; U+0130 maps to itself here
+ * (its full lower case is two code points). */
+uint32_t ow_uni_lower_simple(uint32_t cp);
+
+/* unicodedata.normalize("NFD", ...) of text[0..n), appended to out. */
+int ow_uni_nfd(const uint32_t *text, size_t n, ow_cps *out);
+
 /* transformers' `" ".join(BasicTokenizer(strip_accents=False, do_split_on_punc=False)
  * .tokenize(text))`: drops NUL, U+FFFD and control characters, turns whitespace into
  * ' ', puts spaces around CJK ideographs, applies NFC, splits on whitespace and lower-

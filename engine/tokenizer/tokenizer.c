@@ -1,7 +1,8 @@
 /* tokenizer.c: CLIP's byte-level BPE tokenizer: vocabulary built from the gzip'd
  * merge list, BPE by merge rank, added (textual-inversion) tokens, encode with
  * BOS/EOS/padding/truncation, and decode. The text clean-up and the split pattern
- * live in clip_text.c. */
+ * live in clip_text.c. The same front (added tokens, encode, decode) serves BERT's
+ * WordPiece tokenizer (wordpiece.c), for LDM's text encoder. */
 #include "tokenizer/tokenizer.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include "core/file.h"
 #include "tokenizer/clip_text.h"
 #include "tokenizer/unicode_tables.h"
+#include "tokenizer/wordpiece.h"
 
 enum {
     N_MERGES = 49152 - 256 - 2, /* merges CLIP uses: lines 1..48894 of the file */
@@ -26,7 +28,7 @@ typedef struct added_token {
     size_t n;
     char *utf8;
     int32_t id;
-    int special; /* <|startoftext|> / <|endoftext|>: skipped when decoding */
+    int special; /* <|startoftext|> / <|endoftext|> ([CLS], [SEP], ... for BERT): skipped when decoding */
 } added_token;
 
 struct ow_tokenizer {
@@ -42,6 +44,9 @@ struct ow_tokenizer {
     added_token *added;
     size_t n_added, cap_added;
     int32_t next_id;
+    ow_wordpiece *wordpiece; /* BERT's WordPiece instead of CLIP's BPE; NULL for CLIP */
+    int32_t base_vocab;      /* ids below it are the vocabulary's own: 49408 (CLIP) or 30522 (BERT) */
+    int32_t bos_id, eos_id;  /* <|startoftext|> <|endoftext|>, or [CLS] [SEP] */
 };
 
 /* ---- small growable buffers ---- */
@@ -155,18 +160,19 @@ static void merge_insert(ow_tokenizer *t, int32_t left, int32_t right, int32_t r
 
 /* ---- loading ---- */
 
-static ow_status read_gzip(const char *path, char **data_out, size_t *len_out, ow_error *err) {
+/* what: "the CLIP vocabulary"; shipped: where the file comes from, for the messages. */
+static ow_status read_gzip(const char *path, const char *what, const char *shipped, char **data_out, size_t *len_out,
+                           ow_error *err) {
     int fd;
     ow_error open_err = {0};
-    ow_status opened = ow_file_open_regular(path, "the CLIP vocabulary", &fd, NULL, &open_err);
+    ow_status opened = ow_file_open_regular(path, what, &fd, NULL, &open_err);
     if (opened != OW_OK)
-        return ow_error_set(err, opened, "%s (it ships as resources/clip/bpe_simple_vocab_16e6.txt.gz; check the path)",
-                            open_err.message);
+        return ow_error_set(err, opened, "%s (it ships as %s; check the path)", open_err.message, shipped);
     errno = 0;
     gzFile f = gzdopen(fd, "rb");
     if (!f) {
         close(fd);
-        return ow_error_set(err, OW_ERR_IO, "cannot read the CLIP vocabulary '%s': %s", path,
+        return ow_error_set(err, OW_ERR_IO, "cannot read %s '%s': %s", what, path,
                             errno ? strerror(errno) : "out of memory");
     }
     size_t cap = 4 << 20, len = 0;
@@ -177,8 +183,8 @@ static ow_status read_gzip(const char *path, char **data_out, size_t *len_out, o
             if (cap >= MAX_VOCAB_BYTES) {
                 free(data);
                 gzclose(f);
-                return ow_error_set(err, OW_ERR_FORMAT, "the CLIP vocabulary '%s' inflates to more than %d MiB; "
-                                    "it is not bpe_simple_vocab_16e6.txt.gz", path, MAX_VOCAB_BYTES >> 20);
+                return ow_error_set(err, OW_ERR_FORMAT, "%s '%s' inflates to more than %d MiB; it is not %s",
+                                    what, path, MAX_VOCAB_BYTES >> 20, shipped);
             }
             char *bigger = realloc(data, cap * 2);
             if (!bigger) { free(data); gzclose(f); return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "no memory to read '%s'", path); }
@@ -190,9 +196,8 @@ static ow_status read_gzip(const char *path, char **data_out, size_t *len_out, o
             int code = 0;
             const char *why = gzerror(f, &code);
             ow_status st = ow_error_set(err, code == Z_ERRNO ? OW_ERR_IO : OW_ERR_FORMAT,
-                                        "the CLIP vocabulary '%s' is damaged (gzip: %s); reinstall "
-                                        "resources/clip/bpe_simple_vocab_16e6.txt.gz", path,
-                                        code == Z_ERRNO ? strerror(errno) : why);
+                                        "%s '%s' is damaged (gzip: %s); reinstall %s", what, path,
+                                        code == Z_ERRNO ? strerror(errno) : why, shipped);
             free(data);
             gzclose(f);
             return st;
@@ -201,8 +206,8 @@ static ow_status read_gzip(const char *path, char **data_out, size_t *len_out, o
             int code = Z_OK;
             const char *why = gzerror(f, &code);
             if (code != Z_OK) { /* Z_BUF_ERROR: the compressed stream ended early */
-                ow_status st = ow_error_set(err, OW_ERR_FORMAT, "the CLIP vocabulary '%s' is damaged (gzip: %s); "
-                                            "reinstall resources/clip/bpe_simple_vocab_16e6.txt.gz", path, why);
+                ow_status st = ow_error_set(err, OW_ERR_FORMAT, "%s '%s' is damaged (gzip: %s); reinstall %s", what,
+                                            path, why, shipped);
                 free(data);
                 gzclose(f);
                 return st;
@@ -212,8 +217,8 @@ static ow_status read_gzip(const char *path, char **data_out, size_t *len_out, o
         if (len == 0 && gzdirect(f)) {
             free(data);
             gzclose(f);
-            return ow_error_set(err, OW_ERR_FORMAT, "the CLIP vocabulary '%s' is not gzip-compressed; expected "
-                                "bpe_simple_vocab_16e6.txt.gz as shipped in resources/clip/", path);
+            return ow_error_set(err, OW_ERR_FORMAT, "%s '%s' is not gzip-compressed; expected %s", what, path,
+                                shipped);
         }
         len += (size_t)got;
     }
@@ -242,12 +247,76 @@ static int token_to_raw(const char *s, size_t n, const int32_t byte_of_char[512]
     return rc;
 }
 
+/* Registers a special token (text -> id, skipped by decode); -1 when memory ran out. */
+static int add_special(ow_tokenizer *t, const char *text, int32_t id) {
+    if (t->n_added == t->cap_added) {
+        size_t cap = t->cap_added ? t->cap_added * 2 : 8;
+        added_token *more = realloc(t->added, cap * sizeof *more);
+        if (!more) return -1;
+        t->added = more;
+        t->cap_added = cap;
+    }
+    added_token *a = &t->added[t->n_added];
+    ow_cps cps = {0};
+    a->utf8 = strdup(text);
+    if (!a->utf8 || ow_utf8_decode(text, strlen(text), &cps)) {
+        free(a->utf8);
+        ow_cps_free(&cps);
+        return -1;
+    }
+    a->cps = cps.data;
+    a->n = cps.len;
+    a->id = id;
+    a->special = 1;
+    t->n_added++;
+    return 0;
+}
+
+ow_status ow_tokenizer_load_wordpiece(ow_tokenizer **out, const char *path, ow_error *err) {
+    if (!out || !path)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "ow_tokenizer_load_wordpiece: out and path must be given");
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    ow_status st = read_gzip(path, "the BERT vocabulary", "resources/bert/vocab.txt.gz", &text, &len, err);
+    if (st != OW_OK) return st;
+    ow_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) st = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "no memory for the BERT tokenizer");
+    if (st == OW_OK) st = ow_wordpiece_build(&t->wordpiece, text, len, path, err);
+    free(text);
+    if (st == OW_OK) {
+        t->base_vocab = t->next_id = ow_wordpiece_vocab_size(t->wordpiece);
+        t->bos_id = OW_BERT_CLS_ID;
+        t->eos_id = OW_BERT_SEP_ID;
+        /* BertTokenizerFast's special tokens, matched in the raw text as transformers does */
+        static const struct { const char *text; int32_t id; } specials[] = {
+            {"[PAD]", OW_BERT_PAD_ID}, {"[UNK]", OW_BERT_UNK_ID}, {"[CLS]", OW_BERT_CLS_ID},
+            {"[SEP]", OW_BERT_SEP_ID}, {"[MASK]", OW_BERT_MASK_ID},
+        };
+        for (size_t i = 0; st == OW_OK && i < sizeof specials / sizeof specials[0]; i++)
+            if (add_special(t, specials[i].text, specials[i].id))
+                st = ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "no memory for the BERT tokenizer");
+    }
+    if (st != OW_OK) {
+        ow_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return OW_OK;
+}
+
+int ow_tokenizer_is_wordpiece(const ow_tokenizer *t) { return t->wordpiece != NULL; }
+int32_t ow_tokenizer_base_vocab_size(const ow_tokenizer *t) { return t->base_vocab; }
+int32_t ow_tokenizer_bos_id(const ow_tokenizer *t) { return t->bos_id; }
+int32_t ow_tokenizer_eos_id(const ow_tokenizer *t) { return t->eos_id; }
+
 ow_status ow_tokenizer_load(ow_tokenizer **out, const char *path, ow_error *err) {
     if (!out || !path) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "ow_tokenizer_load: out and path must be given");
     *out = NULL;
     char *text = NULL;
     size_t text_len = 0;
-    ow_status st = read_gzip(path, &text, &text_len, err);
+    ow_status st = read_gzip(path, "the CLIP vocabulary", "resources/clip/bpe_simple_vocab_16e6.txt.gz", &text,
+                             &text_len, err);
     if (st != OW_OK) return st;
 
     ow_tokenizer *t = calloc(1, sizeof *t);
@@ -381,26 +450,13 @@ ow_status ow_tokenizer_load(ow_tokenizer **out, const char *path, ow_error *err)
     t->raw = (unsigned char *)raw.data;
     raw.data = NULL;
     t->next_id = OW_CLIP_VOCAB_SIZE;
+    t->base_vocab = OW_CLIP_VOCAB_SIZE;
+    t->bos_id = OW_CLIP_BOS_ID;
+    t->eos_id = OW_CLIP_EOS_ID;
 
     /* The special tokens split the raw text like added tokens (transformers' trie). */
-    static const char *const specials[2] = {"<|startoftext|>", "<|endoftext|>"};
-    for (int k = 0; k < 2; k++) {
-        added_token *a;
-        if (!t->added) {
-            t->added = calloc(8, sizeof *t->added);
-            if (!t->added) goto oom;
-            t->cap_added = 8;
-        }
-        a = &t->added[t->n_added];
-        ow_cps cps = {0};
-        a->utf8 = strdup(specials[k]);
-        if (!a->utf8 || ow_utf8_decode(specials[k], strlen(specials[k]), &cps)) { ow_cps_free(&cps); goto oom; }
-        a->cps = cps.data;
-        a->n = cps.len;
-        a->id = OW_CLIP_BOS_ID + k;
-        a->special = 1;
-        t->n_added++;
-    }
+    if (add_special(t, "<|startoftext|>", OW_CLIP_BOS_ID) || add_special(t, "<|endoftext|>", OW_CLIP_EOS_ID))
+        goto oom;
 
     free(text);
     free(strings.data);
@@ -430,6 +486,7 @@ void ow_tokenizer_free(ow_tokenizer *t) {
         free(t->added[i].utf8);
     }
     free(t->added);
+    ow_wordpiece_free(t->wordpiece);
     free(t->raw);
     free(t->merge_keys);
     free(t->merge_ranks);
@@ -546,9 +603,12 @@ static int on_piece(void *user, const uint32_t *piece, size_t n) {
     return bpe_piece(c->t, (const unsigned char *)c->bytes.data, c->bytes.len, c->out);
 }
 
-/* CLIPTokenizer._tokenize of text between added tokens. */
+static int push_id(void *user, int32_t id) { return ids_push(user, id); }
+
+/* CLIPTokenizer._tokenize (or BERT's WordPiece) of text between added tokens. */
 static int tokenize_chunk(const ow_tokenizer *t, const uint32_t *cps, size_t n, ids_buf *out) {
     if (n == 0) return 0;
+    if (t->wordpiece) return ow_wordpiece_tokenize(t->wordpiece, cps, n, push_id, out);
     ow_cps normalized = {0};
     piece_ctx ctx = {t, out, {0}};
     int rc = ow_clip_normalize(cps, n, &normalized);
@@ -615,9 +675,9 @@ ow_status ow_tokenizer_encode(const ow_tokenizer *t, const char *utf8, int32_t *
     ow_status st = tokenize_all(t, utf8, &buf, err);
     if (st != OW_OK) { free(buf.data); return st; }
     size_t keep = buf.len < (size_t)context - 2 ? buf.len : (size_t)context - 2;
-    ids[0] = OW_CLIP_BOS_ID;
+    ids[0] = t->bos_id;
     if (keep) memcpy(ids + 1, buf.data, keep * sizeof *ids); /* buf.data is NULL for an empty prompt */
-    ids[keep + 1] = OW_CLIP_EOS_ID;
+    ids[keep + 1] = t->eos_id;
     for (size_t i = keep + 2; i < (size_t)context; i++) ids[i] = pad_id;
     if (info) {
         memset(info, 0, sizeof *info);
@@ -665,8 +725,8 @@ ow_status ow_tokenizer_add_token(ow_tokenizer *t, const char *token, int32_t *id
         if (a->n == cps.len && memcmp(a->cps, cps.data, cps.len * sizeof *cps.data) == 0) {
             ow_cps_free(&cps);
             if (a->special)
-                return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "'%s' is one of CLIP's special tokens; choose "
-                                    "another placeholder (such as '*' or '<my-concept>')", token);
+                return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "'%s' is one of the tokenizer's special tokens; "
+                                    "choose another placeholder (such as '*' or '<my-concept>')", token);
             if (id_out) *id_out = a->id;
             return OW_OK;
         }
@@ -723,6 +783,12 @@ static int tokens_to_string(const bytes_buf *raw, bytes_buf *out) {
     return rc;
 }
 
+static int is_special_id(const ow_tokenizer *t, int32_t id) {
+    for (size_t k = 0; k < t->n_added; k++)
+        if (t->added[k].id == id) return t->added[k].special;
+    return 0;
+}
+
 ow_status ow_tokenizer_decode(const ow_tokenizer *t, const int32_t *ids, size_t n, char *out, size_t out_size,
                               size_t *needed, ow_error *err) {
     if (!t || (n && !ids) || (out_size && !out))
@@ -737,8 +803,17 @@ ow_status ow_tokenizer_decode(const ow_tokenizer *t, const int32_t *ids, size_t 
     int pieces = 0, rc = 0;
     for (size_t i = 0; i <= n && rc == 0; i++) {
         int32_t id = i < n ? ids[i] : -1;
-        if (id == OW_CLIP_BOS_ID || id == OW_CLIP_EOS_ID) continue;
-        if (id >= 0 && id < OW_CLIP_VOCAB_SIZE) {
+        if (id >= 0 && is_special_id(t, id)) continue;
+        if (id >= 0 && id < t->base_vocab && t->wordpiece) {
+            /* BertTokenizer.convert_tokens_to_string: " ".join(tokens).replace(" ##", "") */
+            size_t len;
+            const char *piece = ow_wordpiece_text(t->wordpiece, id, &len);
+            int glue = len > 2 && piece[0] == '#' && piece[1] == '#';
+            if (run.data && !glue) rc = bytes_append(&run, " ", 1);
+            if (rc == 0) rc = glue && run.data ? bytes_append(&run, piece + 2, len - 2) : bytes_append(&run, piece, len);
+            continue;
+        }
+        if (id >= 0 && id < t->base_vocab) {
             rc = bytes_append(&run, t->raw + t->raw_off[id], t->raw_off[id + 1] - t->raw_off[id]);
             continue; /* every token has bytes, so run.data marks a pending run */
         }

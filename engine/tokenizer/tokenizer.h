@@ -51,11 +51,29 @@ typedef struct ow_tokenize_info {
  * names the file and what was wrong. */
 ow_status ow_tokenizer_load(ow_tokenizer **out, const char *vocab_gz_path, ow_error *err);
 
+/* BERT's WordPiece tokenizer (bert-base-uncased, for LDM's text encoder) from its
+ * vocab.txt, gzip'd (resources/bert/vocab.txt.gz), bit-exact with transformers'
+ * BertTokenizerFast (wordpiece.h). It has the same interface as CLIP's: encode gives
+ * [CLS] ... [SEP] then pad_id (LDM pads with [PAD] = 0), added tokens get ids from
+ * 30522 on, and [PAD] [UNK] [CLS] [SEP] [MASK] in a prompt are those tokens. */
+ow_status ow_tokenizer_load_wordpiece(ow_tokenizer **out, const char *vocab_gz_path, ow_error *err);
+
+/* Where BERT's vocabulary is: $ONEWORD_BERT_VOCAB, the installed copy, or the source tree's. */
+const char *ow_tokenizer_bert_vocab_path(char *buffer, size_t cap);
+
+/* 1 for BERT's WordPiece, 0 for CLIP's BPE. */
+int ow_tokenizer_is_wordpiece(const ow_tokenizer *t);
+/* Ids below this are the vocabulary's own (49408 for CLIP, 30522 for BERT); added tokens follow. */
+int32_t ow_tokenizer_base_vocab_size(const ow_tokenizer *t);
+/* The ids that open and close every encoded prompt: <|startoftext|> <|endoftext|>, or [CLS] [SEP]. */
+int32_t ow_tokenizer_bos_id(const ow_tokenizer *t);
+int32_t ow_tokenizer_eos_id(const ow_tokenizer *t);
+
 /* Where the vocabulary is: $ONEWORD_VOCAB, the installed copy, or the source tree's
  * (for programs run from the build folder); buffer (cap bytes) may hold the result. */
 const char *ow_tokenizer_vocab_path(char *buffer, size_t cap);
 
-/* Number of ids in use: 49408 plus the added tokens. */
+/* Number of ids in use: 49408 (30522 for BERT) plus the added tokens. */
 int32_t ow_tokenizer_vocab_size(const ow_tokenizer *t);
 
 /* The model input for a prompt, as diffusers makes it (padding="max_length",

@@ -11,6 +11,7 @@
 #include "tokenizer/tokenizer.h"
 
 #define VOCAB_FILE "clip/bpe_simple_vocab_16e6.txt.gz"
+#define BERT_VOCAB_FILE "bert/vocab.txt.gz"
 #define SPLIT_MAX_IDS 64
 
 const char *ow_tokenizer_vocab_path(char *buffer, size_t cap) {
@@ -19,6 +20,15 @@ const char *ow_tokenizer_vocab_path(char *buffer, size_t cap) {
     snprintf(buffer, cap, "%s/%s", OW_DATADIR, VOCAB_FILE);
     if (access(buffer, R_OK) == 0) return buffer;
     snprintf(buffer, cap, "%s/resources/%s", OW_SOURCE_DIR, VOCAB_FILE);
+    return buffer;
+}
+
+const char *ow_tokenizer_bert_vocab_path(char *buffer, size_t cap) {
+    const char *env = getenv("ONEWORD_BERT_VOCAB");
+    if (env && *env) return env;
+    snprintf(buffer, cap, "%s/%s", OW_DATADIR, BERT_VOCAB_FILE);
+    if (access(buffer, R_OK) == 0) return buffer;
+    snprintf(buffer, cap, "%s/resources/%s", OW_SOURCE_DIR, BERT_VOCAB_FILE);
     return buffer;
 }
 

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""bert_unicode_tables.py: writes engine/tokenizer/bert_unicode_tables.c, the Unicode
+properties BERT's WordPiece tokenizer needs, as one range table.
+
+The reference is transformers' BertTokenizerFast, i.e. the Rust `tokenizers` library,
+whose BertNormalizer and BertPreTokenizer carry their own (older) Unicode tables: an
+unassigned code point is kept (and becomes [UNK]) where Python's unicodedata calls it
+Cn, and marks or punctuation added in recent Unicode versions are not stripped or
+split. So the properties are not read from unicodedata but probed, code point by code
+point, on tokenizers itself (every code point in "a" + c + "b"):
+
+  REMOVE  dropped by clean_text (controls, NUL, U+FFFD)
+  SPACE   turned into ' ' by clean_text
+  MARK    a nonspacing mark dropped by strip_accents (probed on code points that NFD
+          leaves alone; the others are decomposed first)
+  PUNCT   a word of its own for BertPreTokenizer
+  SPLIT   separates words for BertPreTokenizer (besides ' ')
+  CJK     gets a space on each side from handle_chinese_chars (tokenizers' ranges lack
+          CJK extension F, which transformers' Python BasicTokenizer has)
+  NFD_KEEP  a code point unicodedata decomposes but tokenizers' NFD leaves whole (its
+          table predates the decomposition; a starter, so it never reorders marks)
+
+The script also checks what the C code takes from the CLIP tables instead of from here
+(NFD from unicodedata, the lower-case mapping) against tokenizers for
+every code point, and stops if any differs. Run from the repository root with the
+reference environment (tests/ref/requirements.txt):
+
+    python tests/ref/bert_unicode_tables.py
+"""
+import os
+import sys
+import unicodedata as ud
+
+import tokenizers
+from tokenizers import normalizers, pre_tokenizers
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "engine", "tokenizer", "bert_unicode_tables.c")
+MAX_CP = 0x110000
+# Flag bits (keep in sync with engine/tokenizer/unicode_tables.h).
+REMOVE, SPACE, MARK, PUNCT, SPLIT, CJK_SPACED, NFD_KEEP = 1, 2, 4, 8, 16, 32, 64
+
+CLEAN = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+NFD = normalizers.NFD()
+STRIP = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
+LOWER = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=False, lowercase=True)
+CJK = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=True, strip_accents=False, lowercase=False)
+PRE = pre_tokenizers.BertPreTokenizer()
+
+
+def is_surrogate(cp):
+    return 0xD800 <= cp <= 0xDFFF
+
+
+def flags_of(cp):
+    if is_surrogate(cp):
+        return 0
+    c = chr(cp)
+    f = 0
+    cleaned = CLEAN.normalize_str("a" + c + "b")
+    if cleaned == "ab":
+        f |= REMOVE
+    elif cleaned == "a b" and c != " ":
+        f |= SPACE
+    else:
+        assert cleaned == "a" + c + "b", (hex(cp), cleaned)
+    if ud.normalize("NFD", c) != c and NFD.normalize_str(c) == c:
+        assert ud.combining(c) == 0, hex(cp)
+        f |= NFD_KEEP
+    if ud.normalize("NFD", c) == c and STRIP.normalize_str("a" + c + "b") == "ab":
+        f |= MARK
+    if CJK.normalize_str(c) == " " + c + " ":
+        f |= CJK_SPACED
+    words = [w for w, _ in PRE.pre_tokenize_str("a" + c + "b")]
+    if words == ["a", c, "b"]:
+        f |= PUNCT
+    elif words == ["a", "b"]:
+        f |= SPLIT
+    else:
+        assert words == ["a" + c + "b"], (hex(cp), words)
+    return f
+
+
+def build():
+    flags = [flags_of(cp) for cp in range(MAX_CP)]
+    ranges, prev = [], None
+    for cp, f in enumerate(flags):
+        if f != prev:
+            ranges.append((cp, f))
+            prev = f
+    return flags, ranges
+
+
+def check(flags):
+    """What the C code does with the CLIP tables must equal tokenizers for every code point."""
+    bad = []
+    for cp in range(MAX_CP):
+        if is_surrogate(cp):
+            continue
+        c = chr(cp)
+        nfd = c if flags[cp] & NFD_KEEP else ud.normalize("NFD", c)
+        stripped = "".join(x for x in nfd if not flags[ord(x)] & MARK)
+        if STRIP.normalize_str(c) != stripped:
+            bad.append(("strip_accents", cp))
+        want_lower = "i\u0307" if cp == 0x130 else (c.lower() if len(c.lower()) == 1 else c)
+        if cp == 0x3A3:
+            want_lower = "\u03c3"  # per code point: no final-sigma rule in tokenizers
+        if LOWER.normalize_str(c) != want_lower:
+            bad.append(("lowercase", cp))
+    if bad:
+        sys.exit(f"{len(bad)} code points differ from tokenizers: {[(w, hex(cp)) for w, cp in bad[:20]]}")
+    print("checked: strip_accents and lowercase of every code point")
+
+
+def main():
+    flags, ranges = build()
+    check(flags)
+    lines = [
+        "/* bert_unicode_tables.c: the Unicode properties of BERT's tokenizer, as one range table.",
+        " *",
+        " * GENERATED by tests/ref/bert_unicode_tables.py -- do not edit; rerun it.",
+        f" * Probed code point by code point on tokenizers {tokenizers.__version__} (BertNormalizer,",
+        " * BertPreTokenizer): what transformers' BertTokenizerFast does, with its own Unicode tables. */",
+        '#include "tokenizer/unicode_tables.h"',
+        "",
+        "/* OW_UNI_BERT_* flags, constant from .start up to the next entry's start. */",
+        "const ow_uni_prop_range ow_uni_bert_props[] = {",
+    ]
+    for i in range(0, len(ranges), 8):
+        lines.append("    " + " ".join(f"{{0x{s:X},0x{f:X}}}," for s, f in ranges[i:i + 8]))
+    lines += ["};", f"const size_t ow_uni_bert_props_count = {len(ranges)};"]
+    with open(OUT, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {os.path.normpath(OUT)}: {len(ranges)} ranges")
+
+
+if __name__ == "__main__":
+    main()
