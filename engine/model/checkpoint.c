@@ -50,6 +50,7 @@ struct ow_checkpoint {
     int has_ldm;                /* single files: an original LDM .yaml was read */
     ow_ldm_config ldm;
     char ldm_path[CK_PATH_MAX + 64];
+    int text_is_bert;           /* single files: the text encoder is LDM's BERTEmbedder (token_emb.weight) */
     char warnings[1024];        /* what was guessed (ow_checkpoint_warnings) */
 };
 
@@ -278,11 +279,6 @@ static ow_status refuse_by_ldm_config(const ow_checkpoint *ck, ow_error *err) {
         return ow_error_set(err, OW_ERR_UNSUPPORTED,
                             "'%s' is the config of a Stable Diffusion 2.x model (text encoder %s); oneword runs "
                             "Stable Diffusion 1.x (CLIP ViT-L)",
-                            ck->ldm_path, cond);
-    if (strstr(cond, "BERTEmbedder"))
-        return ow_error_set(err, OW_ERR_UNSUPPORTED,
-                            "'%s' is the config of the LDM text2img model with a BERT text encoder (%s); oneword "
-                            "runs Stable Diffusion 1.x (CLIP ViT-L) for now",
                             ck->ldm_path, cond);
     if (strncmp(model, "sgm.", 4) == 0)
         return ow_error_set(err, OW_ERR_UNSUPPORTED,
@@ -529,8 +525,27 @@ static ow_status vae_from_shapes(ow_checkpoint *ck, ow_error *err) {
 
 /* ---- text encoder from shapes ---- */
 
+/* LDM's BERTEmbedder: its layers counted from the stored names, then its key map. */
+static ow_status ldm_bert_from_shapes(ow_checkpoint *ck, ow_error *err) {
+    ck_part *p = &ck->parts[PART_TEXT];
+    int layers = 0;
+    while (layers <= 256 && has_key(p->set, p->prefix, "attn_layers.layers.%d.0.weight", 2 * layers)) layers++;
+    ow_status s = ow_key_map_ldm_bert(&p->map, layers, err);
+    if (s != OW_OK) return ow_error_prefix(err, "'%s'", ck->path);
+    p->use_map = 1;
+    ow_weights w;
+    part_weights(ck, PART_TEXT, &w);
+    s = ow_ldm_bert_config_from_weights(&ck->text, &w, err);
+    if (s != OW_OK) return ow_error_prefix(err, "'%s'", ck->path);
+    snprintf(p->config_source, sizeof p->config_source, "tensor shapes");
+    appendf(p->notes, sizeof p->notes, "LDM BERTEmbedder (x-transformers names); heads %d of 64 from the q/k/v width",
+            ck->text.num_attention_heads);
+    return OW_OK;
+}
+
 static ow_status text_from_shapes(ow_checkpoint *ck, ow_error *err) {
     ck_part *p = &ck->parts[PART_TEXT];
+    if (ck->text_is_bert) return ldm_bert_from_shapes(ck, err);
     ow_key_map_text_strip(&p->map);
     p->use_map = 1;
     ow_weights w;
@@ -573,7 +588,14 @@ static ow_status open_single_file(ow_checkpoint *ck, ow_error *err) {
     int found = 0;
     for (int i = 0; i < CK_PARTS; i++) {
         ck_part *p = &ck->parts[i];
-        if (!find_prefix(set, markers[i].marker, markers[i].preferred, p->prefix, sizeof p->prefix)) continue;
+        if (!find_prefix(set, markers[i].marker, markers[i].preferred, p->prefix, sizeof p->prefix)) {
+            /* LDM text2img-large's text encoder: cond_stage_model.transformer.token_emb.weight */
+            if (i != PART_TEXT || !find_prefix(set, "transformer.token_emb.weight", "cond_stage_model.", p->prefix,
+                                               sizeof p->prefix))
+                continue;
+            ck->text_is_bert = 1;
+            snprintf(p->prefix + strlen(p->prefix), sizeof p->prefix - strlen(p->prefix), "transformer.");
+        }
         p->present = 1;
         p->set = set;
         snprintf(p->file, sizeof p->file, "%s", ck->path);
@@ -590,6 +612,13 @@ static ow_status open_single_file(ow_checkpoint *ck, ow_error *err) {
     if (ck->parts[PART_UNET].present && (s = unet_from_shapes(ck, err)) != OW_OK) return s;
     if (ck->parts[PART_VAE].present && (s = vae_from_shapes(ck, err)) != OW_OK) return s;
     if (ck->parts[PART_TEXT].present && (s = text_from_shapes(ck, err)) != OW_OK) return s;
+    /* a yaml for the other text encoder describes another model */
+    if (ck->has_ldm && ck->parts[PART_TEXT].present &&
+        (strstr(ck->ldm.cond_stage_target, "BERTEmbedder") != NULL) != ck->text_is_bert)
+        return ow_error_set(err, OW_ERR_FORMAT,
+                            "'%s' is the config of a model with a %s text encoder (%s), but '%s' holds a %s one",
+                            ck->ldm_path, ck->text_is_bert ? "CLIP" : "BERT", ck->ldm.cond_stage_target, ck->path,
+                            ck->text_is_bert ? "BERT (LDM text2img)" : "CLIP");
     return OW_OK;
 }
 
@@ -846,10 +875,11 @@ static void describe_part(const ow_checkpoint *ck, int i, char *buf, size_t cap)
     if (i == PART_TEXT) {
         const ow_clip_text_config *c = &ck->text;
         appendf(buf, cap,
-                "  CLIP text: vocab %d, hidden %d, intermediate %d, heads %d, layers %d, positions %d, %s, eps %g\n",
+                "  %s: vocab %d, hidden %d, intermediate %d, heads %d, layers %d, positions %d, %s, eps %g%s\n",
+                c->family == OW_TEXT_LDM_BERT ? "LDM BERT text (not causal, no q/k/v bias)" : "CLIP text",
                 c->vocab_size, c->hidden_size, c->intermediate_size, c->num_attention_heads, c->num_hidden_layers,
                 c->max_position_embeddings, c->hidden_act == OW_CLIP_ACT_GELU ? "gelu" : "quick_gelu",
-                (double)c->layer_norm_eps);
+                (double)c->layer_norm_eps, c->family == OW_TEXT_LDM_BERT ? "; model family: LDM text2img (BERT)" : "");
     } else if (i == PART_UNET) {
         const ow_unet_config *c = &ck->unet;
         appendf(buf, cap, "  UNet: block_out_channels ");

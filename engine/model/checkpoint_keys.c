@@ -154,6 +154,31 @@ ow_status ow_key_map_vae_legacy_attention(ow_key_map *map, ow_error *err) {
     return OW_OK;
 }
 
+ow_status ow_key_map_ldm_bert(ow_key_map *map, int layers, ow_error *err) {
+    memset(map, 0, sizeof *map);
+    if (layers < 1 || layers > 256)
+        return ow_error_set(err, OW_ERR_FORMAT, "key map: a BERT text encoder of %d layers is not plausible", layers);
+    map->strip_text_model = 1;
+    ADD("embeddings.token_embedding.", "token_emb.", OW_KEY_TAIL_SAME);
+    ADD("embeddings.position_embedding.", "pos_emb.emb.", OW_KEY_TAIL_SAME);
+    ADD("final_layer_norm.", "norm.", OW_KEY_TAIL_SAME);
+    /* x-transformers keeps the sublayers in one list, attention (2L) then feed-forward (2L + 1),
+     * each as [norm, block, residual]; its feed-forward is net = [[Linear, GELU], Dropout, Linear]. */
+    static const struct { const char *from; int sublayer; const char *to; } parts[] = {
+        {"layer_norm1.", 0, "0."},           {"self_attn.q_proj.", 0, "1.to_q."}, {"self_attn.k_proj.", 0, "1.to_k."},
+        {"self_attn.v_proj.", 0, "1.to_v."}, {"self_attn.out_proj.", 0, "1.to_out."},
+        {"layer_norm2.", 1, "0."},           {"mlp.fc1.", 1, "1.net.0.0."},       {"mlp.fc2.", 1, "1.net.2."},
+    };
+    char from[64], to[64];
+    for (int l = 0; l < layers; l++)
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            snprintf(from, sizeof from, "encoder.layers.%d.%s", l, parts[i].from);
+            snprintf(to, sizeof to, "attn_layers.layers.%d.%s", 2 * l + parts[i].sublayer, parts[i].to);
+            ADD(from, to, OW_KEY_TAIL_SAME);
+        }
+    return OW_OK;
+}
+
 void ow_key_map_text_strip(ow_key_map *map) {
     memset(map, 0, sizeof *map);
     map->strip_text_model = 1;

@@ -52,6 +52,18 @@ ow_status ow_key_map_vae_legacy_attention(ow_key_map *map, ow_error *err);
  * cond_stage_model.transformer.* are handled by choosing the prefix). */
 void ow_key_map_text_strip(ow_key_map *map);
 
+/* LDM's BERTEmbedder (cond_stage_model.transformer.*, x-transformers names) behind the
+ * transformers CLIP names the text encoder asks for (model/clip_text.h):
+ *   text_model.embeddings.token_embedding      token_emb
+ *   text_model.embeddings.position_embedding   pos_emb.emb
+ *   text_model.encoder.layers.L.layer_norm1    attn_layers.layers.(2L).0
+ *   ... .self_attn.{q,k,v,out}_proj            attn_layers.layers.(2L).1.to_{q,k,v,out}
+ *   ... .layer_norm2                           attn_layers.layers.(2L+1).0
+ *   ... .mlp.fc1 / .mlp.fc2                    attn_layers.layers.(2L+1).1.net.0.0 / .net.2
+ *   text_model.final_layer_norm                norm
+ * (the map diffusers' convert_ldm_bert_checkpoint applies, to LDMBertModel's names). */
+ow_status ow_key_map_ldm_bert(ow_key_map *map, int layers, ow_error *err);
+
 void ow_key_map_free(ow_key_map *map);
 
 /* ow_key_map_fn for ow_weights (user = the ow_key_map): writes the stored name of

@@ -24,6 +24,14 @@ void ow_clip_text_config_default(ow_clip_text_config *c) {
     c->max_position_embeddings = 77;
     c->hidden_act = OW_CLIP_ACT_QUICK_GELU;
     c->layer_norm_eps = 1e-5f;
+    c->family = OW_TEXT_CLIP;
+    c->causal = 1;
+    c->qkv_bias = 1;
+    c->attention_dim = 0;
+}
+
+int ow_clip_text_attention_dim(const ow_clip_text_config *c) {
+    return c->attention_dim > 0 ? c->attention_dim : c->hidden_size;
 }
 
 ow_status ow_clip_text_config_check(const ow_clip_text_config *c, ow_error *err) {
@@ -38,10 +46,13 @@ ow_status ow_clip_text_config_check(const ow_clip_text_config *c, ow_error *err)
         if (ints[i].value <= 0 || ints[i].value > ints[i].max)
             return ow_error_set(err, OW_ERR_FORMAT, "text encoder config: %s is %d; it must be a size from 1 to %d",
                                 ints[i].name, ints[i].value, ints[i].max);
-    if (c->hidden_size % c->num_attention_heads != 0)
+    if (c->attention_dim < 0 || c->attention_dim > (1 << 16))
+        return ow_error_set(err, OW_ERR_FORMAT, "text encoder config: attention width %d is out of range",
+                            c->attention_dim);
+    if (ow_clip_text_attention_dim(c) % c->num_attention_heads != 0)
         return ow_error_set(err, OW_ERR_FORMAT,
-                            "text encoder config: hidden_size %d is not a multiple of num_attention_heads %d",
-                            c->hidden_size, c->num_attention_heads);
+                            "text encoder config: the attention width %d is not a multiple of num_attention_heads %d",
+                            ow_clip_text_attention_dim(c), c->num_attention_heads);
     if (!(c->layer_norm_eps > 0.0f) || !isfinite(c->layer_norm_eps))
         return ow_error_set(err, OW_ERR_FORMAT, "text encoder config: layer_norm_eps %g must be positive",
                             (double)c->layer_norm_eps);
@@ -194,6 +205,38 @@ ow_status ow_clip_text_config_from_weights(ow_clip_text_config *c, const ow_weig
     return ow_clip_text_config_check(c, err);
 }
 
+ow_status ow_ldm_bert_config_from_weights(ow_clip_text_config *c, const ow_weights *w, ow_error *err) {
+    ow_status s = OW_OK;
+    ow_clip_text_config_default(c);
+    const ow_tensor_entry *tok = need_entry(w, "text_model.embeddings.token_embedding.weight", 2, err);
+    const ow_tensor_entry *pos = tok ? need_entry(w, "text_model.embeddings.position_embedding.weight", 2, err) : NULL;
+    const ow_tensor_entry *q = pos ? need_entry(w, "text_model.encoder.layers.0.self_attn.q_proj.weight", 2, err) : NULL;
+    const ow_tensor_entry *fc1 = q ? need_entry(w, "text_model.encoder.layers.0.mlp.fc1.weight", 2, err) : NULL;
+    if (!fc1) return err ? err->status : OW_ERR_NOT_FOUND;
+    c->family = OW_TEXT_LDM_BERT;
+    c->vocab_size = (int)tok->shape[0];
+    c->hidden_size = (int)tok->shape[1];
+    c->max_position_embeddings = (int)pos->shape[0];
+    c->attention_dim = (int)q->shape[0];
+    c->intermediate_size = (int)fc1->shape[0];
+    c->hidden_act = OW_CLIP_ACT_GELU;
+    c->causal = 0;
+    c->qkv_bias = 0;
+    if (c->attention_dim % 64 != 0)
+        s = ow_error_set(err, OW_ERR_UNSUPPORTED,
+                         "BERT text encoder: its q/k/v are %d wide, not a multiple of x-transformers' 64-wide heads",
+                         c->attention_dim);
+    c->num_attention_heads = c->attention_dim / 64;
+    int layers = 0;
+    for (;; layers++) {
+        char key[128];
+        snprintf(key, sizeof key, "text_model.encoder.layers.%d.layer_norm1.weight", layers);
+        if (!ow_weights_find(w, key) || layers > 1000) break;
+    }
+    c->num_hidden_layers = layers;
+    return s == OW_OK ? ow_clip_text_config_check(c, err) : s;
+}
+
 /* ---- weights ---- */
 
 static ow_status get_tensor(const ow_weights *w, ow_backend *b, const char *key, int ndim, int64_t d0, int64_t d1,
@@ -213,22 +256,25 @@ static void layer_release(ow_backend *b, ow_clip_text_layer *l) {
         if (matrices[i]->data.ptr) b->matrix_free(b, matrices[i]);
 }
 
-static ow_status layer_load(const ow_weights *w, ow_backend *b, int index, int H, int I, ow_clip_text_layer *l,
-                            ow_error *err) {
+static ow_status layer_load(const ow_weights *w, ow_backend *b, int index, const ow_clip_text_config *c,
+                            ow_clip_text_layer *l, ow_error *err) {
+    const int H = c->hidden_size, I = c->intermediate_size, A = ow_clip_text_attention_dim(c);
     struct { const char *name; ow_tensor *t; int64_t n; } vectors[] = {
         {"layer_norm1.weight", &l->layer_norm1_weight, H}, {"layer_norm1.bias", &l->layer_norm1_bias, H},
-        {"self_attn.q_proj.bias", &l->q_proj_bias, H},      {"self_attn.k_proj.bias", &l->k_proj_bias, H},
-        {"self_attn.v_proj.bias", &l->v_proj_bias, H},      {"self_attn.out_proj.bias", &l->out_proj_bias, H},
+        {"self_attn.out_proj.bias", &l->out_proj_bias, H},
         {"layer_norm2.weight", &l->layer_norm2_weight, H}, {"layer_norm2.bias", &l->layer_norm2_bias, H},
         {"mlp.fc1.bias", &l->fc1_bias, I},                  {"mlp.fc2.bias", &l->fc2_bias, H},
+        {"self_attn.q_proj.bias", &l->q_proj_bias, A},      {"self_attn.k_proj.bias", &l->k_proj_bias, A},
+        {"self_attn.v_proj.bias", &l->v_proj_bias, A}, /* the last three: only with qkv_bias */
     };
     struct { const char *name; ow_matrix *m; int64_t rows, cols; } matrices[] = {
-        {"self_attn.q_proj.weight", &l->q_proj_weight, H, H}, {"self_attn.k_proj.weight", &l->k_proj_weight, H, H},
-        {"self_attn.v_proj.weight", &l->v_proj_weight, H, H}, {"self_attn.out_proj.weight", &l->out_proj_weight, H, H},
+        {"self_attn.q_proj.weight", &l->q_proj_weight, A, H}, {"self_attn.k_proj.weight", &l->k_proj_weight, A, H},
+        {"self_attn.v_proj.weight", &l->v_proj_weight, A, H}, {"self_attn.out_proj.weight", &l->out_proj_weight, H, A},
         {"mlp.fc1.weight", &l->fc1_weight, I, H},             {"mlp.fc2.weight", &l->fc2_weight, H, I},
     };
+    const size_t n_vectors = sizeof vectors / sizeof vectors[0] - (c->qkv_bias ? 0 : 3);
     char key[160];
-    for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+    for (size_t i = 0; i < n_vectors; i++) {
         snprintf(key, sizeof key, "text_model.encoder.layers.%d.%s", index, vectors[i].name);
         ow_status s = get_tensor(w, b, key, 1, vectors[i].n, 0, vectors[i].t, err);
         if (s != OW_OK) return s;
@@ -264,7 +310,7 @@ ow_status ow_clip_text_load(ow_clip_text **out, const ow_clip_text_config *confi
     if (!enc) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory creating the text encoder");
     enc->config = *config;
     enc->backend = b;
-    const int H = config->hidden_size, I = config->intermediate_size;
+    const int H = config->hidden_size;
     enc->layers = calloc((size_t)config->num_hidden_layers, sizeof *enc->layers);
     if (!enc->layers) {
         free(enc);
@@ -275,7 +321,7 @@ ow_status ow_clip_text_load(ow_clip_text **out, const ow_clip_text_config *confi
     if (s == OW_OK)
         s = get_tensor(w, b, "text_model.embeddings.position_embedding.weight", 2, config->max_position_embeddings,
                        H, &enc->position_embedding, err);
-    for (int i = 0; s == OW_OK && i < config->num_hidden_layers; i++) s = layer_load(w, b, i, H, I, &enc->layers[i], err);
+    for (int i = 0; s == OW_OK && i < config->num_hidden_layers; i++) s = layer_load(w, b, i, config, &enc->layers[i], err);
     if (s == OW_OK)
         s = get_tensor(w, b, "text_model.final_layer_norm.weight", 1, H, 0, &enc->final_layer_norm_weight, err);
     if (s == OW_OK) s = get_tensor(w, b, "text_model.final_layer_norm.bias", 1, H, 0, &enc->final_layer_norm_bias, err);
@@ -288,8 +334,8 @@ ow_status ow_clip_text_load(ow_clip_text **out, const ow_clip_text_config *confi
 }
 
 int64_t ow_clip_text_param_count(const ow_clip_text_config *c) {
-    int64_t H = c->hidden_size, I = c->intermediate_size;
-    int64_t per_layer = 4 * (H * H + H) + 2 * (2 * H) + (I * H + I) + (H * I + H);
+    int64_t H = c->hidden_size, I = c->intermediate_size, A = ow_clip_text_attention_dim(c);
+    int64_t per_layer = 4 * H * A + (c->qkv_bias ? 3 * A : 0) + H + 2 * (2 * H) + (I * H + I) + (H * I + H);
     return (int64_t)c->vocab_size * H + (int64_t)c->max_position_embeddings * H + c->num_hidden_layers * per_layer +
            2 * H;
 }
@@ -300,8 +346,8 @@ int64_t ow_clip_text_param_count(const ow_clip_text_config *c) {
 typedef struct clip_scratch {
     float *x;        /* (B*T, H) residual stream */
     float *h;        /* (B*T, H) normalised input of a sublayer */
-    float *q, *k, *v; /* (B*T, H) */
-    float *attn;     /* (B*T, H) */
+    float *q, *k, *v; /* (B*T, A) */
+    float *attn;     /* (B*T, A) */
     float *mlp;      /* (B*T, I) */
 } clip_scratch;
 
@@ -316,15 +362,15 @@ static void scratch_free(ow_backend *b, clip_scratch *s) {
 static void clip_layer_forward(const ow_clip_text *enc, ow_backend *b, const ow_clip_text_layer *l, clip_scratch *s,
                                int B, int T) {
     const ow_clip_text_config *c = &enc->config;
-    const int H = c->hidden_size, I = c->intermediate_size, M = B * T;
-    const int heads = c->num_attention_heads, D = H / heads;
+    const int H = c->hidden_size, I = c->intermediate_size, M = B * T, A = ow_clip_text_attention_dim(c);
+    const int heads = c->num_attention_heads, D = A / heads;
     /* self-attention */
     b->layer_norm(b, s->h, s->x, l->layer_norm1_weight.data, l->layer_norm1_bias.data, M, H, c->layer_norm_eps);
-    b->linear(b, s->q, s->h, &l->q_proj_weight, l->q_proj_bias.data, M, H, H);
-    b->linear(b, s->k, s->h, &l->k_proj_weight, l->k_proj_bias.data, M, H, H);
-    b->linear(b, s->v, s->h, &l->v_proj_weight, l->v_proj_bias.data, M, H, H);
-    b->attention(b, s->attn, s->q, s->k, s->v, B, T, T, heads, D, 1.0f / sqrtf((float)D), 1);
-    b->linear(b, s->h, s->attn, &l->out_proj_weight, l->out_proj_bias.data, M, H, H);
+    b->linear(b, s->q, s->h, &l->q_proj_weight, l->q_proj_bias.data, M, A, H); /* bias NULL without qkv_bias */
+    b->linear(b, s->k, s->h, &l->k_proj_weight, l->k_proj_bias.data, M, A, H);
+    b->linear(b, s->v, s->h, &l->v_proj_weight, l->v_proj_bias.data, M, A, H);
+    b->attention(b, s->attn, s->q, s->k, s->v, B, T, T, heads, D, 1.0f / sqrtf((float)D), c->causal);
+    b->linear(b, s->h, s->attn, &l->out_proj_weight, l->out_proj_bias.data, M, H, A);
     b->add(b, s->x, s->x, s->h, (size_t)M * H);
     /* MLP */
     b->layer_norm(b, s->h, s->x, l->layer_norm2_weight.data, l->layer_norm2_bias.data, M, H, c->layer_norm_eps);
@@ -392,13 +438,14 @@ ow_status ow_clip_text_forward(const ow_clip_text *enc, ow_backend *b, const int
     ow_status checked = ow_clip_text_check_args(enc, B, T, clip_skip, extra, err);
     if (checked != OW_OK) return checked;
     const size_t M = (size_t)B * T, H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    const size_t A = (size_t)ow_clip_text_attention_dim(c);
     clip_scratch s = {0};
     s.x = b->alloc(b, M * H);
     s.h = b->alloc(b, M * H);
-    s.q = b->alloc(b, M * H);
-    s.k = b->alloc(b, M * H);
-    s.v = b->alloc(b, M * H);
-    s.attn = b->alloc(b, M * H);
+    s.q = b->alloc(b, M * A);
+    s.k = b->alloc(b, M * A);
+    s.v = b->alloc(b, M * A);
+    s.attn = b->alloc(b, M * A);
     s.mlp = b->alloc(b, M * I);
     if (!s.x || !s.h || !s.q || !s.k || !s.v || !s.attn || !s.mlp) {
         scratch_free(b, &s);

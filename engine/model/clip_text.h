@@ -2,6 +2,13 @@
  * CLIPTextModel): token + position embeddings, pre-LN transformer layers with a
  * causal mask, quick-GELU MLP, final layer norm.
  *
+ * The same encoder with three switches is LDM text2img-large's BERTEmbedder (the
+ * x-transformers encoder that diffusers calls LDMBertModel): no causal mask, q/k/v
+ * without bias and narrower than the stream (8 heads of 64 in a 1280-wide model),
+ * erf GELU. Its weights are asked for by the same transformers CLIP names; the
+ * checkpoint's key map (checkpoint_keys.h) points them at the stored x-transformers
+ * names.
+ *
  * The configuration comes from text_encoder/config.json (diffusers folders) or
  * from tensor shapes (single-file checkpoints). Weights are looked up by their
  * transformers names ("text_model.encoder.layers.0.self_attn.q_proj.weight")
@@ -25,6 +32,11 @@ typedef enum ow_clip_act {
     OW_CLIP_ACT_GELU,       /* exact erf GELU */
 } ow_clip_act;
 
+typedef enum ow_text_family {
+    OW_TEXT_CLIP = 0,  /* CLIP ViT-L/14's text tower (SD 1.x), CLIP's BPE tokenizer */
+    OW_TEXT_LDM_BERT,  /* LDM's BERTEmbedder (text2img-large), BERT's WordPiece tokenizer */
+} ow_text_family;
+
 typedef struct ow_clip_text_config {
     int vocab_size;              /* 49408 */
     int hidden_size;             /* H: 768 in SD 1.x */
@@ -34,9 +46,16 @@ typedef struct ow_clip_text_config {
     int max_position_embeddings; /* 77 */
     ow_clip_act hidden_act;
     float layer_norm_eps;        /* 1e-5 */
+    ow_text_family family;       /* OW_TEXT_CLIP */
+    int causal;                  /* 1: query i sees tokens 0..i (CLIP); 0: all tokens (BERT) */
+    int qkv_bias;                /* 1: q/k/v projections have biases (CLIP); 0: none (BERT) */
+    int attention_dim;           /* A: width of q/k/v, heads * head size; 0: hidden_size (CLIP) */
 } ow_clip_text_config;
 
-/* transformers' CLIPTextConfig defaults (what an absent key means). */
+/* A: attention_dim, or hidden_size when it is 0. */
+int ow_clip_text_attention_dim(const ow_clip_text_config *config);
+
+/* transformers' CLIPTextConfig defaults (what an absent key means): CLIP, causal, q/k/v biases. */
 void ow_clip_text_config_default(ow_clip_text_config *config);
 
 /* Reads text_encoder/config.json. Flat CLIPTextConfig files and whole-CLIP
@@ -53,15 +72,22 @@ ow_status ow_clip_text_config_parse(ow_clip_text_config *config, const char *jso
 ow_status ow_clip_text_config_from_weights(ow_clip_text_config *config, const ow_weights *weights, int num_heads,
                                            ow_error *err);
 
-/* Checks the values are usable (positive, heads divide hidden). */
+/* LDM's BERTEmbedder from the stored shapes (x-transformers names behind the key map):
+ * width and layers from the tensors, heads = q/k/v width / 64 (x-transformers' head
+ * size), erf GELU, eps 1e-5, not causal, no q/k/v bias. */
+ow_status ow_ldm_bert_config_from_weights(ow_clip_text_config *config, const ow_weights *weights, ow_error *err);
+
+/* Checks the values are usable (positive, heads divide the attention width). */
 ow_status ow_clip_text_config_check(const ow_clip_text_config *config, ow_error *err);
 
 /* One encoder layer; names follow the checkpoint keys
  * text_model.encoder.layers.N.{layer_norm1, self_attn.*, layer_norm2, mlp.*}. */
 typedef struct ow_clip_text_layer {
     ow_tensor layer_norm1_weight, layer_norm1_bias; /* (H) */
-    ow_matrix q_proj_weight, k_proj_weight, v_proj_weight, out_proj_weight; /* (H, H) */
-    ow_tensor q_proj_bias, k_proj_bias, v_proj_bias, out_proj_bias;         /* (H) */
+    ow_matrix q_proj_weight, k_proj_weight, v_proj_weight; /* (A, H) */
+    ow_matrix out_proj_weight;                             /* (H, A) */
+    ow_tensor q_proj_bias, k_proj_bias, v_proj_bias;       /* (A), empty without qkv_bias */
+    ow_tensor out_proj_bias;                               /* (H) */
     ow_tensor layer_norm2_weight, layer_norm2_bias; /* (H) */
     ow_matrix fc1_weight;                           /* (I, H) */
     ow_tensor fc1_bias;                             /* (I) */

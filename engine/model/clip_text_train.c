@@ -1,5 +1,5 @@
-/* clip_text_train.c: the CLIP text encoder's training forward (with a tape) and
- * its backward to the trained embedding rows. The layer arithmetic mirrors
+/* clip_text_train.c: the CLIP text encoder's (and LDM's BERT's) training forward
+ * (with a tape) and its backward to the trained embedding rows. The layer arithmetic mirrors
  * clip_layer_forward in clip_text.c op for op, with the *_train variants of the
  * norms and attention, so the output is the inference output. */
 #include "model/clip_text_train.h"
@@ -14,8 +14,8 @@
 typedef struct clip_layer_tape {
     float *x_in;          /* (M, H) the layer's input */
     float *mean1, *rstd1; /* (M) layer_norm1 statistics */
-    float *q, *k, *v;     /* (M, H) projections of layer_norm1(x_in) */
-    float *attn;          /* (M, H) attention output (before out_proj) */
+    float *q, *k, *v;     /* (M, A) projections of layer_norm1(x_in) */
+    float *attn;          /* (M, A) attention output (before out_proj) */
     float *lse;           /* (B, heads, T) attention log-sum-exp */
     float *x_mid;         /* (M, H) x_in + self-attention */
     float *mean2, *rstd2; /* (M) layer_norm2 statistics */
@@ -34,7 +34,8 @@ struct ow_clip_text_tape {
 
 static size_t layer_floats(const ow_clip_text_config *c, size_t M, size_t B, size_t T) {
     const size_t H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
-    return 6 * M * H + M * I + 4 * M + B * (size_t)c->num_attention_heads * T;
+    const size_t A = (size_t)ow_clip_text_attention_dim(c);
+    return 2 * M * H + 4 * M * A + M * I + 4 * M + B * (size_t)c->num_attention_heads * T;
 }
 
 size_t ow_clip_text_tape_floats(const ow_clip_text_config *c, int B, int T, int clip_skip) {
@@ -54,6 +55,7 @@ void ow_clip_text_tape_free(ow_backend *b, ow_clip_text_tape *tape) {
 static ow_status tape_new(const ow_clip_text_config *c, ow_backend *b, const int32_t *ids, int B, int T,
                           int clip_skip, int n_extra, ow_clip_text_tape **out, ow_error *err) {
     const size_t M = (size_t)B * T, H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    const size_t A = (size_t)ow_clip_text_attention_dim(c);
     const size_t lse_n = (size_t)B * c->num_attention_heads * T;
     ow_clip_text_tape *t = calloc(1, sizeof *t);
     if (!t) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "text encoder: out of memory for the training tape");
@@ -78,10 +80,10 @@ static ow_status tape_new(const ow_clip_text_config *c, ow_backend *b, const int
         CARVE(l->x_in, M * H);
         CARVE(l->mean1, M);
         CARVE(l->rstd1, M);
-        CARVE(l->q, M * H);
-        CARVE(l->k, M * H);
-        CARVE(l->v, M * H);
-        CARVE(l->attn, M * H);
+        CARVE(l->q, M * A);
+        CARVE(l->k, M * A);
+        CARVE(l->v, M * A);
+        CARVE(l->attn, M * A);
         CARVE(l->lse, lse_n);
         CARVE(l->x_mid, M * H);
         CARVE(l->mean2, M);
@@ -100,15 +102,15 @@ static ow_status tape_new(const ow_clip_text_config *c, ow_backend *b, const int
 static void layer_forward_train(const ow_clip_text *enc, ow_backend *b, const ow_clip_text_layer *w,
                                 clip_layer_tape *l, float *next, float *h, float *mlp, int B, int T) {
     const ow_clip_text_config *c = &enc->config;
-    const int H = c->hidden_size, I = c->intermediate_size, M = B * T;
-    const int heads = c->num_attention_heads, D = H / heads;
+    const int H = c->hidden_size, I = c->intermediate_size, M = B * T, A = ow_clip_text_attention_dim(c);
+    const int heads = c->num_attention_heads, D = A / heads;
     b->layer_norm_train(b, h, l->mean1, l->rstd1, l->x_in, w->layer_norm1_weight.data, w->layer_norm1_bias.data, M, H,
                         c->layer_norm_eps);
-    b->linear(b, l->q, h, &w->q_proj_weight, w->q_proj_bias.data, M, H, H);
-    b->linear(b, l->k, h, &w->k_proj_weight, w->k_proj_bias.data, M, H, H);
-    b->linear(b, l->v, h, &w->v_proj_weight, w->v_proj_bias.data, M, H, H);
-    b->attention_train(b, l->attn, l->lse, l->q, l->k, l->v, B, T, T, heads, D, 1.0f / sqrtf((float)D), 1);
-    b->linear(b, h, l->attn, &w->out_proj_weight, w->out_proj_bias.data, M, H, H);
+    b->linear(b, l->q, h, &w->q_proj_weight, w->q_proj_bias.data, M, A, H);
+    b->linear(b, l->k, h, &w->k_proj_weight, w->k_proj_bias.data, M, A, H);
+    b->linear(b, l->v, h, &w->v_proj_weight, w->v_proj_bias.data, M, A, H);
+    b->attention_train(b, l->attn, l->lse, l->q, l->k, l->v, B, T, T, heads, D, 1.0f / sqrtf((float)D), c->causal);
+    b->linear(b, h, l->attn, &w->out_proj_weight, w->out_proj_bias.data, M, H, A);
     b->add(b, l->x_mid, l->x_in, h, (size_t)M * H);
     b->layer_norm_train(b, h, l->mean2, l->rstd2, l->x_mid, w->layer_norm2_weight.data, w->layer_norm2_bias.data, M, H,
                         c->layer_norm_eps);
@@ -159,8 +161,8 @@ ow_status ow_clip_text_forward_train(const ow_clip_text *enc, ow_backend *b, con
 /* Scratch of the backward pass. */
 typedef struct clip_grads {
     float *dx;          /* (M, H) gradient of the residual stream */
-    float *dh, *tmp;    /* (M, H) */
-    float *dq, *dk, *dv; /* (M, H) */
+    float *dh, *tmp;    /* (M, max(H, A)) */
+    float *dq, *dk, *dv; /* (M, A) */
     float *dmlp;        /* (M, I) */
 } clip_grads;
 
@@ -168,8 +170,8 @@ typedef struct clip_grads {
 static void layer_backward(const ow_clip_text *enc, ow_backend *b, const ow_clip_text_layer *w,
                            const clip_layer_tape *l, const clip_grads *g, int B, int T) {
     const ow_clip_text_config *c = &enc->config;
-    const int H = c->hidden_size, I = c->intermediate_size, M = B * T;
-    const int heads = c->num_attention_heads, D = H / heads;
+    const int H = c->hidden_size, I = c->intermediate_size, M = B * T, A = ow_clip_text_attention_dim(c);
+    const int heads = c->num_attention_heads, D = A / heads;
     const size_t n = (size_t)M * H;
     /* MLP: out = x_mid + fc2(act(fc1(ln2(x_mid)))) */
     b->linear_backward(b, g->dmlp, g->dx, &w->fc2_weight, M, H, I);
@@ -179,13 +181,13 @@ static void layer_backward(const ow_clip_text *enc, ow_backend *b, const ow_clip
     b->layer_norm_backward(b, g->tmp, g->dh, l->x_mid, w->layer_norm2_weight.data, l->mean2, l->rstd2, M, H);
     b->add(b, g->dx, g->dx, g->tmp, n);
     /* self-attention: x_mid = x_in + out_proj(attention(q, k, v)), q/k/v = proj(ln1(x_in)) */
-    b->linear_backward(b, g->dh, g->dx, &w->out_proj_weight, M, H, H);
+    b->linear_backward(b, g->dh, g->dx, &w->out_proj_weight, M, H, A);
     b->attention_backward(b, g->dq, g->dk, g->dv, g->dh, l->q, l->k, l->v, l->attn, l->lse, B, T, T, heads, D,
-                          1.0f / sqrtf((float)D), 1);
-    b->linear_backward(b, g->dh, g->dq, &w->q_proj_weight, M, H, H);
-    b->linear_backward(b, g->tmp, g->dk, &w->k_proj_weight, M, H, H);
+                          1.0f / sqrtf((float)D), c->causal);
+    b->linear_backward(b, g->dh, g->dq, &w->q_proj_weight, M, A, H);
+    b->linear_backward(b, g->tmp, g->dk, &w->k_proj_weight, M, A, H);
     b->add(b, g->dh, g->dh, g->tmp, n);
-    b->linear_backward(b, g->tmp, g->dv, &w->v_proj_weight, M, H, H);
+    b->linear_backward(b, g->tmp, g->dv, &w->v_proj_weight, M, A, H);
     b->add(b, g->dh, g->dh, g->tmp, n);
     b->layer_norm_backward(b, g->tmp, g->dh, l->x_in, w->layer_norm1_weight.data, l->mean1, l->rstd1, M, H);
     b->add(b, g->dx, g->dx, g->tmp, n);
@@ -198,11 +200,13 @@ ow_status ow_clip_text_backward(const ow_clip_text *enc, ow_backend *b, const ow
     if (t->n_extra == 0) return OW_OK; /* no trained rows: nothing to differentiate */
     if (!drows) return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "text encoder backward: no row gradient buffer");
     const int B = t->B, T = t->T, M = B * T, H = c->hidden_size, I = c->intermediate_size;
-    const size_t n = (size_t)M * H;
+    const int A = ow_clip_text_attention_dim(c);
+    const size_t wide = (size_t)M * (H > A ? H : A), attn = (size_t)M * A;
     clip_grads g = {0};
     float **all[] = {&g.dx, &g.dh, &g.tmp, &g.dq, &g.dk, &g.dv};
+    const size_t sizes[] = {(size_t)M * H, wide, wide, attn, attn, attn};
     int ok = 1;
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ok &= (*all[i] = b->alloc(b, n)) != NULL;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ok &= (*all[i] = b->alloc(b, sizes[i])) != NULL;
     ok &= (g.dmlp = b->alloc(b, (size_t)M * I)) != NULL;
     if (ok) {
         b->layer_norm_backward(b, g.dx, dout, t->x_final, enc->final_layer_norm_weight.data, t->mean_f, t->rstd_f, M,

@@ -5,7 +5,7 @@
  *
  * The tape holds, per layer, the layer input, both layer norms' mean/rstd, q/k/v,
  * the attention output and its log-sum-exp, the stream after attention and the
- * MLP pre-activation: (6 H + I + 4) B*T + B heads T floats a layer plus the final
+ * MLP pre-activation: (2 H + 4 A + I + 4) B*T + B heads T floats a layer (A: the q/k/v width) plus the final
  * norm's input (the inputs of the linear layers are not needed: only input
  * gradients are taken), about 5 MB a layer for SD's encoder at B = 2, T = 77;
  * ow_clip_text_tape_floats plans it before anything runs. */

@@ -214,9 +214,9 @@ ow_status ow_model_encode_ids(ow_model *m, const char *text, const char *what, i
     int used = 0;
     size_t total = 0, first_cut = n;
     int cut_inside = 0; /* the cut falls inside a multi-vector token */
-    ids[used++] = OW_CLIP_BOS_ID;
+    ids[used++] = ow_tokenizer_bos_id(m->tokenizer);
     for (size_t i = 0; i < n; i++) {
-        const ow_model_token *t = content[i] >= OW_CLIP_VOCAB_SIZE ? find_id(e, content[i]) : NULL;
+        const ow_model_token *t = content[i] >= ow_tokenizer_base_vocab_size(m->tokenizer) ? find_id(e, content[i]) : NULL;
         int k = t ? t->n : 1;
         for (int v = 0; v < k; v++) {
             if (used - 1 < room) ids[used++] = t ? base + t->first_row + v : content[i];
@@ -224,14 +224,14 @@ ow_status ow_model_encode_ids(ow_model *m, const char *text, const char *what, i
         }
         total += (size_t)k;
     }
-    ids[used++] = OW_CLIP_EOS_ID;
+    ids[used++] = ow_tokenizer_eos_id(m->tokenizer);
     while (used < context) ids[used++] = m->pad_id;
     if (first_cut < n && m->log) {
         char cut[400];
         size_t needed = 0;
         if (ow_tokenizer_decode(m->tokenizer, content + first_cut, n - first_cut, cut, sizeof cut, &needed, NULL) != OW_OK)
             snprintf(cut, sizeof cut, "?");
-        warn(m, "the %s is %zu tokens long after expanding embeddings; CLIP reads %d, so this end was cut%s: \"%s%s\"",
+        warn(m, "the %s is %zu tokens long after expanding embeddings; the text encoder reads %d, so this end was cut%s: \"%s%s\"",
              what, total + 2, context, cut_inside ? " (starting inside the vectors of its first token)" : "", cut,
              needed > sizeof cut ? "..." : "");
     }

@@ -34,7 +34,7 @@ static ow_status tokenize(ow_model *m, const char *text, const char *what, int32
     if (s != OW_OK) return ow_error_prefix(err, "%s", what);
     if (info.truncated && m->log) {
         char message[800];
-        snprintf(message, sizeof message, "the %s is %d tokens long; CLIP reads %d, so this end was cut: \"%s\"",
+        snprintf(message, sizeof message, "the %s is %d tokens long; the text encoder reads %d, so this end was cut: \"%s\"",
                  what, info.n_tokens, m->text_length, info.cut_text);
         m->log(m->log_user, 1, message);
     }

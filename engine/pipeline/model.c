@@ -9,6 +9,7 @@
 #include "model/checkpoint.h"
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
+#include "tokenizer/wordpiece.h"
 
 void ow_model_options_init(ow_model_options *opts) {
     memset(opts, 0, sizeof *opts);
@@ -104,9 +105,7 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
     }
 
     ow_checkpoint *ck = NULL;
-    char vocab[4096];
-    ow_status s = ow_tokenizer_load(&m->tokenizer, find_vocab(opts, vocab, sizeof vocab), err);
-    if (s == OW_OK) s = ow_cpu_backend_create(&m->backend, opts ? opts->threads : 0, err);
+    ow_status s = ow_cpu_backend_create(&m->backend, opts ? opts->threads : 0, err);
     if (s == OW_OK) s = choose_precision(m, opts ? opts->precision : OW_PRECISION_FP32, err);
     if (s == OW_OK) s = ow_model_open_checkpoint(m, &ck, err);
     if (s == OW_OK && ow_checkpoint_warnings(ck)[0] && m->log) m->log(m->log_user, 1, ow_checkpoint_warnings(ck));
@@ -127,6 +126,15 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
                          "'%s' is a Stable Diffusion 2.x model (1024-wide text encoder and cross-attention: OpenCLIP "
                          "ViT-H); oneword runs Stable Diffusion 1.x (CLIP ViT-L, 768 wide), e.g. v1-5-pruned-emaonly",
                          path);
+    /* The tokenizer the text encoder was trained with: CLIP's BPE, or BERT's WordPiece
+     * for LDM text2img (which pads with [PAD] = 0). */
+    char vocab[4096];
+    if (s == OW_OK && ow_checkpoint_text_config(ck)->family == OW_TEXT_LDM_BERT) {
+        m->pad_id = OW_BERT_PAD_ID;
+        s = ow_tokenizer_load_wordpiece(&m->tokenizer, ow_tokenizer_bert_vocab_path(vocab, sizeof vocab), err);
+    } else if (s == OW_OK) {
+        s = ow_tokenizer_load(&m->tokenizer, find_vocab(opts, vocab, sizeof vocab), err);
+    }
     ow_weights w;
     if (s == OW_OK) s = ow_model_part_weights(m, ck, OW_PART_TEXT, &w, err);
     if (s == OW_OK) s = ow_clip_text_load(&m->text_encoder, ow_checkpoint_text_config(ck), &w, m->backend, err);

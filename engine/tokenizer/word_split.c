@@ -60,7 +60,7 @@ static int one_token_word(const ow_tokenizer *t, const char *word, size_t min_le
         if (!is_letter(*c)) return 0;
     int32_t id[2];
     size_t n = 0;
-    return ow_tokenizer_tokenize(t, word, id, 2, &n, NULL) == OW_OK && n == 1 && id[0] < OW_CLIP_VOCAB_SIZE;
+    return ow_tokenizer_tokenize(t, word, id, 2, &n, NULL) == OW_OK && n == 1 && id[0] < ow_tokenizer_base_vocab_size(t);
 }
 
 /* Adds word to the suggestions (longest first, no repeats, at most OW_WORD_SUGGESTIONS). */
@@ -89,7 +89,7 @@ ow_status ow_word_split(const ow_tokenizer *t, const char *text, ow_word_split_i
     size_t shown = n < SPLIT_MAX_IDS ? n : SPLIT_MAX_IDS, used = 0;
     for (size_t i = 0; i < shown; i++) {
         char piece[sizeof out->suggestions[0]];
-        if (ids[i] < OW_CLIP_VOCAB_SIZE) piece_text(t, ids[i], piece, sizeof piece);
+        if (ids[i] < ow_tokenizer_base_vocab_size(t)) piece_text(t, ids[i], piece, sizeof piece);
         else ow_tokenizer_decode(t, &ids[i], 1, piece, sizeof piece, NULL, NULL); /* an added token */
         if (used + strlen(piece) + 8 >= sizeof out->pieces) {
             snprintf(out->pieces + used, sizeof out->pieces - used, " + ...");
@@ -117,7 +117,7 @@ ow_status ow_word_split(const ow_tokenizer *t, const char *text, ow_word_split_i
     }
     /* The pieces that are words of four letters or more on their own ("orange"). */
     for (size_t i = 0; i < shown; i++) {
-        if (ids[i] >= OW_CLIP_VOCAB_SIZE) continue;
+        if (ids[i] >= ow_tokenizer_base_vocab_size(t)) continue;
         piece_text(t, ids[i], word, sizeof word);
         if (one_token_word(t, word, 4)) suggest(out, word);
     }

@@ -114,7 +114,7 @@ static ow_status init_word_ids(ow_model *m, const char *word, int vectors, int32
     if (s != OW_OK) return ow_error_prefix(err, "init word");
     int32_t pieces[64];
     int in_vocab = n >= 1 && n <= 64 && ow_tokenizer_tokenize(m->tokenizer, word, pieces, 64, &n, err) == OW_OK;
-    for (size_t i = 0; in_vocab && i < n; i++) in_vocab = pieces[i] < OW_CLIP_VOCAB_SIZE;
+    for (size_t i = 0; in_vocab && i < n; i++) in_vocab = pieces[i] < ow_tokenizer_base_vocab_size(m->tokenizer);
     if (in_vocab && (n == 1 || (int)n <= vectors)) {
         memcpy(ids, pieces, n * sizeof *ids);
         *n_ids = (int)n;

@@ -101,7 +101,7 @@ int main(void) {
         float *image = malloc((size_t)64 * 64 * 3 * sizeof *image);
         warnings[0] = '\0';
         CHECK(ow_generate(short_model, &p, image, &err) == OW_OK, "generate with a long prompt: %s", err.message);
-        CHECK(strstr(warnings, "CLIP reads 40, so this end was cut") && strstr(warnings, "zebra"),
+        CHECK(strstr(warnings, "the text encoder reads 40, so this end was cut") && strstr(warnings, "zebra"),
               "the cut is reported at 40: '%s'", warnings);
         free(image);
     }

@@ -256,7 +256,7 @@ static void test_loader(const char *file, const char *beside) {
          "its context_dim is 768 where the checkpoint's UNet has 32"},
         {3, 32, "", "ldm.modules.encoders.modules.FrozenCLIPEmbedder", OW_ERR_FORMAT, "num_heads 3 does not divide"},
         {2, 32, "", "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder", OW_ERR_UNSUPPORTED, "Stable Diffusion 2.x"},
-        {2, 32, "", "ldm.modules.encoders.modules.BERTEmbedder", OW_ERR_UNSUPPORTED, "BERT text encoder"},
+        {2, 32, "", "ldm.modules.encoders.modules.BERTEmbedder", OW_ERR_FORMAT, "holds a CLIP one"},
         {2, 32, "    parameterization: \"x0\"\n", "ldm.modules.encoders.modules.FrozenCLIPEmbedder", OW_ERR_UNSUPPORTED,
          "parameterization \"x0\" is not supported"},
         {2, 32, "    beta_schedule: cosine\n", "ldm.modules.encoders.modules.FrozenCLIPEmbedder", OW_ERR_UNSUPPORTED,
