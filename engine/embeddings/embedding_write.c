@@ -27,6 +27,7 @@
 
 #define A1111_PLACEHOLDER "*"
 #define A1111_PLACEHOLDER_ID 265 /* CLIP's id of "*", what A1111 stores in string_to_token */
+#define BERT_STAR_ID 1008        /* bert-base-uncased's id of "*", the reference's LDM placeholder */
 
 /* ---- tensor bytes in the stored dtype ---- */
 
@@ -263,21 +264,24 @@ static ow_status write_torch_zip(const char *path, const bytes *pickle, const st
 
 /* ---- string_to_token ids ---- */
 
-/* The reference repo maps each placeholder to its single CLIP token id. Tokens read
- * from a file keep their id; new ones get CLIP's id when they are one CLIP token
- * (the CLIP vocabulary is found as the model loader finds it), otherwise 265 ("*"),
- * which is what A1111 writes and what A1111 and diffusers ignore. */
-static void fill_clip_ids(const ow_embedding *emb, int64_t *ids) {
+/* The reference repo maps each placeholder to its single token id: CLIP's for SD
+ * (768 wide), BERT's WordPiece for its LDM text2img model (1280 wide), whose
+ * EmbeddingManager puts the vector wherever that id stands. Tokens read from a file
+ * keep their id; new ones get the tokenizer's id when they are one token (the
+ * vocabulary is found as the model loader finds it), otherwise "*"'s: 265 for CLIP
+ * (what A1111 writes, and what A1111 and diffusers ignore), 1008 for BERT. In the
+ * one-token A1111 layout the key is "*", so its id is "*"'s. */
+static void fill_token_ids(const ow_embedding *emb, int single, int64_t *ids) {
+    const int bert = emb->dim == 1280;
     ow_tokenizer *tok = NULL;
-    int tried = 0;
+    char path[4096];
+    ow_status loaded = bert ? ow_tokenizer_load_wordpiece(&tok, ow_tokenizer_bert_vocab_path(path, sizeof path), NULL)
+                            : ow_tokenizer_load(&tok, ow_tokenizer_vocab_path(path, sizeof path), NULL);
+    if (loaded != OW_OK) tok = NULL;
+    int64_t star = bert ? BERT_STAR_ID : A1111_PLACEHOLDER_ID;
     for (size_t i = 0; i < emb->count; i++) {
-        ids[i] = emb->tokens[i].clip_id >= 0 ? emb->tokens[i].clip_id : A1111_PLACEHOLDER_ID;
-        if (emb->tokens[i].clip_id >= 0 || emb->dim == 1280) continue; /* 1280: the LDM's BERT ids */
-        if (!tried) {
-            tried = 1;
-            char path[4096];
-            if (ow_tokenizer_load(&tok, ow_tokenizer_vocab_path(path, sizeof path), NULL) != OW_OK) tok = NULL;
-        }
+        ids[i] = emb->tokens[i].clip_id >= 0 ? emb->tokens[i].clip_id : star;
+        if (emb->tokens[i].clip_id >= 0 || single) continue;
         int32_t id[2];
         size_t n = 0;
         if (tok && ow_tokenizer_tokenize(tok, emb->tokens[i].token, id, 2, &n, NULL) == OW_OK && n == 1) ids[i] = id[0];
@@ -296,8 +300,7 @@ static ow_status write_string_to_param(const ow_embedding *emb, const char *path
     int single = emb->count == 1, bad = 0;
     int64_t *ids = malloc(emb->count * sizeof *ids);
     if (!ids) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory");
-    if (single) ids[0] = emb->tokens[0].clip_id >= 0 ? emb->tokens[0].clip_id : A1111_PLACEHOLDER_ID;
-    else fill_clip_ids(emb, ids);
+    fill_token_ids(emb, single, ids);
     op(&b, 0x80);
     op(&b, 2);
     op(&b, '}');

@@ -150,6 +150,12 @@ static ow_status check_placeholder(ow_model *m, const char *placeholder, int for
     size_t n = 0;
     ow_status s = ow_tokenizer_tokenize(m->tokenizer, placeholder, NULL, 0, &n, err);
     if (s != OW_OK) return ow_error_prefix(err, "placeholder");
+    if (ow_tokenizer_is_wordpiece(m->tokenizer) && n != 1) /* the reference's get_bert_token_for_string */
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
+                            "the placeholder '%s' is %zu WordPiece tokens; LDM's BERT text encoder learns a placeholder "
+                            "that is one (as the reference requires): use \"*\", its default, or another single "
+                            "symbol or rare word",
+                            placeholder, n);
     if (letters && n == 1 && !force)
         return ow_error_set(err, OW_ERR_INVALID_ARGUMENT,
                             "the placeholder '%s' is an ordinary word of the vocabulary: prompts could no longer use it "
@@ -324,9 +330,10 @@ static uint64_t model_fingerprint(ow_model *m, int32_t init_id) {
     float *host = malloc(((size_t)5 * H > nconv ? (size_t)5 * H : nconv) * sizeof *host);
     if (!host) return 0;
     uint64_t h = OW_FINGERPRINT_START;
-    const int32_t ids[5] = {init_id, 320, 1125, 2368, 49405};
+    const int32_t ids[5] = {init_id, 320, 1125, 2368, 49405}; /* CLIP ids; a smaller vocabulary (BERT's) wraps */
+    const int32_t V = m->text_encoder->config.vocab_size;
     for (int i = 0; i < 5; i++) {
-        b->download(b, host, m->text_encoder->token_embedding.data + (size_t)ids[i] * H, (size_t)H);
+        b->download(b, host, m->text_encoder->token_embedding.data + (size_t)(ids[i] % V) * H, (size_t)H);
         h = ow_fingerprint(h, host, (size_t)H * sizeof *host);
     }
     b->matrix_download(b, host, &conv_in->weight); /* f32 at any precision (OW_MATRIX_MIN_16BIT_COLS) */

@@ -24,6 +24,14 @@ Writes tests/golden/ldm/:
                          make_generation_golden.py writes them; DDIM's eta noise is drawn from
                          the pipeline's generator, as StableDiffusionPipeline draws it
   cases.json             the generation cases
+  learn_step.safetensors one textual-inversion step as the reference's main.py takes it on
+                         this model (LatentDiffusion.p_losses with l_simple_weight 1, logvar 0,
+                         no ELBO term: the mean squared error of the predicted noise; the
+                         EmbeddingManager puts the learned vector where the placeholder's
+                         WordPiece id stands, before the positions are added): ids, x0 (the
+                         VAE posterior mean x 0.18215), noise, timesteps, loss, and the
+                         gradient of the placeholder's vector, initialised from the init
+                         word's token row
 
 Run from the repository root: python tests/ref/make_ldm_text2img.py
 """
@@ -160,6 +168,42 @@ def deflated_torch_save(obj, path):
             dst.writestr(out, src.read(info.filename), compresslevel=9)
 
 
+LEARN_CAPTIONS = ["a photo of a *", "a rendering of the *"]  # the reference's templates, its default "*"
+LEARN_INIT, LEARN_TIMESTEPS = "sculpture", [93, 761]
+
+
+def learn_step_golden(bert, unet, vae, tok, path):
+    placeholder = tok("*", add_special_tokens=False).input_ids
+    init = tok(LEARN_INIT, add_special_tokens=False).input_ids
+    assert len(placeholder) == 1 and len(init) == 1  # the reference asserts one WordPiece each
+    table = bert.model.embed_tokens.weight.detach()
+    row = table[init[0]].clone().requires_grad_(True)
+    ids = tok(LEARN_CAPTIONS, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    g = torch.Generator().manual_seed(77)
+    images = torch.nn.functional.interpolate(torch.rand(2, 3, 4, 4, generator=g) * 2 - 1, size=(16, 16), mode="bilinear",
+                                             align_corners=False)
+    with torch.no_grad():
+        x0 = vae.encode(images).latent_dist.mean * 0.18215
+    noise = torch.randn(x0.shape, generator=g)
+    t = torch.tensor(LEARN_TIMESTEPS)
+    scheduler = DDIMScheduler.from_config(dict(tiny.SCHEDULER))  # the DDPM training schedule's alphas_cumprod
+    noisy = scheduler.add_noise(x0, noise, t)
+    embeds = bert.model.embed_tokens(ids).detach()
+    mask = (ids == placeholder[0]).unsqueeze(-1)
+    embeds = torch.where(mask, row.expand_as(embeds), embeds)
+    context = bert(inputs_embeds=embeds)[0]
+    for p in list(unet.parameters()) + list(bert.parameters()):
+        p.requires_grad_(False)
+    loss = torch.nn.functional.mse_loss(unet(noisy, t, context).sample, noise)
+    loss.backward()
+    save_file({"ids": ids.to(torch.int32).contiguous(), "x0": x0.contiguous(), "noise": noise.contiguous(),
+               "timesteps": t.to(torch.int32), "loss": loss.detach().reshape(1), "grad": row.grad.contiguous(),
+               "init_row": table[init[0]].clone().contiguous()}, path,
+              metadata={"captions": json.dumps(LEARN_CAPTIONS), "init_word": LEARN_INIT, "placeholder": "*",
+                        "placeholder_id": str(placeholder[0])})
+    print(f"wrote {os.path.basename(path)}: loss {loss.item():.6f}, |grad| {row.grad.norm().item():.3e}")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -237,6 +281,7 @@ def main():
         print(f"wrote {case['file']}")
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(CASES, f, indent=2)
+    learn_step_golden(bert, unet, vae, tok, os.path.join(OUT, "learn_step.safetensors"))
 
 
 if __name__ == "__main__":

@@ -17,48 +17,9 @@
 #include "pipeline/embeddings.h"
 #include "pipeline/pipeline.h"
 #include "train/learn_step.h"
+#include "step_golden.h"
 
-#define REL_TOL 1e-4
 enum { STEPS = 2, B = 2, T = 77, H = 32, LAT = 8, NLAT = 4 * LAT * LAT };
-
-static const ow_tensor_set *golden;
-
-/* The entry `name`, which must hold `n` values, as f32 (or raw int32 when ints). */
-static void *golden_values(const char *name, size_t n, int ints) {
-    const ow_tensor_entry *e = ow_tensor_set_find(golden, name);
-    CHECK(e && (size_t)ow_tensor_entry_numel(e) == n, "golden %s has %zu values", name, n);
-    if (!e || (size_t)ow_tensor_entry_numel(e) != n) return NULL;
-    void *x = malloc(n * 4);
-    ow_error err = {0};
-    if (ints) {
-        CHECK(e->dtype == OW_DTYPE_I32, "golden %s is int32", name);
-        memcpy(x, e->data, n * 4);
-    } else if (ow_tensor_entry_to_f32(e, x, &err) != OW_OK) {
-        CHECK(0, "golden %s: %s", name, err.message);
-        free(x);
-        return NULL;
-    }
-    return x;
-}
-
-/* max |got - want| / max |want| <= REL_TOL */
-static int check_relative(const char *what, const float *got, const float *want, size_t n) {
-    double err = 0.0, scale = 0.0;
-    size_t where = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double e = fabs((double)got[i] - want[i]);
-        if (e > err || isnan(got[i])) { err = isnan(got[i]) ? INFINITY : e; where = i; }
-        if (fabs(want[i]) > scale) scale = fabs(want[i]);
-    }
-    const double rel = scale > 0 ? err / scale : err;
-    const int ok = rel <= REL_TOL;
-    check_count++;
-    if (!ok) check_failures++;
-    fprintf(ok ? stdout : stderr, "%s %s: %zu values, max abs diff %.3g at [%zu] (got %.8g want %.8g) = %.3g of max "
-            "|want| %.4g, tol %.0e\n", ok ? "ok  " : "FAIL", what, n, err, where, got[where], want[where], rel, scale,
-            REL_TOL);
-    return ok;
-}
 
 /* The loss and gradient of step 1's batch under weights (B, LAT*LAT) or NULL. */
 static double weighted(ow_learn_step *w, ow_model *m, const int32_t *ids, const float *x0, const float *noise,
