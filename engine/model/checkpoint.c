@@ -422,7 +422,8 @@ static ow_status unet_from_shapes(ow_checkpoint *ck, ow_error *err) {
         heads = ck->hints.unet_attention_heads, heads_from = "hint";
     } else {
         heads = 8;
-        heads_from = "SD 1.x's original config";
+        /* LDM text2img-large's UNet has 8 heads too (txt2img-1p4B-eval.yaml: num_heads 8) */
+        heads_from = ck->text_is_bert ? "LDM text2img's original config" : "SD 1.x's original config";
         for (int l = 0; l < levels; l++)
             if (c->block_out_channels[l] % heads != 0)
                 return ow_error_set(err, OW_ERR_UNSUPPORTED,
@@ -430,12 +431,13 @@ static ow_status unet_from_shapes(ow_checkpoint *ck, ow_error *err) {
                                     "do not divide this UNet's %d channels; give the model's original .yaml config "
                                     "(beside the checkpoint with the same name, or --config FILE)",
                                     c->block_out_channels[l]);
-        if (c->cross_attention_dim != 768)
+        if (c->cross_attention_dim != (ck->text_is_bert ? 1280 : 768))
             appendf(ck->warnings, sizeof ck->warnings,
-                    "%sunet: cross-attention width %d is not SD 1.x's 768 and nothing gives its number of attention "
-                    "heads: using SD 1.x's 8; if images come out wrong, give the model's original .yaml config "
+                    "%sunet: cross-attention width %d is not %s and nothing gives its number of attention "
+                    "heads: using its 8; if images come out wrong, give the model's original .yaml config "
                     "(beside the checkpoint with the same name, or --config FILE)",
-                    ck->warnings[0] ? "; " : "", c->cross_attention_dim);
+                    ck->warnings[0] ? "; " : "", c->cross_attention_dim,
+                    ck->text_is_bert ? "LDM text2img's 1280" : "SD 1.x's 768");
     }
     if (!per_level)
         for (int l = 0; l < levels; l++) c->attention_heads[l] = heads;

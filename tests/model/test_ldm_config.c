@@ -216,7 +216,9 @@ static void test_loader(const char *file, const char *beside) {
         const ow_unet_config *u = ow_checkpoint_unet_config(ck);
         CHECK(u->attention_heads[0] == 8 && u->attention_heads[1] == 8, "no yaml: SD 1.x's 8 heads (got %d)",
               u->attention_heads[0]);
-        CHECK(strstr(ow_checkpoint_warnings(ck), "using SD 1.x's 8") && strstr(ow_checkpoint_warnings(ck), "--config"),
+        CHECK(strstr(ow_checkpoint_warnings(ck), "is not SD 1.x's 768 and nothing gives its number of attention heads: "
+                                                 "using its 8") &&
+                  strstr(ow_checkpoint_warnings(ck), "--config"),
               "no yaml: warning '%s'", ow_checkpoint_warnings(ck));
         CHECK(ow_checkpoint_ldm_config(ck) == NULL, "no yaml: no config");
         ow_checkpoint_close(ck);
