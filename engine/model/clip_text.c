@@ -171,6 +171,17 @@ static const ow_tensor_entry *need_entry(const ow_weights *w, const char *key, i
     return e;
 }
 
+/* Layers stored (text_model.encoder.layers.N.*), at most 1001. */
+static int count_layers(const ow_weights *w) {
+    int layers = 0;
+    for (;; layers++) {
+        char key[128];
+        snprintf(key, sizeof key, "text_model.encoder.layers.%d.layer_norm1.weight", layers);
+        if (!ow_weights_find(w, key) || layers > 1000) break;
+    }
+    return layers;
+}
+
 ow_status ow_clip_text_config_from_weights(ow_clip_text_config *c, const ow_weights *w, int num_heads,
                                            ow_error *err) {
     ow_clip_text_config_default(c);
@@ -184,13 +195,7 @@ ow_status ow_clip_text_config_from_weights(ow_clip_text_config *c, const ow_weig
     c->hidden_size = (int)tok->shape[1];
     c->max_position_embeddings = (int)pos->shape[0];
     c->intermediate_size = (int)fc1->shape[0];
-    int layers = 0;
-    for (;; layers++) {
-        char key[128];
-        snprintf(key, sizeof key, "text_model.encoder.layers.%d.layer_norm1.weight", layers);
-        if (!ow_weights_find(w, key) || layers > 1000) break;
-    }
-    c->num_hidden_layers = layers;
+    c->num_hidden_layers = count_layers(w);
     if (num_heads > 0) {
         c->num_attention_heads = num_heads;
     } else if (c->hidden_size % 64 == 0) {
@@ -227,13 +232,7 @@ ow_status ow_ldm_bert_config_from_weights(ow_clip_text_config *c, const ow_weigh
                          "BERT text encoder: its q/k/v are %d wide, not a multiple of x-transformers' 64-wide heads",
                          c->attention_dim);
     c->num_attention_heads = c->attention_dim / 64;
-    int layers = 0;
-    for (;; layers++) {
-        char key[128];
-        snprintf(key, sizeof key, "text_model.encoder.layers.%d.layer_norm1.weight", layers);
-        if (!ow_weights_find(w, key) || layers > 1000) break;
-    }
-    c->num_hidden_layers = layers;
+    c->num_hidden_layers = count_layers(w);
     return s == OW_OK ? ow_clip_text_config_check(c, err) : s;
 }
 

@@ -107,26 +107,22 @@ size_t ow_utf8_encode(uint32_t cp, char out[4]) {
 
 /* ---- table lookups ---- */
 
-uint8_t ow_uni_flags(uint32_t cp) {
-    if (cp < 128) return ow_uni_ascii_flags[cp];
-    size_t lo = 0, hi = ow_uni_props_count; /* last entry with start <= cp */
+/* The flags of the last range of table (count, the first starting at 0) with start <= cp. */
+static uint8_t range_flags(const ow_uni_prop_range *table, size_t count, uint32_t cp) {
+    size_t lo = 0, hi = count;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (ow_uni_props[mid].start <= cp) lo = mid;
+        if (table[mid].start <= cp) lo = mid;
         else hi = mid;
     }
-    return ow_uni_props[lo].flags;
+    return table[lo].flags;
 }
 
-uint8_t ow_uni_bert_flags(uint32_t cp) {
-    size_t lo = 0, hi = ow_uni_bert_props_count; /* last entry with start <= cp */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ow_uni_bert_props[mid].start <= cp) lo = mid;
-        else hi = mid;
-    }
-    return ow_uni_bert_props[lo].flags;
+uint8_t ow_uni_flags(uint32_t cp) {
+    return cp < 128 ? ow_uni_ascii_flags[cp] : range_flags(ow_uni_props, ow_uni_props_count, cp);
 }
+
+uint8_t ow_uni_bert_flags(uint32_t cp) { return range_flags(ow_uni_bert_props, ow_uni_bert_props_count, cp); }
 
 uint32_t ow_uni_lower_simple(uint32_t cp) {
     if (cp < 0x80) return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;

@@ -14,22 +14,22 @@
 #define BERT_VOCAB_FILE "bert/vocab.txt.gz"
 #define SPLIT_MAX_IDS 64
 
-const char *ow_tokenizer_vocab_path(char *buffer, size_t cap) {
-    const char *env = getenv("ONEWORD_VOCAB");
+/* $env, the installed data file, or the source tree's copy. */
+static const char *data_file(const char *env_name, const char *file, char *buffer, size_t cap) {
+    const char *env = getenv(env_name);
     if (env && *env) return env;
-    snprintf(buffer, cap, "%s/%s", OW_DATADIR, VOCAB_FILE);
+    snprintf(buffer, cap, "%s/%s", OW_DATADIR, file);
     if (access(buffer, R_OK) == 0) return buffer;
-    snprintf(buffer, cap, "%s/resources/%s", OW_SOURCE_DIR, VOCAB_FILE);
+    snprintf(buffer, cap, "%s/resources/%s", OW_SOURCE_DIR, file);
     return buffer;
 }
 
+const char *ow_tokenizer_vocab_path(char *buffer, size_t cap) {
+    return data_file("ONEWORD_VOCAB", VOCAB_FILE, buffer, cap);
+}
+
 const char *ow_tokenizer_bert_vocab_path(char *buffer, size_t cap) {
-    const char *env = getenv("ONEWORD_BERT_VOCAB");
-    if (env && *env) return env;
-    snprintf(buffer, cap, "%s/%s", OW_DATADIR, BERT_VOCAB_FILE);
-    if (access(buffer, R_OK) == 0) return buffer;
-    snprintf(buffer, cap, "%s/resources/%s", OW_SOURCE_DIR, BERT_VOCAB_FILE);
-    return buffer;
+    return data_file("ONEWORD_BERT_VOCAB", BERT_VOCAB_FILE, buffer, cap);
 }
 
 ow_status ow_tokenizer_open(ow_tokenizer **out, const char *vocab_path, ow_error *err) {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "golden_ids.h"
 #include "tokenizer/tokenizer.h"
 
 static double now_seconds(void) {
@@ -31,26 +32,6 @@ static char *case_input(json_object *c) {
     }
     s[n] = '\0';
     return s;
-}
-
-static int ids_equal(json_object *want, const int32_t *got, size_t n) {
-    if (json_object_array_length(want) != n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (json_object_get_int(json_object_array_get_idx(want, i)) != got[i]) return 0;
-    return 1;
-}
-
-static void print_ids(const char *label, const int32_t *ids, size_t n) {
-    fprintf(stderr, "  %s (%zu):", label, n);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
-    fputc('\n', stderr);
-}
-
-static void print_want(json_object *want) {
-    size_t n = json_object_array_length(want);
-    fprintf(stderr, "  want (%zu):", n);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", json_object_get_int(json_object_array_get_idx(want, i)));
-    fputc('\n', stderr);
 }
 
 int main(void) {

@@ -9,6 +9,8 @@
 
 #include "check.h"
 #include "formats/tensor_set.h"
+#include "pipeline/embeddings.h"
+#include "pipeline/pipeline.h"
 
 #define REL_TOL 1e-4
 
@@ -49,6 +51,20 @@ static int check_relative(const char *what, const float *got, const float *want,
             "|want| %.4g, tol %.0e\n", ok ? "ok  " : "FAIL", what, n, err, where, got[where], want[where], rel, scale,
             REL_TOL);
     return ok;
+}
+
+/* "*" joins the model with row (H) as its one vector, as the example and the reference
+ * start it; returns its first row in the model's table, or -1 (a failed check). */
+static int add_placeholder(ow_model *m, const float *row, int H) {
+    ow_error err = {0};
+    ow_embedding *emb = NULL;
+    ow_status s = row ? ow_embedding_create(&emb, &err) : OW_ERR_INVALID_ARGUMENT;
+    if (s == OW_OK) s = ow_embedding_add(emb, "*", row, 1, H, &err);
+    if (s == OW_OK) s = ow_model_add_embedding_data(m, emb, "test", &err);
+    ow_embedding_free(emb);
+    CHECK(s == OW_OK, "add '*': %s", err.message);
+    const ow_model_embeddings *E = m->embeddings;
+    return s == OW_OK ? E->tokens[E->count - 1].first_row : -1;
 }
 
 #endif

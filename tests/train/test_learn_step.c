@@ -89,14 +89,8 @@ static void run_case(const char *name, ow_prediction_type prediction) {
     float ours_init[H] = {0};
     if (square >= 0) m->backend->download(m->backend, ours_init, m->text_encoder->token_embedding.data + (size_t)square * H, H);
     if (init_row) check_relative("init word 'square': our token row = the example's init row", ours_init, init_row, H);
-    ow_embedding *emb = NULL;
-    s = ow_embedding_create(&emb, &err);
-    if (s == OW_OK && init_row) s = ow_embedding_add(emb, "*", init_row, 1, H, &err);
-    if (s == OW_OK) s = ow_model_add_embedding_data(m, emb, "test", &err);
-    ow_embedding_free(emb);
-    CHECK(s == OW_OK, "add '*': %s", err.message);
-    const ow_model_embeddings *E = m->embeddings;
-    const int first_row = s == OW_OK ? E->tokens[E->count - 1].first_row : 0;
+    const int first_row = add_placeholder(m, init_row, H);
+    s = first_row >= 0 ? OW_OK : OW_ERR_INVALID_ARGUMENT;
 
     snprintf(key, sizeof key, "%s.ids", name);
     int32_t *ids = golden_values(key, STEPS * B * T, 1);

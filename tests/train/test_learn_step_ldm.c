@@ -43,14 +43,8 @@ int main(void) {
     if (s == OW_OK)
         m->backend->download(m->backend, ours_init, m->text_encoder->token_embedding.data + (size_t)probe[1] * H, H);
     if (init_row) check_relative("init word 'sculpture': our token row = the reference's", ours_init, init_row, H);
-    ow_embedding *emb = NULL;
-    s = ow_embedding_create(&emb, &err);
-    if (s == OW_OK && init_row) s = ow_embedding_add(emb, "*", init_row, 1, H, &err);
-    if (s == OW_OK) s = ow_model_add_embedding_data(m, emb, "test", &err);
-    ow_embedding_free(emb);
-    CHECK(s == OW_OK, "add '*': %s", err.message);
-    const ow_model_embeddings *E = m->embeddings;
-    const int first_row = s == OW_OK ? E->tokens[E->count - 1].first_row : 0;
+    const int first_row = add_placeholder(m, init_row, H);
+    s = first_row >= 0 ? OW_OK : OW_ERR_INVALID_ARGUMENT;
 
     int32_t *ids = golden_values("ids", B * T, 1);
     float *x0 = golden_values("x0", B * NLAT, 0), *noise = golden_values("noise", B * NLAT, 0);
