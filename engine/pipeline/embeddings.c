@@ -217,6 +217,11 @@ ow_status ow_model_encode_ids(ow_model *m, const char *text, const char *what, i
     ids[used++] = ow_tokenizer_bos_id(m->tokenizer);
     for (size_t i = 0; i < n; i++) {
         const ow_model_token *t = content[i] >= ow_tokenizer_base_vocab_size(m->tokenizer) ? find_id(e, content[i]) : NULL;
+        if (!t && content[i] >= base) { /* a token table cut shorter than the tokenizer's vocabulary */
+            free(content);
+            return ow_error_set(err, OW_ERR_FORMAT, "%s: token id %d is outside the text encoder's %d-row token table",
+                                what, (int)content[i], (int)base);
+        }
         int k = t ? t->n : 1;
         for (int v = 0; v < k; v++) {
             if (used - 1 < room) ids[used++] = t ? base + t->first_row + v : content[i];
