@@ -262,6 +262,34 @@ static void check_merge(const char *dir) {
 }
 
 /* Building an embedding in memory (what learning and the plug-in do) and writing it. */
+/* The reference's LDM model finds each placeholder by its BERT WordPiece id: a written
+ * 1280-wide .pt maps a one-WordPiece token to its id and any other to "*"'s (1008); a
+ * 768-wide one gets CLIP's ids ("cat" 2368, else "*"'s 265). */
+static void check_token_ids(const char *dir) {
+    static const struct { int dim; int64_t cat, other; } cases[] = {{1280, 4937, 1008}, {768, 2368, 265}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ow_error err = {0};
+        ow_embedding *emb = NULL, *back = NULL;
+        float *row = calloc((size_t)cases[c].dim, sizeof *row);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/ids_%d.pt", dir, cases[c].dim);
+        ow_status s = ow_embedding_create(&emb, &err);
+        if (s == OW_OK) s = ow_embedding_add(emb, "cat", row, 1, cases[c].dim, &err);
+        if (s == OW_OK) s = ow_embedding_add(emb, "<my-cat>", row, 1, cases[c].dim, &err);
+        if (s == OW_OK) s = ow_embedding_save(emb, path, OW_EMBEDDING_LAYOUT_AUTO, &err);
+        if (s == OW_OK) s = ow_embedding_load(&back, path, &err);
+        CHECK(s == OW_OK && back->count == 2, "%d-wide .pt written and read: %s", cases[c].dim, err.message);
+        if (s == OW_OK && back->count == 2)
+            CHECK(back->tokens[0].clip_id == cases[c].cat && back->tokens[1].clip_id == cases[c].other,
+                  "%d wide: string_to_token cat %lld (want %lld), <my-cat> %lld (want %lld)", cases[c].dim,
+                  (long long)back->tokens[0].clip_id, (long long)cases[c].cat, (long long)back->tokens[1].clip_id,
+                  (long long)cases[c].other);
+        ow_embedding_free(emb);
+        ow_embedding_free(back);
+        free(row);
+    }
+}
+
 static void check_built(const char *dir) {
     ow_embedding *emb = NULL;
     ow_error err = {0};
@@ -359,6 +387,7 @@ int main(void) {
     }
     check_merge(dir);
     check_built(dir);
+    check_token_ids(dir);
     /* Leave the written files for tests/ref/check_embedding_written.py when asked. */
     const char *keep = getenv("OW_EMBEDDING_KEEP");
     if (keep) printf("written files kept in %s\n", dir);
