@@ -218,9 +218,10 @@ ow_status ow_model_encode_ids(ow_model *m, const char *text, const char *what, i
     for (size_t i = 0; i < n; i++) {
         const ow_model_token *t = content[i] >= ow_tokenizer_base_vocab_size(m->tokenizer) ? find_id(e, content[i]) : NULL;
         if (!t && content[i] >= base) { /* a token table cut shorter than the tokenizer's vocabulary */
+            const int32_t id = content[i];
             free(content);
             return ow_error_set(err, OW_ERR_FORMAT, "%s: token id %d is outside the text encoder's %d-row token table",
-                                what, (int)content[i], (int)base);
+                                what, (int)id, (int)base);
         }
         int k = t ? t->n : 1;
         for (int v = 0; v < k; v++) {
