@@ -641,7 +641,7 @@ static ow_status tokenize_all(const ow_tokenizer *t, const char *utf8, ids_buf *
         i += a->n;
         chunk = i;
     }
-    if (tokenize_chunk(t, text.data + chunk, text.len - chunk, out)) goto oom;
+    if (text.len > chunk && tokenize_chunk(t, text.data + chunk, text.len - chunk, out)) goto oom; /* text.data is NULL when empty */
     ow_cps_free(&text);
     return OW_OK;
 oom:

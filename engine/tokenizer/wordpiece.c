@@ -132,7 +132,7 @@ int ow_bert_normalize(const uint32_t *text, size_t n, ow_cps *out) {
     size_t run = 0;
     for (size_t i = 0; i <= cleaned.len; i++) {
         if (i < cleaned.len && !(ow_uni_bert_flags(cleaned.data[i]) & OW_UNI_BERT_NFD_KEEP)) continue;
-        if (ow_uni_nfd(cleaned.data + run, i - run, &decomposed)) goto done;
+        if (i > run && ow_uni_nfd(cleaned.data + run, i - run, &decomposed)) goto done; /* data is NULL when empty */
         if (i < cleaned.len && ow_cps_push(&decomposed, cleaned.data[i])) goto done;
         run = i + 1;
     }
