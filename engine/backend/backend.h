@@ -20,15 +20,19 @@
 typedef struct ow_backend ow_backend;
 
 /* The weight of a matrix product, (rows, cols) row-major in backend memory: a
- * Linear's (N_out, K_in), a Conv2d's (O, C*kh*kw). F32, or BF16: the upper 16 bits
- * of each f32 value rounded to nearest even (products then accumulate in f32). */
-typedef enum ow_matrix_dtype { OW_MATRIX_F32, OW_MATRIX_BF16 } ow_matrix_dtype;
+ * Linear's (N_out, K_in), a Conv2d's (O, C*kh*kw). F32; BF16: the upper 16 bits
+ * of each f32 value rounded to nearest even (products then accumulate in f32); or
+ * F16: IEEE half precision held for memory only, converted back to f32 inside the
+ * op, so that the product is the f32 one bit for bit (for weights a file stores in
+ * f16, whose values f16 holds exactly: half the memory, the same result). */
+typedef enum ow_matrix_dtype { OW_MATRIX_F32, OW_MATRIX_BF16, OW_MATRIX_F16 } ow_matrix_dtype;
 
 typedef struct ow_matrix {
     union { /* (rows, cols) elements of dtype; NULL when empty (a union, so that it */
         void *ptr;      /* cannot be passed where a buffer of floats is meant) */
         float *f32;
         uint16_t *bf16;
+        uint16_t *f16;
     } data;
     ow_matrix_dtype dtype;
     int rows, cols;

@@ -51,6 +51,7 @@ static void cpu_destroy(ow_backend *b) {
     if (c) {
         free(c->scratch);
         free(c->scratch16);
+        free(c->staging);
         ow_cpu_dnnl_destroy(c->dnnl);
     }
     free(c);

@@ -63,6 +63,8 @@ void ow_cpu_linear(ow_backend *b, float *out, const float *x, const ow_matrix *w
     cpu_state *c = cpu_of(b);
     ow_cpu_blas_threads(c);
     if (M <= 0 || N <= 0) return;
+    ow_matrix view;
+    w = ow_cpu_matrix_f32(c, w, &view);
     int parts = c->use_omp ? c->threads : 1;
     if ((double)M * N * K < SERIAL_MACS) parts = 1;
     if (parts == 1) {
@@ -160,6 +162,8 @@ void ow_cpu_conv2d_pad4(ow_backend *b, float *out, const float *x, const ow_matr
     int Ho = (H + pt + pb - kh) / stride + 1;
     int Wo = (W + pl + pr - kw) / stride + 1;
     if (B <= 0 || O <= 0 || Ho <= 0 || Wo <= 0) return;
+    ow_matrix view;
+    wm = ow_cpu_matrix_f32(c, wm, &view);
     int P = Ho * Wo;
     int taps = kh * kw;
     size_t CK = (size_t)C * taps;

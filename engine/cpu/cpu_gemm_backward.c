@@ -64,6 +64,8 @@ void ow_cpu_linear_backward(ow_backend *b, float *dx, const float *dy, const ow_
     cpu_state *c = cpu_of(b);
     ow_cpu_blas_threads(c);
     if (M <= 0 || K <= 0) return;
+    ow_matrix view;
+    w = ow_cpu_matrix_f32(c, w, &view);
     if (!c->use_omp) { /* OpenBLAS has the threads: one call */
         linear_backward_block(c, dx, dy, w, N, K, 0, M, 0, K);
         return;
@@ -227,6 +229,8 @@ void ow_cpu_conv2d_backward(ow_backend *b, float *dx, const float *dy, const ow_
     int Wo = (W + pl + pr - kw) / stride + 1;
     int P = Ho * Wo;
     int taps = kh * kw;
+    ow_matrix view;
+    w = ow_cpu_matrix_f32(c, w, &view);
     int bf16 = w->dtype == OW_MATRIX_BF16;
     if (bf16 && bf16_tile_columns(O) < 16) {
         naive_backward(c, dx, dy, w, B, C, H, W, O, kh, kw, stride, pt, pl, Ho, Wo);

@@ -44,6 +44,8 @@ typedef struct cpu_state {
     float *scratch;     /* threads * OW_CPU_SCRATCH_FLOATS, 64-byte aligned */
     uint16_t *scratch16; /* threads * OW_CPU_SCRATCH16 when bf16 products exist, else NULL */
     cpu_dnnl *dnnl;     /* oneDNN for the bf16 products; NULL when it could not start */
+    float *staging;     /* an F16 matrix's values as f32 during one product (see ow_cpu_matrix_f32) */
+    size_t staging_floats; /* its size: the largest F16 matrix made, so that a product never grows it */
 } cpu_state;
 
 static inline cpu_state *cpu_of(ow_backend *b) { return (cpu_state *)b->impl; }
@@ -58,6 +60,13 @@ void ow_cpu_matrix_ops(ow_backend *b); /* fills the matrix_* entries of the func
 /* dst = src rounded to bf16 (nearest even), and back. */
 void ow_cpu_to_bf16(uint16_t *restrict dst, const float *restrict src, size_t n);
 void ow_cpu_from_bf16(float *restrict dst, const uint16_t *restrict src, size_t n);
+/* dst = src from IEEE half precision (exact). */
+void ow_cpu_from_f16(float *restrict dst, const uint16_t *restrict src, size_t n);
+/* What a product multiplies by: m itself when F32 or BF16; for F16, its values as f32
+ * in the backend's staging buffer, described by *view. The buffer was sized when the
+ * matrix was made, so this cannot fail; it holds one matrix at a time (the products
+ * of one backend run one after another). */
+const ow_matrix *ow_cpu_matrix_f32(cpu_state *c, const ow_matrix *m, ow_matrix *view);
 /* dst (rows, ld_dst) = src (rows, cols; row stride ld_src) rounded to bf16, each row's
  * columns beyond cols zeroed. */
 void ow_cpu_rows_to_bf16(uint16_t *dst, size_t ld_dst, const float *src, size_t ld_src, int rows, int cols);

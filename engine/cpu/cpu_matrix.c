@@ -1,10 +1,11 @@
-/* cpu_matrix.c: the CPU backend's matrix weights (f32, or bf16 for the oneDNN
- * products), the f32 <-> bf16 conversions the products use, and the description
- * of the kernels that run them. */
+/* cpu_matrix.c: the CPU backend's matrix weights (f32; bf16 for the oneDNN
+ * products; f16 held for memory and multiplied as f32), the conversions the
+ * products use, and the description of the kernels that run them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/half.h"
 #include "cpu/cpu_internal.h"
 #include "oneword.h"
 
@@ -28,6 +29,38 @@ void ow_cpu_from_bf16(float *restrict dst, const uint16_t *restrict src, size_t 
     }
 }
 
+OW_CPU_HOT
+void ow_cpu_from_f16(float *restrict dst, const uint16_t *restrict src, size_t n) {
+#if defined(__FLT16_MAX__) && defined(__x86_64__)
+    /* _Float16: the x86-64-v3/v4 clones convert 8 or 16 values per vcvtph2ps */
+    for (size_t i = 0; i < n; i++) {
+        _Float16 h;
+        memcpy(&h, &src[i], sizeof h);
+        dst[i] = (float)h;
+    }
+#else
+    for (size_t i = 0; i < n; i++) dst[i] = ow_f16_to_f32(src[i]);
+#endif
+}
+
+/* Values per task when the threads share a conversion. */
+#define F16_BLOCK ((size_t)1 << 16)
+
+const ow_matrix *ow_cpu_matrix_f32(cpu_state *c, const ow_matrix *m, ow_matrix *view) {
+    if (m->dtype != OW_MATRIX_F16) return m;
+    size_t n = (size_t)m->rows * (size_t)m->cols;
+    long blocks = (long)((n + F16_BLOCK - 1) / F16_BLOCK);
+    const uint16_t *src = m->data.f16;
+    float *dst = c->staging; /* at least n floats: see cpu_matrix_create */
+    #pragma omp parallel for num_threads(c->threads) schedule(static) if (c->use_omp && c->threads > 1 && blocks > 1)
+    for (long k = 0; k < blocks; k++) {
+        size_t at = (size_t)k * F16_BLOCK, len = n - at < F16_BLOCK ? n - at : F16_BLOCK;
+        ow_cpu_from_f16(dst + at, src + at, len);
+    }
+    *view = (ow_matrix){{.f32 = dst}, OW_MATRIX_F32, m->rows, m->cols};
+    return view;
+}
+
 void ow_cpu_rows_to_bf16(uint16_t *dst, size_t ld_dst, const float *src, size_t ld_src, int rows, int cols) {
     for (int r = 0; r < rows; r++) {
         uint16_t *row = dst + (size_t)r * ld_dst;
@@ -37,7 +70,31 @@ void ow_cpu_rows_to_bf16(uint16_t *dst, size_t ld_dst, const float *src, size_t 
 }
 
 static int cpu_matrix_supports(ow_backend *b, ow_matrix_dtype dtype) {
-    return dtype == OW_MATRIX_F32 || (dtype == OW_MATRIX_BF16 && cpu_of(b)->dnnl);
+    return dtype == OW_MATRIX_F32 || dtype == OW_MATRIX_F16 || (dtype == OW_MATRIX_BF16 && cpu_of(b)->dnnl);
+}
+
+/* An F16 matrix: f32 rounded to half precision (exact for values read from an f16
+ * file); the staging buffer grows to hold it as f32, now, so that no product has to. */
+static ow_status create_f16(ow_backend *b, ow_matrix *out, float *f32, int rows, int cols) {
+    cpu_state *c = cpu_of(b);
+    size_t n = (size_t)rows * (size_t)cols;
+    if (n > c->staging_floats) {
+        float *grown = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+        if (!grown) {
+            b->free(b, f32);
+            return OW_ERR_OUT_OF_MEMORY;
+        }
+        free(c->staging);
+        c->staging = grown;
+        c->staging_floats = n;
+    }
+    uint16_t *h = (uint16_t *)b->alloc(b, (n + 1) / 2);
+    if (h)
+        for (size_t i = 0; i < n; i++) h[i] = ow_f32_to_f16(f32[i]);
+    b->free(b, f32);
+    if (!h) return OW_ERR_OUT_OF_MEMORY;
+    *out = (ow_matrix){{.f16 = h}, OW_MATRIX_F16, rows, cols};
+    return OW_OK;
 }
 
 static ow_status cpu_matrix_create(ow_backend *b, ow_matrix *out, float *f32, int rows, int cols,
@@ -47,6 +104,7 @@ static ow_status cpu_matrix_create(ow_backend *b, ow_matrix *out, float *f32, in
         *out = (ow_matrix){{.f32 = f32}, OW_MATRIX_F32, rows, cols};
         return OW_OK;
     }
+    if (dtype == OW_MATRIX_F16) return create_f16(b, out, f32, rows, cols);
     size_t n = (size_t)rows * (size_t)cols;
     uint16_t *h = cpu_matrix_supports(b, dtype) ? (uint16_t *)b->alloc(b, (n + 1) / 2) : NULL;
     if (h) ow_cpu_to_bf16(h, f32, n);
@@ -65,6 +123,7 @@ static void cpu_matrix_download(ow_backend *b, float *host, const ow_matrix *m) 
     (void)b;
     size_t n = (size_t)m->rows * (size_t)m->cols;
     if (m->dtype == OW_MATRIX_F32) memcpy(host, m->data.f32, n * sizeof *host);
+    else if (m->dtype == OW_MATRIX_F16) ow_cpu_from_f16(host, m->data.f16, n);
     else ow_cpu_from_bf16(host, m->data.bf16, n);
 }
 

@@ -87,6 +87,8 @@ void ow_weights_release(ow_backend *b, ow_tensor *t) {
 ow_status ow_weights_get_matrix(const ow_weights *w, ow_backend *b, const char *diffusers_key,
                                 int ndim, const int64_t *shape, ow_matrix *out, ow_error *err) {
     memset(out, 0, sizeof *out);
+    const ow_tensor_entry *stored = ow_weights_find(w, diffusers_key);
+    int stored_f16 = stored && stored->dtype == OW_DTYPE_F16; /* read before the entry is released */
     ow_tensor t;
     ow_status s = ow_weights_get(w, b, diffusers_key, ndim, shape, &t, err);
     if (s != OW_OK) return s;
@@ -98,9 +100,11 @@ ow_status ow_weights_get_matrix(const ow_weights *w, ow_backend *b, const char *
                             w->what ? w->what : "model", diffusers_key);
     }
     ow_matrix_dtype dtype = cols < OW_MATRIX_MIN_16BIT_COLS ? OW_MATRIX_F32 : w->matrix_dtype;
+    if (dtype == OW_MATRIX_F32 && w->f16_as_stored && stored_f16 && b->matrix_supports(b, OW_MATRIX_F16))
+        dtype = OW_MATRIX_F16;
     s = b->matrix_create(b, out, t.data, (int)shape[0], (int)cols, dtype);
     if (s != OW_OK)
         return ow_error_set(err, s, "%s: out of memory converting '%s' to %s", w->what ? w->what : "model",
-                            diffusers_key, dtype == OW_MATRIX_BF16 ? "bf16" : "f32");
+                            diffusers_key, dtype == OW_MATRIX_BF16 ? "bf16" : dtype == OW_MATRIX_F16 ? "f16" : "f32");
     return OW_OK;
 }

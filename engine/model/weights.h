@@ -23,6 +23,9 @@ typedef struct ow_weights {
     void *map_user;
     const char *what;         /* "unet", "vae", "text encoder": used in messages */
     ow_matrix_dtype matrix_dtype; /* what the matrix products' weights are held in (F32 when zeroed) */
+    /* With matrix_dtype F32: a matrix the file stores in f16 is held as OW_MATRIX_F16,
+     * which multiplies as f32 bit for bit (f16 values are exact in f32) at half the memory. */
+    int f16_as_stored;
 } ow_weights;
 
 /* The stored entry for a diffusers key, or NULL when missing. */
@@ -45,8 +48,8 @@ int ow_weights_shape_matches(const ow_tensor_entry *e, int ndim, const int64_t *
 
 /* Loads the weight of a matrix product, a Linear's (out, in) or a Conv2d's (out, in,
  * k, k), as a (shape[0], product of the rest) matrix in w->matrix_dtype (see
- * OW_MATRIX_MIN_16BIT_COLS); shapes are checked as by ow_weights_get. Free with
- * b->matrix_free. */
+ * OW_MATRIX_MIN_16BIT_COLS and f16_as_stored); shapes are checked as by
+ * ow_weights_get. Free with b->matrix_free. */
 ow_status ow_weights_get_matrix(const ow_weights *w, ow_backend *b, const char *diffusers_key,
                                 int ndim, const int64_t *shape, ow_matrix *out, ow_error *err);
 

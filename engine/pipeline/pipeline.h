@@ -33,7 +33,8 @@ struct ow_model {
 ow_status ow_model_open_checkpoint(const ow_model *m, ow_checkpoint **ck, ow_error *err);
 
 /* A part's weights in ck, to be loaded the way this model holds them: matrices in
- * m->matrix_dtype, the text encoder's in f32 at any precision. Model loading and
+ * m->matrix_dtype, the text encoder's in f32 at any precision (held in f16 where the
+ * file stores f16: OW_MATRIX_F16 multiplies as f32). Model loading and
  * learning's VAE encoder both go through it. */
 ow_status ow_model_part_weights(const ow_model *m, const ow_checkpoint *ck, ow_part part, ow_weights *out,
                                 ow_error *err);

@@ -105,6 +105,27 @@ static void test_model(const char *cfg) {
         if (got) check_close(what, got, want_pen, n, 1e-4);
         free(got);
 
+        /* Held as the file stores it (f16, multiplied as f32): the same bits, every
+         * matrix F16. */
+        ow_weights w16 = w;
+        w16.f16_as_stored = 1;
+        ow_clip_text *enc16 = NULL;
+        s = ow_clip_text_load(&enc16, &config, &w16, backend, &err);
+        CHECK(s == OW_OK, "%s: load with f16_as_stored: %s", cfg, err.message);
+        if (s == OW_OK) {
+            const ow_clip_text_layer *l0 = &enc16->layers[0];
+            CHECK(l0->q_proj_weight.dtype == OW_MATRIX_F16 && l0->fc2_weight.dtype == OW_MATRIX_F16 &&
+                      enc->layers[0].q_proj_weight.dtype == OW_MATRIX_F32,
+                  "%s: the f16 file's matrices are held as F16 with f16_as_stored, F32 without", cfg);
+            float *f32 = run(enc, ids, B, T, 1, NULL, &err), *f16 = run(enc16, ids, B, T, 1, NULL, &err);
+            CHECK(f32 && f16 && memcmp(f32, f16, n * sizeof *f16) == 0,
+                  "%s: the text encoder held in f16 gives the f32-held one's bits", cfg);
+            printf("ok   %s: held in f16, the output is bit-identical\n", cfg);
+            free(f32);
+            free(f16);
+            ow_clip_text_free(enc16);
+        }
+
         /* One sequence alone gives the same rows as in the batch. */
         got = run(enc, ids + T, 1, T, 1, NULL, &err);
         snprintf(what, sizeof what, "%s sequence 1 alone (batch 1)", cfg);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "core/half.h"
 #include "check.h"
 
 /* ---- random numbers (xorshift64*, uniform in [lo, hi)) ---- */
@@ -74,7 +75,13 @@ static inline void host_round_bf16(float *x, size_t n) {
         memcpy(&x[i], &u, sizeof u);
     }
 }
-static inline const char *dtype_name(ow_matrix_dtype dtype) { return dtype == OW_MATRIX_BF16 ? "bf16" : "f32"; }
+/* Rounds x to the nearest f16 value (ties to even), as a file stored in f16 holds it. */
+static inline void host_round_f16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = ow_f16_to_f32(ow_f32_to_f16(x[i]));
+}
+static inline const char *dtype_name(ow_matrix_dtype dtype) {
+    return dtype == OW_MATRIX_BF16 ? "bf16" : dtype == OW_MATRIX_F16 ? "f16" : "f32";
+}
 
 /* ---- references ---- */
 static inline void ref_linear(float *out, const float *x, const float *w, const float *bias, int M, int N, int K) {

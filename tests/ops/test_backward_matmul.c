@@ -122,10 +122,12 @@ static double *ref_linear_backward(const float *dy, const float *w, int M, int N
 
 /* The weights' dtype in this pass. With bf16 weights, dy is rounded to bf16 as well
  * (the backend does so before multiplying), so the references are given the rounded
- * values and the tolerances stay f32's. */
+ * values and the tolerances stay f32's. f16 weights are rounded to f16 and must give
+ * the f32 backward's bits on those values. */
 static ow_matrix_dtype dtype = OW_MATRIX_F32;
 
 static void round_for_dtype(float *w, size_t nw, float *dy, size_t ndy) {
+    if (dtype == OW_MATRIX_F16) host_round_f16(w, nw); /* f16 weights multiply as f32 */
     if (dtype != OW_MATRIX_BF16) return;
     host_round_bf16(w, nw);
     host_round_bf16(dy, ndy);
@@ -152,6 +154,13 @@ static void test_linear(ow_backend *b, int M, int N, int K) {
     double *adj = ref_linear_backward(dy, w, M, N, K);
     snprintf(what, sizeof what, "linear_backward %s M=%d N=%d K=%d, adjoint loops", dtype_name(dtype), M, N, K);
     check_gradient(what, got, adj, nx, RTOL, ATOL);
+    if (dtype == OW_MATRIX_F16) { /* multiplied as f32: the f32 backward's bits on the same values */
+        dtype = OW_MATRIX_F32;
+        float *f32 = run_linear_backward(b, dy, w, M, N, K);
+        dtype = OW_MATRIX_F16;
+        CHECK(memcmp(got, f32, nx * sizeof(float)) == 0, "%s: the f32 backward's bits", what);
+        free(f32);
+    }
     free(x); free(w); free(dy); free(got); free(adj);
 }
 
@@ -272,6 +281,13 @@ static void test_conv(ow_backend *b, int B, int C, int H, int W, int O, int kh, 
     double *adj = ref_conv_backward(&s, dy, w);
     snprintf(what, sizeof what, "%s, adjoint loops", name);
     check_gradient(what, got, adj, nx, RTOL, ATOL);
+    if (dtype == OW_MATRIX_F16) { /* multiplied as f32: the f32 backward's bits on the same values */
+        dtype = OW_MATRIX_F32;
+        float *f32 = run_conv_backward(b, &s, dy, w);
+        dtype = OW_MATRIX_F16;
+        CHECK(memcmp(got, f32, nx * sizeof(float)) == 0, "%s: the f32 backward's bits", name);
+        free(f32);
+    }
     free(x); free(w); free(dy); free(got); free(adj);
 }
 
@@ -314,8 +330,9 @@ int main(void) {
     rng_seed(14);
     ow_backend *b = make_backend(2);
     CHECK(b->linear_backward != NULL && b->conv2d_backward != NULL, "the backward ops are set");
-    for (int pass = 0; pass < 2; pass++) {
-    dtype = pass ? OW_MATRIX_BF16 : OW_MATRIX_F32;
+    static const ow_matrix_dtype passes[3] = {OW_MATRIX_F32, OW_MATRIX_BF16, OW_MATRIX_F16};
+    for (int pass = 0; pass < 3; pass++) {
+    dtype = passes[pass];
 
     test_linear(b, 1, 1, 1);
     test_linear(b, 7, 5, 3);

@@ -2,8 +2,10 @@
  * plain double-precision loops, on odd sizes: bias and none, kernels 1 and 3,
  * stride 1 and 2, symmetric and asymmetric padding, B > 1, shapes that force the
  * im2col tiles, the channel chunks and the output-channel split. Each case runs with
- * f32 weights and with bf16 weights (oneDNN); the bf16 reference multiplies the
- * bf16-rounded weights and inputs, so both keep f32 accumulation's tolerance. */
+ * f32 weights, with bf16 weights (oneDNN) and with f16 weights; the bf16 reference
+ * multiplies the bf16-rounded weights and inputs, so both keep f32 accumulation's
+ * tolerance. f16 weights (held for memory, multiplied as f32) must also give the f32
+ * product of the same values bit for bit. */
 #include "ops_common.h"
 
 static ow_matrix_dtype dtype = OW_MATRIX_F32;
@@ -18,6 +20,7 @@ static void test_linear(ow_backend *b, int M, int N, int K, int with_bias) {
         host_round_bf16(x, (size_t)M * K);
         host_round_bf16(w, (size_t)N * K);
     }
+    if (dtype == OW_MATRIX_F16) host_round_f16(w, (size_t)N * K);
     ref_linear(want, x, w, bias, M, N, K);
     float *db = bias ? dev_copy(b, bias, (size_t)N) : NULL;
     float *dout = dev_copy(b, NULL, (size_t)M * N);
@@ -26,6 +29,15 @@ static void test_linear(ow_backend *b, int M, int N, int K, int with_bias) {
     char what[128];
     snprintf(what, sizeof what, "linear %s M=%d N=%d K=%d bias=%d", dtype_name(dtype), M, N, K, with_bias);
     check_close(what, got, want, (size_t)M * N, 5e-7 * (K + 10));
+    if (dtype == OW_MATRIX_F16) { /* w already holds the f16 values */
+        ow_matrix w32 = dev_matrix(b, w, N, K, OW_MATRIX_F32);
+        float *d32 = dev_copy(b, NULL, (size_t)M * N);
+        b->linear(b, d32, dx, &w32, db, M, N, K);
+        float *got32 = dev_take(b, d32, (size_t)M * N);
+        CHECK(memcmp(got, got32, (size_t)M * N * sizeof(float)) == 0, "%s: the f32 product's bits", what);
+        b->matrix_free(b, &w32);
+        free(got32);
+    }
     b->free(b, dx); b->matrix_free(b, &dw); if (db) b->free(b, db);
     free(x); free(w); free(bias); free(want); free(got);
 }
@@ -43,6 +55,7 @@ static void test_conv(ow_backend *b, int B, int C, int H, int W, int O, int kh, 
         host_round_bf16(x, nx);
         host_round_bf16(w, nw);
     }
+    if (dtype == OW_MATRIX_F16) host_round_f16(w, nw);
     ref_conv2d(want, x, w, bias, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
     float *dout = dev_copy(b, NULL, no);
     if (use_pad4) b->conv2d_pad4(b, dout, dx, &dw, db, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
@@ -53,6 +66,15 @@ static void test_conv(ow_backend *b, int B, int C, int H, int W, int O, int kh, 
              use_pad4 ? "_pad4" : "", dtype_name(dtype), B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr, with_bias, Ho,
              Wo);
     check_close(what, got, want, no, 5e-7 * ((double)C * kh * kw + 10));
+    if (dtype == OW_MATRIX_F16) { /* w already holds the f16 values */
+        ow_matrix w32 = dev_matrix(b, w, O, C * kh * kw, OW_MATRIX_F32);
+        float *d32 = dev_copy(b, NULL, no);
+        b->conv2d_pad4(b, d32, dx, &w32, db, B, C, H, W, O, kh, kw, stride, pt, pb, pl, pr);
+        float *got32 = dev_take(b, d32, no);
+        CHECK(memcmp(got, got32, no * sizeof(float)) == 0, "%s: the f32 product's bits", what);
+        b->matrix_free(b, &w32);
+        free(got32);
+    }
     b->free(b, dx); b->matrix_free(b, &dw); if (db) b->free(b, db);
     free(x); free(w); free(bias); free(want); free(got);
 }
@@ -62,8 +84,10 @@ int main(void) {
     ow_backend *b = make_backend(3);
     CHECK(b->conv2d_pad4 != NULL, "conv2d_pad4 is set");
     CHECK(b->matrix_supports(b, OW_MATRIX_BF16), "the CPU backend multiplies bf16 matrices (oneDNN)");
-    for (int pass = 0; pass < 2; pass++) {
-    dtype = pass ? OW_MATRIX_BF16 : OW_MATRIX_F32;
+    CHECK(b->matrix_supports(b, OW_MATRIX_F16), "the CPU backend holds f16 matrices");
+    static const ow_matrix_dtype passes[3] = {OW_MATRIX_F32, OW_MATRIX_BF16, OW_MATRIX_F16};
+    for (int pass = 0; pass < 3; pass++) {
+    dtype = passes[pass];
 
     test_linear(b, 1, 1, 1, 1);
     test_linear(b, 7, 5, 3, 0);
