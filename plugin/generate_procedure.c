@@ -173,10 +173,10 @@ GimpProcedure *plugin_generate_procedure_new(GimpPlugIn *plug_in, const gchar *n
     gimp_procedure_add_int_argument(procedure, "n-images", "Number of _images", "Images (one layer each)", 1,
                                     PLUGIN_IMAGES_MAX, 1, G_PARAM_READWRITE);
     gimp_procedure_add_int_argument(procedure, "width", "_Width",
-                                    "A multiple of 8 (of the model's factor); 0: the image's width rounded down to one (512 without an image)", 0,
+                                    "A multiple of 8 (of the model's factor); 0: the image's width rounded down to one (without an image: the model's own size, 512 for SD 1.x)", 0,
                                     PLUGIN_SIDE_MAX, 0, G_PARAM_READWRITE);
     gimp_procedure_add_int_argument(procedure, "height", "_Height",
-                                    "A multiple of 8 (of the model's factor); 0: the image's height rounded down to one (512 without an image)",
+                                    "A multiple of 8 (of the model's factor); 0: the image's height rounded down to one (without an image: the model's own size, 512 for SD 1.x)",
                                     0, PLUGIN_SIDE_MAX, 0, G_PARAM_READWRITE);
 
     gimp_procedure_add_boolean_argument(procedure, "show-dialog", "Show the _dialog",

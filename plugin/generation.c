@@ -24,10 +24,11 @@ const char *plugin_sampler_name(const char *name) {
 }
 
 /* 0 means: the image's side rounded down to a multiple of the model's factor (8 for
- * SD 1.x), or 512 without an image. */
-static int default_side(int asked, int image_side, int factor) {
+ * SD 1.x), or without an image the model's own size (512 for SD 1.x, 256 for LDM
+ * text2img), as diffusers' pipelines. */
+static int default_side(int asked, int image_side, int factor, int model_side) {
     if (asked > 0) return asked;
-    if (image_side <= 0) return 512;
+    if (image_side <= 0) return model_side;
     int side = image_side / factor * factor;
     return side < factor ? factor : side > PLUGIN_SIDE_MAX ? PLUGIN_SIDE_MAX / factor * factor : side;
 }
@@ -239,8 +240,9 @@ GimpValueArray *plugin_generate_layers(GimpProcedure *procedure, GimpRunMode run
         goto done;
     }
     const int factor = ow_model_image_factor(model);
-    params.width = default_side(request->width, image ? gimp_image_get_width(image) : 0, factor);
-    params.height = default_side(request->height, image ? gimp_image_get_height(image) : 0, factor);
+    const int model_side = ow_model_default_image_side(model);
+    params.width = default_side(request->width, image ? gimp_image_get_width(image) : 0, factor, model_side);
+    params.height = default_side(request->height, image ? gimp_image_get_height(image) : 0, factor, model_side);
     if (params.width % factor || params.height % factor) {
         failure = plugin_return_error(procedure, GIMP_PDB_CALLING_ERROR,
                                       "width and height must be multiples of %d for this model (or 0: from the "

@@ -51,8 +51,11 @@ static void learn_usage(FILE *to) {
             "A1111 template file (default: the reference's object captions, \"a photo of a {}\", ...).\n"
             "--preview-every N: every N steps (and at the end) RUN_DIR/preview-N.png, 4 samples of\n"
             "--preview-prompt (default \"a photo of a *\" with your placeholder) with the rows so far.\n"
+            "--batch and --size default to the reference's values for the model: 2 and 512 for Stable\n"
+            "Diffusion 1.x, 4 and 256 for LDM text2img-large (its txt2img-1p4B-finetune.yaml).\n"
             "--dry-run: write RUN_DIR/views.png, the exact training views (cropped, resized, mirrored,\n"
-            "masks applied), print the captions, and stop; no model is loaded (--model is not needed).\n"
+            "masks applied), print the captions, and stop; no model is loaded (--model is not needed;\n"
+            "given, it sets the default --size).\n"
             "--alpha-mask: an image's alpha weights the loss (transparent pixels are not learned from;\n"
             "give it again with --resume). Without it, transparency is composited over white.\n"
             "--masks DIR: each image's loss mask is the image in DIR with the same name stem (cat.jpg:\n"
@@ -279,7 +282,7 @@ int learn_main(int argc, char **argv) {
     ow_learn_params_init(&p);
     p.save_every = 500;
     const char *model_path = NULL, *out_dir = NULL, *config_path = NULL;
-    int threads = 0, status = 0, alpha_mask = 0, dry_run = 0, preview_every = 0;
+    int threads = 0, status = 0, alpha_mask = 0, dry_run = 0, preview_every = 0, size_given = 0, batch_given = 0;
     ow_precision precision = OW_PRECISION_FP32;
     const char *preview_prompt = NULL, *masks_dir = NULL;
     char *template_text = NULL;
@@ -317,9 +320,9 @@ int learn_main(int argc, char **argv) {
         case O_STEPS: bad = cli_parse_int(optarg, "--steps", 1, 1000000, &p.steps); break;
         case O_LR: bad = cli_parse_float(optarg, "--lr", 1e-9f, 1.0f, &p.learning_rate); break;
         case O_NO_SCALE: p.scale_lr = 0; break;
-        case O_BATCH: bad = cli_parse_int(optarg, "--batch", 1, 64, &p.batch); break;
+        case O_BATCH: bad = cli_parse_int(optarg, "--batch", 1, 64, &p.batch); batch_given = 1; break;
         case O_ACCUM: bad = cli_parse_int(optarg, "--grad-accum", 1, 1024, &p.grad_accum); break;
-        case O_SIZE: bad = cli_parse_int(optarg, "--size", 8, 4096, &p.size); break;
+        case O_SIZE: bad = cli_parse_int(optarg, "--size", 8, 4096, &p.size); size_given = 1; break;
         case O_FLIP: bad = cli_parse_float(optarg, "--flip", 0.0f, 1.0f, &p.flip); break;
         case O_TEMPLATE:
             if (strcmp(optarg, "object") == 0 || strcmp(optarg, "style") == 0) {
@@ -363,6 +366,24 @@ int learn_main(int argc, char **argv) {
         goto done;
     }
     if (!out_dir[0]) { status = cli_fail("--out is empty: name a folder for the run"); goto done; }
+    /* A new run without --size or --batch takes the reference's values for the model's
+     * family (a resumed run keeps its own). */
+    if (!resume && model_path && (!size_given || !batch_given)) {
+        int size = 0, batch = 0;
+        ow_error err = {0};
+        if (ow_model_learn_defaults(model_path, config_path, &size, &batch, &err) != OW_OK) {
+            status = cli_fail("cannot load model '%s': %s", model_path, err.message);
+            goto done;
+        }
+        if (!size_given) p.size = size;
+        if (!batch_given) p.batch = batch;
+        if ((!size_given && size != 512) || (!batch_given && batch != 2)) {
+            char line[256];
+            snprintf(line, sizeof line, "note: an LDM text2img model: training at %dx%d, batch %d, as the reference's "
+                     "txt2img-1p4B-finetune.yaml (--size and --batch change them)", p.size, p.size, p.batch);
+            cli_log_to_stderr(NULL, 0, line);
+        }
+    }
     if (masks_dir && alpha_mask) {
         status = cli_fail("--masks and --alpha-mask both give the loss masks: choose one");
         goto done;

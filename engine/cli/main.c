@@ -42,13 +42,14 @@ static void usage(FILE *to) {
             "            oneword generate --model PATH --prompt TEXT --outdir DIR\n"
             "              [--negative-prompt TEXT] [--steps 50] [--scale 7.5]\n"
             "              [--sampler ddim|plms|euler|euler-a|dpm++2m-karras] [--eta 0]\n"
-            "              [--seed N] [--n-samples 4] [--n-iter 1] [--width 512] [--height 512]\n"
+            "              [--seed N] [--n-samples 4] [--n-iter 1] [--width W] [--height H]\n"
             "              [--clip-skip 1] [--threads N] [--precision fp32|bf16|auto]\n"
             "              [--embedding FILE]... [--embedding-dir DIR]... [--config FILE.yaml]\n"
             "            accepted: --steps 1..%d, --scale 0..%d (1 or less: no classifier-free\n"
             "              guidance), --eta 0..1 (DDIM), --seed 0..%" PRIu64 " (batch k of\n"
             "              --n-iter uses seed + k, which must stay in that range), --n-samples 1..%d,\n"
-            "              --n-iter 1..%d, --width/--height %d..%d in multiples of 8,\n"
+            "              --n-iter 1..%d, --width/--height %d..%d in multiples of 8 (default: the\n"
+            "              model's own size, as diffusers: 512 for SD 1.x, 256 for LDM text2img),\n"
             "              --clip-skip 1..%d (at most the text encoder's layers), --threads 0..%d (0: all);\n"
             "              --config: a single file's original LDM config (default: NAME.yaml beside\n"
             "              NAME.safetensors/.ckpt when there is one, as A1111 reads it)\n"
@@ -128,6 +129,7 @@ static int generate_main(int argc, char **argv) {
     };
     ow_generate_params params;
     ow_generate_params_init(&params);
+    int width_given = 0, height_given = 0; /* else the model's own size (512 for SD 1.x, 256 for LDM text2img) */
     params.n_images = 4;
     ow_model_options model_options;
     ow_model_options_init(&model_options);
@@ -150,8 +152,14 @@ static int generate_main(int argc, char **argv) {
         case OPT_SEED: if (cli_parse_seed(optarg, &params.seed)) return 2; break;
         case OPT_N_SAMPLES: if (cli_parse_int(optarg, "--n-samples", 1, N_SAMPLES_MAX, &params.n_images)) return 2; break;
         case OPT_N_ITER: if (cli_parse_int(optarg, "--n-iter", 1, N_ITER_MAX, &n_iter)) return 2; break;
-        case OPT_WIDTH: if (cli_parse_int(optarg, "--width", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.width)) return 2; break;
-        case OPT_HEIGHT: if (cli_parse_int(optarg, "--height", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.height)) return 2; break;
+        case OPT_WIDTH:
+            if (cli_parse_int(optarg, "--width", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.width)) return 2;
+            width_given = 1;
+            break;
+        case OPT_HEIGHT:
+            if (cli_parse_int(optarg, "--height", IMAGE_SIDE_MIN, IMAGE_SIDE_MAX, &params.height)) return 2;
+            height_given = 1;
+            break;
         case OPT_THREADS: if (cli_parse_int(optarg, "--threads", 0, THREADS_MAX, &model_options.threads)) return 2; break;
         case OPT_PRECISION: if (cli_parse_precision(optarg, &model_options.precision)) return 2; break;
         case OPT_CONFIG: model_options.config_path = optarg; break;
@@ -194,6 +202,8 @@ static int generate_main(int argc, char **argv) {
     if (ow_model_open(&model, model_path, &model_options, &err) != OW_OK)
         return cli_fail("cannot load model '%s': %s", model_path, err.message);
     cli_report_precision(model);
+    if (!width_given) params.width = ow_model_default_image_side(model);
+    if (!height_given) params.height = ow_model_default_image_side(model);
     int embeddings_failed = embedding_load_into_model(model, embedding_files, n_embedding_files, embedding_dirs,
                                                       n_embedding_dirs);
     if (embeddings_failed) { ow_model_close(model); return 1; }

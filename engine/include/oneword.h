@@ -86,10 +86,23 @@ void ow_model_close(ow_model *model);
  * any). The caller frees *text with free(). */
 ow_status ow_model_inspect(const char *path, const char *config_path, char **text, ow_error *err);
 
+/* The reference's training resolution and batch for the model at path (its family,
+ * read from the checkpoint without loading weights), what ow_learn_params' size and
+ * batch should be when the user gives neither: Stable Diffusion 1.x 512 px, batch 2
+ * (its configs/stable-diffusion/v1-finetune.yaml); LDM text2img-large 256 px, batch 4
+ * (configs/latent-diffusion/txt2img-1p4B-finetune.yaml). config_path as in
+ * ow_model_inspect. */
+ow_status ow_model_learn_defaults(const char *path, const char *config_path, int *size, int *batch, ow_error *err);
+
 /* The precision the model runs in (auto resolved to fp32 or bf16). */
 ow_precision ow_model_precision(const ow_model *model);
 /* The kernels its matrix products run on, for --verbose ("f32: OpenBLAS ...; bf16: oneDNN ..."). */
 void ow_model_describe_kernels(const ow_model *model, char *out, size_t cap);
+
+/* The image side the model was trained at, what diffusers' pipelines generate when no
+ * size is given (the UNet's sample_size x the image factor): 512 for SD 1.x, 256 for
+ * LDM text2img-large. */
+int ow_model_default_image_side(const ow_model *model);
 
 /* The size factor between images and latents (8 for SD 1.x): width and height
  * given to ow_generate must be multiples of it. */

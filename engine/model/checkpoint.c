@@ -446,6 +446,7 @@ static ow_status unet_from_shapes(ow_checkpoint *ck, ow_error *err) {
     else if (ck->hints.unet_norm_num_groups > 0) groups = ck->hints.unet_norm_num_groups, groups_from = "hint";
     c->norm_num_groups = groups;
     if (metadata_int(set, OW_META_UNET_SAMPLE_SIZE, &sample)) c->sample_size = sample;
+    else if (ck->text_is_bert) c->sample_size = 32; /* txt2img-1p4B's image_size: 256 px */
     if (ck->has_ldm && ck->ldm.image_size > 0) c->sample_size = ck->ldm.image_size;
     snprintf(p->config_source, sizeof p->config_source, ck->has_ldm ? "tensor shapes and the .yaml" : "tensor shapes");
     appendf(p->notes, sizeof p->notes, "heads %d from %s; %d groups from %s", heads, heads_from, groups, groups_from);

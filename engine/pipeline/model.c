@@ -189,6 +189,26 @@ int ow_model_image_factor(const ow_model *m) {
     return ow_vae_scale_factor(&m->vae->config);
 }
 
+int ow_model_default_image_side(const ow_model *m) {
+    int side = m->unet->config.sample_size * ow_model_image_factor(m);
+    return side >= 8 && side <= 8192 ? side : 512;
+}
+
+ow_status ow_model_learn_defaults(const char *path, const char *config_path, int *size, int *batch, ow_error *err) {
+    *size = 512;
+    *batch = 2;
+    ow_checkpoint *ck = NULL;
+    ow_checkpoint_hints hints = {.config_path = config_path};
+    ow_status s = ow_checkpoint_open_hints(&ck, path, &hints, err);
+    if (s != OW_OK) return s;
+    if (ow_checkpoint_text_config(ck)->family == OW_TEXT_LDM_BERT) {
+        *size = 256;
+        *batch = 4;
+    }
+    ow_checkpoint_close(ck);
+    return OW_OK;
+}
+
 ow_status ow_model_inspect(const char *path, const char *config_path, char **text, ow_error *err) {
     *text = NULL;
     ow_checkpoint *ck = NULL;

@@ -27,6 +27,16 @@ if grep -aq "Steps: 2, Sampler: ddim" "$work/ok/samples/00000.png"; then
 else
     echo "FAIL parameters text chunk missing"; failed=$((failed + 1))
 fi
+# Without --width/--height the model's own size, as diffusers (UNet sample_size x the
+# VAE factor): the tiny SD folder's 8 x 8, the LDM checkpoint's 32 (txt2img-1p4B's image
+# size, the file has no .yaml) x 2; one given side wins for that side.
+png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{ printf "%dx%d", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8 }'; }
+expect_ok "generate without a size (SD)" generate --steps 1 --n-samples 1 --model "$tiny" --prompt "a cat" --outdir "$work/ds"
+expect_ok "generate without a size (LDM)" generate --steps 1 --n-samples 1 --model "$root/tests/golden/ldm/ldm-tiny.ckpt" \
+    --prompt "a cat" --height 32 --outdir "$work/dl"
+sizes="$(png_size "$work/ds/samples/00000.png") $(png_size "$work/dl/samples/00000.png")"
+[ "$sizes" = "64x64 64x32" ] && pass "default sizes from the model: $sizes" || fail "default sizes: got '$sizes', want '64x64 64x32'"
+
 expect_ok "single-file checkpoint, euler-a, 2 images, outdir with missing parents" generate --steps 2 --n-samples 2 --width 64 --height 64 \
     --sampler euler-a --model "$root/tests/golden/tiny/sd-tiny-a.safetensors" --prompt "a cat" --outdir "$work/new/nested/ok2"
 

@@ -127,6 +127,33 @@ rc=$?
     && pass "--dry-run: $(head -1 "$work/err" | sed 's/.*: //'), no training" \
     || fail "--dry-run: exit $rc: $(cat "$work/err")"
 
+# Without --size and --batch a run takes the reference's values for the model: 512 and 2
+# for SD 1.x (no note), 256 and 4 for the LDM text2img model (said in a note); a value given
+# on the command line wins.
+ldm="$root/tests/golden/ldm/ldm-tiny.ckpt"
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --out "$work/dsd" --dry-run \
+    >/dev/null 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && grep -q '4 training views of 512x512' "$work/err" && ! grep -q 'LDM' "$work/err" \
+    && pass "SD 1.x without --size: $(grep -o '4 training views of [0-9x]*' "$work/err")" \
+    || fail "SD 1.x default size: exit $rc: $(cat "$work/err")"
+"$oneword" learn --model "$ldm" --images "$work/images" --init-word sculpture --out "$work/dldm" --dry-run \
+    >/dev/null 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && grep -q '4 training views of 256x256' "$work/err" && grep -q 'training at 256x256, batch 4' "$work/err" \
+    && pass "LDM without --size/--batch: $(grep -o 'training at [^,]*, batch [0-9]*' "$work/err")" \
+    || fail "LDM default size and batch: exit $rc: $(cat "$work/err")"
+"$oneword" learn --model "$ldm" --images "$work/images" --init-word sculpture --out "$work/dldm2" --size 64 --dry-run \
+    >/dev/null 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && grep -q '4 training views of 64x64' "$work/err" && grep -q 'training at 64x64, batch 4' "$work/err" \
+    && pass "LDM with --size 64: batch 4, size 64" || fail "LDM --size 64: exit $rc: $(cat "$work/err")"
+"$oneword" learn --model "$ldm" --images "$work/images" --init-word sculpture --out "$work/dldm3" --size 64 \
+    --batch 1 --dry-run >/dev/null 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && ! grep -q 'LDM' "$work/err" && pass "LDM with --size and --batch: no note" \
+    || fail "LDM --size --batch: exit $rc: $(cat "$work/err")"
+
 # JPEG training images (a folder of them, EXIF-rotated ones among them).
 "$oneword" learn --model "$tiny" --images "$root/tests/golden/e2e/jpeg" --init-word square --out "$work/jpeg" \
     --steps 1 --size 32 >/dev/null 2>"$work/err" && [ -s "$work/jpeg/embeddings.pt" ] \

@@ -199,5 +199,16 @@ int main(void) {
     CHECK(text && strstr(text, "LDM BERT text") && strstr(text, "model family: LDM text2img"), "inspect names the family:\n%s",
           text ? text : "");
     free(text);
+
+    /* Training defaults by family, as the reference's two finetune configs. */
+    int size = 0, batch = 0;
+    CHECK(ow_model_learn_defaults(source_path("tests/golden/ldm/ldm-tiny.ckpt"), NULL, &size, &batch, &err) == OW_OK &&
+              size == 256 && batch == 4,
+          "LDM learns at 256 px, batch 4 by default (got %d, %d)", size, batch);
+    CHECK(ow_model_learn_defaults(source_path("tests/golden/tiny/sd-tiny-a"), NULL, &size, &batch, &err) == OW_OK &&
+              size == 512 && batch == 2,
+          "SD 1.x learns at 512 px, batch 2 by default (got %d, %d)", size, batch);
+    CHECK(ow_model_learn_defaults(source_path("tests/golden/ldm/no-such.ckpt"), NULL, &size, &batch, &err) != OW_OK,
+          "a missing model is an error");
     CHECK_DONE();
 }

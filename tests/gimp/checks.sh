@@ -210,6 +210,15 @@ gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 4 #:s
     pass generate/new-image "no image given: a new $(out_value image) image with $(out_value layers) layer" ||
     fail generate/new-image "exit $rc, image $(out_value image), layers $(out_value layers)"
 
+# no image and no size: the model's own (the shapes UNet's sample_size 16 x its VAE's factor 4)
+gimp "(let* ((r (plug-in-oneword-generate $NI #:prompt \"$prompt\" #:steps 2 #:seed 5)) (img (cadr r)))
+        (display (string-append \"image=\" (number->string (car (gimp-image-get-width img))) \"x\"
+                                (number->string (car (gimp-image-get-height img))) \"\n\"))
+        (gimp-image-delete img))"
+[ $rc -eq 0 ] && [ "$(out_value image)" = 64x64 ] &&
+    pass generate/model-size "no image and no size: a $(out_value image) image, the model's own size" ||
+    fail generate/model-size "exit $rc, image $(out_value image) (want 64x64, the model's sample_size x factor)"
+
 # generate again like this layer: its own seed re-makes it; -2 a random seed, a variation
 save_layer() {  # Scheme that saves layer $1 alone as PNG $2
     echo "(let* ((o (car (gimp-image-new 64 64 RGB))) (c (car (gimp-layer-new-from-drawable $1 o))))
