@@ -302,6 +302,7 @@ int learn_main(int argc, char **argv) {
             goto done;
         }
         ow_learn_state_params(resume, &p);
+        if (ow_learn_state_precision(resume) != OW_PRECISION_AUTO) precision = ow_learn_state_precision(resume);
         p.resume = resume;
         out_dir = resume_dir;
     }

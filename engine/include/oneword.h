@@ -342,6 +342,9 @@ ow_status ow_learn_state_load(ow_learn_state **out, const char *path, ow_error *
 void ow_learn_state_params(const ow_learn_state *state, ow_learn_params *params);
 /* The step the state was taken after. */
 int ow_learn_state_step(const ow_learn_state *state);
+/* The precision the run computed in (a resume must use it), or OW_PRECISION_AUTO for
+ * states saved before it was recorded. */
+ow_precision ow_learn_state_precision(const ow_learn_state *state);
 void ow_learn_state_free(ow_learn_state *state);
 
 /* The training views ow_learn would encode, without a model (a dry run to show the

@@ -524,7 +524,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
     int first_step = 0;
     if (s == OW_OK && p->resume) {
         const ow_learn_state *r = p->resume;
-        s = ow_learn_state_check(r, p, H, model_fp, &images_id, err);
+        s = ow_learn_state_check(r, p, H, model_fp, ow_model_precision(m), &images_id, err);
         if (s == OW_OK) {
             const size_t bytes = (size_t)nvec * H * sizeof(float);
             memcpy(E->rows + (size_t)first_row * H, r->rows, bytes);
@@ -589,8 +589,8 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
             ow_learn_state *state = NULL;
             s = make_embedding(p->placeholder, trained, nvec, H, step + 1, &snapshot, err);
             if (s == OW_OK)
-                s = ow_learn_state_make(p, H, step + 1, opt.t, trained, opt.m1, opt.m2, &rng, &epoch, model_fp, &images_id, &state,
-                                        err);
+                s = ow_learn_state_make(p, H, step + 1, opt.t, trained, opt.m1, opt.m2, &rng, &epoch, model_fp,
+                                        ow_model_precision(m), &images_id, &state, err);
             if (s == OW_OK) stop = p->on_checkpoint(p->checkpoint_user, step + 1, snapshot, state);
             ow_embedding_free(snapshot);
             ow_learn_state_free(state);

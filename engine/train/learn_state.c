@@ -75,6 +75,10 @@ void ow_learn_state_free(ow_learn_state *s) {
 
 int ow_learn_state_step(const ow_learn_state *s) { return s ? s->step : 0; }
 
+ow_precision ow_learn_state_precision(const ow_learn_state *s) {
+    return s && s->precision >= 0 ? (ow_precision)s->precision : OW_PRECISION_AUTO;
+}
+
 void ow_learn_state_params(const ow_learn_state *s, ow_learn_params *p) {
     p->placeholder = s->placeholder;
     p->init_word = s->init_word;
@@ -114,8 +118,8 @@ static ow_learn_state *state_new(int vectors, int H) {
 
 ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int adam_t, const float *rows,
                               const float *m1, const float *m2, const ow_torch_rng *rng, const ow_learn_epoch *epoch,
-                              uint64_t model_fingerprint, const ow_learn_images_id *images, ow_learn_state **out,
-                              ow_error *err) {
+                              uint64_t model_fingerprint, ow_precision precision, const ow_learn_images_id *images,
+                              ow_learn_state **out, ow_error *err) {
     *out = NULL;
     ow_learn_state *s = state_new(p->vectors, H);
     if (!s) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "out of memory saving the training state");
@@ -157,6 +161,7 @@ ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int ada
         s->epoch_pos = epoch->pos;
     }
     s->model_fingerprint = model_fingerprint;
+    s->precision = (int)precision;
     s->images.fingerprint = images->fingerprint;
     s->images.masked = images->masked;
     if (images->n_summary) {
@@ -173,7 +178,7 @@ ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int ada
 }
 
 ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p, int H, uint64_t model_fingerprint,
-                               const ow_learn_images_id *images, ow_error *err) {
+                               ow_precision precision, const ow_learn_images_id *images, ow_error *err) {
 #define SAME(cond, what, ...)                                                                                    \
     do {                                                                                                         \
         if (!(cond))                                                                                             \
@@ -182,6 +187,11 @@ ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p
     } while (0)
     SAME(model_fingerprint == s->model_fingerprint, "the run was made with another model%s", "");
     SAME(H == s->H, "the run's vectors are %d wide, this model's %d", s->H, H);
+    /* bf16 and fp32 steps differ in their last bits: the run would not continue as it was */
+    SAME(s->precision < 0 || s->precision == (int)precision, "the run computed in %s, this model runs in %s: resume "
+         "it in %s (--precision %s, or the precision in the plug-in's Set Model)",
+         ow_precision_name((ow_precision)s->precision), ow_precision_name(precision),
+         ow_precision_name((ow_precision)s->precision), ow_precision_name((ow_precision)s->precision));
     /* what shapes the views before the views themselves: the message names the option */
     SAME(p->size == s->size, "the run trained at %d pixels, not %d", s->size, p->size);
     SAME(p->flip == s->flip, "the run flipped with probability %g", (double)s->flip);
@@ -234,6 +244,7 @@ ow_status ow_learn_state_save(const ow_learn_state *s, const char *path, ow_erro
         "rng_next", PUT("%u", (unsigned)s->rng.next), "rng_has_cached_normal", PUT("%d", (int)s->rng.has_cached_normal),
         "rng_cached_normal", PUT("%a", s->rng.cached_normal), "rng_kernel", PUT("%d", (int)s->rng.kernel),
         "model_fingerprint", PUT("%016" PRIx64, s->model_fingerprint),
+        "precision", s->precision >= 0 ? ow_precision_name((ow_precision)s->precision) : "unknown",
         "images_fingerprint", PUT("%016" PRIx64, s->images.fingerprint), NULL};
 #undef PUT
     const int64_t shape[2] = {s->vectors, s->H}, words[1] = {OW_MT19937_N};
@@ -380,6 +391,16 @@ static ow_status load_from(const ow_tensor_set *set, ow_learn_state **out, ow_er
     DBL("rng_cached_normal", s->rng.cached_normal);
     INT("rng_kernel", 0, 1, s->rng.kernel);
     if (st == OW_OK) st = meta_u64(set, "model_fingerprint", 16, &s->model_fingerprint, err);
+    /* absent from states saved before it was recorded: any precision may resume those */
+    s->precision = -1;
+    const char *precision = ow_tensor_set_metadata(set, "precision");
+    ow_precision parsed;
+    if (st == OW_OK && precision && strcmp(precision, "unknown") != 0) {
+        if (ow_precision_parse(precision, &parsed) != 0 || parsed == OW_PRECISION_AUTO)
+            st = ow_error_set(err, OW_ERR_FORMAT, "training state: 'precision' is not fp32 or bf16");
+        else
+            s->precision = (int)parsed;
+    }
     if (st == OW_OK) st = meta_u64(set, "images_fingerprint", 16, &s->images.fingerprint, err);
 #undef INT
 #undef DBL

@@ -45,6 +45,7 @@ struct ow_learn_state {
     float *rows, *m1, *m2;         /* (vectors, H) each */
     ow_torch_rng rng;
     uint64_t model_fingerprint;    /* of the frozen weights the run reads */
+    int precision;                 /* OW_PRECISION_FP32 or _BF16 the run computed in; -1 in states saved before */
     ow_learn_images_id images;     /* of the training views the encoder takes, and the masks */
 };
 
@@ -61,13 +62,13 @@ typedef struct ow_learn_epoch {
 /* A copy of the run's state after `step`. */
 ow_status ow_learn_state_make(const ow_learn_params *p, int H, int step, int adam_t, const float *rows,
                               const float *m1, const float *m2, const ow_torch_rng *rng, const ow_learn_epoch *epoch,
-                              uint64_t model_fingerprint, const ow_learn_images_id *images, ow_learn_state **out,
-                              ow_error *err);
+                              uint64_t model_fingerprint, ow_precision precision, const ow_learn_images_id *images,
+                              ow_learn_state **out, ow_error *err);
 
-/* Whether p (with width H, model fingerprint and images) continues the state's run;
+/* Whether p (with width H, model fingerprint, precision and images) continues the state's run;
  * the error names what differs. Images match when their fingerprints do, or their
  * summaries agree within OW_IMAGES_SUMMARY_TOLERANCE. */
 ow_status ow_learn_state_check(const ow_learn_state *s, const ow_learn_params *p, int H, uint64_t model_fingerprint,
-                               const ow_learn_images_id *images, ow_error *err);
+                               ow_precision precision, const ow_learn_images_id *images, ow_error *err);
 
 #endif

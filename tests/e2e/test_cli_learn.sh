@@ -56,6 +56,13 @@ other="$root/tests/golden/tiny/sd-tiny-a"
 expect_fail "resume on another model" "another model" learn --resume "$work/run" --model "$other" \
     --images "$work/images" --steps 8
 expect_fail "resume without a state" "cannot resume" learn --resume "$work/empty" --model "$tiny" --images "$work/images"
+# A bf16 run resumes in bf16 without --precision (the state records it); fp32 is refused by name.
+"$oneword" learn --model "$tiny" --images "$work/images" --init-word square --out "$work/b16" --steps 1 \
+    --size 32 --precision bf16 >/dev/null 2>"$work/err" || fail "bf16 learn: $(tail -c 300 "$work/err")"
+"$oneword" learn --resume "$work/b16" --model "$tiny" --images "$work/images" --steps 2 >/dev/null 2>"$work/err" \
+    && pass "a bf16 run resumes in bf16 without --precision" || fail "bf16 resume: $(tail -c 300 "$work/err")"
+expect_fail "resume a bf16 run in fp32" "computed in bf16" learn --resume "$work/b16" --model "$tiny" \
+    --images "$work/images" --steps 3 --precision fp32
 
 # Bad input.
 printf 'not a picture' >"$work/fake.png"

@@ -163,6 +163,21 @@ static void resume_is_exact(void) {
         ow_embedding_free(d);
     }
     ow_model_close(fourth);
+    /* The state says the run computed in fp32; a bf16 model may not continue it. */
+    CHECK(state && ow_learn_state_precision(state) == OW_PRECISION_FP32, "the state records fp32 (got %d)",
+          state ? (int)ow_learn_state_precision(state) : -9);
+    ow_model *in_bf16 = NULL;
+    ow_model_options_init(&opts);
+    opts.precision = OW_PRECISION_BF16;
+    if (state && ow_model_open(&in_bf16, source_path("tests/golden/tiny/sd-tiny-b"), &opts, &err) == OW_OK) {
+        ow_embedding *d = NULL;
+        s = ow_learn(in_bf16, images, 2, &p2, &d, &err);
+        CHECK(s == OW_ERR_INVALID_ARGUMENT && strstr(err.message, "computed in fp32") && strstr(err.message, "--precision fp32"),
+              "resume in bf16 of an fp32 run: %s", err.message);
+        printf("ok   resume in bf16 of an fp32 run refused: %s\n", err.message);
+        ow_embedding_free(d);
+    }
+    ow_model_close(in_bf16);
 
     /* The same pictures converted by another process (GIMP's babl) may differ in the last
      * bits: resuming on them is allowed and lands within 1e-5 of the uninterrupted run. A
