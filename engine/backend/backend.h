@@ -196,9 +196,28 @@ struct ow_backend {
     /* The kernels the products run on, for --verbose and the benchmarks
      * ("OpenBLAS SkylakeX (f32); oneDNN brg:avx512_core_amx_bf16 (bf16)"). */
     void (*describe_kernels)(ow_backend *b, char *out, size_t cap);
+    /* Waits for the work queued so far and reports the first failure since the backend
+     * was made (ops return nothing: a backend that runs them asynchronously keeps the
+     * first error and skips the ops after it). OW_OK on the CPU, which never queues. */
+    ow_status (*status)(ow_backend *b, ow_error *err);
 };
 
 /* The CPU backend (always available). threads <= 0 means all cores. */
 ow_status ow_cpu_backend_create(ow_backend **out, int threads, ow_error *err);
+
+/* The CUDA backend (kernels/) on device `device` (0-based). Fails with a message that
+ * says why when the build has no CUDA backend, no driver or device is there, or the
+ * device is older than sm_80. */
+ow_status ow_cuda_backend_create(ow_backend **out, int device, ow_error *err);
+/* How many CUDA devices this process can use; 0 with the reason in why (cap bytes)
+ * when none (no driver, no device, a build without CUDA). */
+int ow_cuda_device_count(char *why, size_t cap);
+
+/* The backend a device name asks for: "cpu"; "cuda" or "cuda:N" (an error, with its
+ * reason, when that device cannot be used); "auto" or NULL: CUDA device 0 when one is
+ * usable, else the CPU (a device that is there but fails to start is said through log
+ * as a warning; a machine without CUDA says nothing). threads is the CPU's. */
+ow_status ow_backend_create_for_device(ow_backend **out, const char *device, int threads, ow_log_fn log,
+                                       void *log_user, ow_error *err);
 
 #endif

@@ -37,7 +37,7 @@ static void learn_usage(FILE *to) {
             "         [--save-every 500] [--seed 0] [--threads N] [--force-placeholder] [--alpha-mask]\n"
             "         [--masks DIR] [--center-crop] [--dry-run] [--preview-every N] [--preview-prompt TEXT]\n"
             "         [--gradient-checkpointing] [--embedding-reg-weight 0] [--rescale-norm]\n"
-            "         [--precision fp32|bf16|auto] [--config FILE.yaml]\n"
+            "         [--precision fp32|bf16|auto] [--device auto|cpu|cuda[:N]] [--config FILE.yaml]\n"
             "       oneword learn --resume RUN_DIR --model PATH --images DIR|FILE [--steps N]\n"
             "Learns the placeholder's vectors from the images (PNG, JPEG, WebP or TIFF, 8 or 16 bits;\n"
             "JPEG and TIFF upright by their orientation tag; of a multi-page TIFF the first page;\n"
@@ -258,7 +258,8 @@ static int on_checkpoint(void *user, int step, const ow_embedding *emb, const ow
 int learn_main(int argc, char **argv) {
     enum { O_MODEL = 256, O_IMAGES, O_INIT, O_OUT, O_PLACEHOLDER, O_VECTORS, O_STEPS, O_LR, O_NO_SCALE, O_BATCH,
            O_ACCUM, O_SIZE, O_FLIP, O_TEMPLATE, O_SAVE, O_SEED, O_THREADS, O_FORCE, O_RESUME, O_ALPHA_MASK, O_DRY_RUN, O_PREVIEW_EVERY, O_PREVIEW_PROMPT,
-           O_CHECKPOINTING, O_REG_WEIGHT, O_RESCALE_NORM, O_REPEATS, O_MASKS, O_CENTER_CROP, O_PRECISION, O_CONFIG };
+           O_CHECKPOINTING, O_REG_WEIGHT, O_RESCALE_NORM, O_REPEATS, O_MASKS, O_CENTER_CROP, O_PRECISION, O_CONFIG,
+           O_DEVICE };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL}, {"images", required_argument, 0, O_IMAGES},
         {"init-word", required_argument, 0, O_INIT}, {"out", required_argument, 0, O_OUT},
@@ -273,6 +274,7 @@ int learn_main(int argc, char **argv) {
         {"dry-run", no_argument, 0, O_DRY_RUN}, {"preview-every", required_argument, 0, O_PREVIEW_EVERY},
         {"preview-prompt", required_argument, 0, O_PREVIEW_PROMPT}, {"masks", required_argument, 0, O_MASKS},
         {"center-crop", no_argument, 0, O_CENTER_CROP}, {"precision", required_argument, 0, O_PRECISION},
+        {"device", required_argument, 0, O_DEVICE},
         {"config", required_argument, 0, O_CONFIG},
         {"gradient-checkpointing", no_argument, 0, O_CHECKPOINTING}, {"repeats", required_argument, 0, O_REPEATS},
         {"embedding-reg-weight", required_argument, 0, O_REG_WEIGHT}, {"rescale-norm", no_argument, 0, O_RESCALE_NORM},
@@ -281,7 +283,7 @@ int learn_main(int argc, char **argv) {
     ow_learn_params p;
     ow_learn_params_init(&p);
     p.save_every = 500;
-    const char *model_path = NULL, *out_dir = NULL, *config_path = NULL;
+    const char *model_path = NULL, *out_dir = NULL, *config_path = NULL, *device = NULL;
     int threads = 0, status = 0, alpha_mask = 0, dry_run = 0, preview_every = 0, size_given = 0, batch_given = 0;
     ow_precision precision = OW_PRECISION_FP32;
     const char *preview_prompt = NULL, *masks_dir = NULL;
@@ -340,6 +342,7 @@ int learn_main(int argc, char **argv) {
         case O_THREADS: bad = cli_parse_int(optarg, "--threads", 0, 1024, &threads); break;
         case O_PRECISION: bad = cli_parse_precision(optarg, &precision); break;
         case O_CONFIG: config_path = optarg; break;
+        case O_DEVICE: device = optarg; break;
         case O_FORCE: p.force_placeholder = 1; break;
         case O_ALPHA_MASK: alpha_mask = 1; break;
         case O_DRY_RUN: dry_run = 1; break;
@@ -457,6 +460,7 @@ int learn_main(int argc, char **argv) {
         ow_model_options_init(&opts);
         opts.threads = threads;
         opts.precision = precision;
+        opts.device = device;
         opts.config_path = config_path;
         opts.log = cli_log_to_stderr;
         if (ow_model_open(&model, model_path, &opts, &err) != OW_OK)

@@ -43,7 +43,7 @@ static void usage(FILE *to) {
             "              [--negative-prompt TEXT] [--steps 50] [--scale 7.5]\n"
             "              [--sampler ddim|plms|euler|euler-a|dpm++2m-karras] [--eta 0]\n"
             "              [--seed N] [--n-samples 4] [--n-iter 1] [--width W] [--height H]\n"
-            "              [--clip-skip 1] [--threads N] [--precision fp32|bf16|auto]\n"
+            "              [--clip-skip 1] [--threads N] [--precision fp32|bf16|auto] [--device auto|cpu|cuda[:N]]\n"
             "              [--embedding FILE]... [--embedding-dir DIR]... [--config FILE.yaml]\n"
             "            accepted: --steps 1..%d, --scale 0..%d (1 or less: no classifier-free\n"
             "              guidance), --eta 0..1 (DDIM), --seed 0..%" PRIu64 " (batch k of\n"
@@ -52,7 +52,9 @@ static void usage(FILE *to) {
             "              model's own size, as diffusers: 512 for SD 1.x, 256 for LDM text2img),\n"
             "              --clip-skip 1..%d (at most the text encoder's layers), --threads 0..%d (0: all);\n"
             "              --config: a single file's original LDM config (default: NAME.yaml beside\n"
-            "              NAME.safetensors/.ckpt when there is one, as A1111 reads it)\n"
+            "              NAME.safetensors/.ckpt when there is one, as A1111 reads it);\n"
+            "              --device: auto (default) runs on CUDA device 0 when this build has the CUDA\n"
+            "              backend and the device starts, else on the CPU; cuda[:N] or cpu insist\n"
             "  learn     textual inversion: a new token from a few images (oneword learn --help)\n"
             "  inspect   oneword inspect MODEL [--config FILE.yaml]: detected configuration and parameter counts\n"
             "            oneword inspect EMBEDDING [--json]: format, tokens, vectors, dim, dtype, step, model\n"
@@ -112,7 +114,7 @@ static char *parameters_text(const ow_generate_params *p, const char *model, uin
 static int generate_main(int argc, char **argv) {
     enum { OPT_NEGATIVE = 1000, OPT_STEPS, OPT_SCALE, OPT_SAMPLER, OPT_ETA, OPT_SEED, OPT_N_SAMPLES,
            OPT_N_ITER, OPT_WIDTH, OPT_HEIGHT, OPT_THREADS, OPT_CLIP_SKIP, OPT_OUTDIR, OPT_MODEL, OPT_PROMPT,
-           OPT_EMBEDDING, OPT_EMBEDDING_DIR, OPT_PRECISION, OPT_CONFIG };
+           OPT_EMBEDDING, OPT_EMBEDDING_DIR, OPT_PRECISION, OPT_CONFIG, OPT_DEVICE };
     static const struct option options[] = {
         {"model", required_argument, 0, OPT_MODEL},         {"prompt", required_argument, 0, OPT_PROMPT},
         {"negative-prompt", required_argument, 0, OPT_NEGATIVE}, {"steps", required_argument, 0, OPT_STEPS},
@@ -123,6 +125,7 @@ static int generate_main(int argc, char **argv) {
         {"W", required_argument, 0, OPT_WIDTH},             {"H", required_argument, 0, OPT_HEIGHT},
         {"threads", required_argument, 0, OPT_THREADS},     {"clip-skip", required_argument, 0, OPT_CLIP_SKIP},
         {"precision", required_argument, 0, OPT_PRECISION}, {"config", required_argument, 0, OPT_CONFIG},
+        {"device", required_argument, 0, OPT_DEVICE},
         {"outdir", required_argument, 0, OPT_OUTDIR},       {"help", no_argument, 0, 'h'},
         {"embedding", required_argument, 0, OPT_EMBEDDING}, {"embedding-dir", required_argument, 0, OPT_EMBEDDING_DIR},
         {0, 0, 0, 0},
@@ -163,6 +166,7 @@ static int generate_main(int argc, char **argv) {
         case OPT_THREADS: if (cli_parse_int(optarg, "--threads", 0, THREADS_MAX, &model_options.threads)) return 2; break;
         case OPT_PRECISION: if (cli_parse_precision(optarg, &model_options.precision)) return 2; break;
         case OPT_CONFIG: model_options.config_path = optarg; break;
+        case OPT_DEVICE: model_options.device = optarg; break;
         case OPT_CLIP_SKIP: if (cli_parse_int(optarg, "--clip-skip", 1, CLIP_SKIP_MAX, &params.clip_skip)) return 2; break;
         case OPT_OUTDIR: outdir = optarg; break;
         case OPT_EMBEDDING:

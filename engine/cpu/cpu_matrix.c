@@ -136,6 +136,12 @@ static void cpu_describe_kernels(ow_backend *b, char *out, size_t cap) {
     snprintf(out, cap, "f32: OpenBLAS %s; bf16: %s", blas, dnnl);
 }
 
+static ow_status cpu_status(ow_backend *b, ow_error *err) {
+    (void)b;
+    (void)err;
+    return OW_OK; /* every op has finished when it returns */
+}
+
 void ow_cpu_matrix_ops(ow_backend *b) {
     cpu_state *c = cpu_of(b);
     b->preferred_matrix_dtype = ow_cpu_dnnl_fast(c->dnnl) ? OW_MATRIX_BF16 : OW_MATRIX_F32;
@@ -144,4 +150,5 @@ void ow_cpu_matrix_ops(ow_backend *b) {
     b->matrix_free = cpu_matrix_free;
     b->matrix_download = cpu_matrix_download;
     b->describe_kernels = cpu_describe_kernels;
+    b->status = cpu_status;
 }

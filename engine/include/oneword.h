@@ -72,6 +72,8 @@ typedef struct ow_model_options {
                                  <name>.yaml beside the checkpoint when there is one */
     ow_log_fn log;            /* warnings (e.g. a truncated prompt); may be NULL */
     void *log_user;
+    const char *device;       /* "auto" (NULL: the same), "cpu", "cuda" or "cuda:N": auto takes CUDA device 0
+                                 when this build has the CUDA backend and the device starts, else the CPU */
 } ow_model_options;
 
 void ow_model_options_init(ow_model_options *opts);
@@ -93,6 +95,9 @@ ow_status ow_model_inspect(const char *path, const char *config_path, char **tex
  * (configs/latent-diffusion/txt2img-1p4B-finetune.yaml). config_path as in
  * ow_model_inspect. */
 ow_status ow_model_learn_defaults(const char *path, const char *config_path, int *size, int *batch, ow_error *err);
+
+/* The backend the model runs on: "cpu" or "cuda". */
+const char *ow_model_device(const ow_model *model);
 
 /* The precision the model runs in (auto resolved to fp32 or bf16). */
 ow_precision ow_model_precision(const ow_model *model);

@@ -166,8 +166,9 @@ ow_status ow_generate(ow_model *m, const ow_generate_params *p, float *images, o
         goto done;
     }
     s = ow_vae_decode(m->vae, b, unet_in, n, h, w, decoded, err);
+    if (s == OW_OK) b->download(b, decoded_host, decoded, image_n);
+    if (s == OW_OK) s = b->status(b, err); /* a device's first failure, if any op failed */
     if (s == OW_OK) {
-        b->download(b, decoded_host, decoded, image_n);
         const size_t plane = (size_t)p->height * p->width;
         for (int i = 0; i < n; i++)
             for (size_t px = 0; px < plane; px++)

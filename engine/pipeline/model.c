@@ -37,6 +37,8 @@ int ow_precision_parse(const char *name, ow_precision *out) {
 
 ow_precision ow_model_precision(const ow_model *model) { return model->precision; }
 
+const char *ow_model_device(const ow_model *model) { return model->backend->name; }
+
 void ow_model_describe_kernels(const ow_model *model, char *out, size_t cap) {
     model->backend->describe_kernels(model->backend, out, cap);
 }
@@ -108,7 +110,8 @@ ow_status ow_model_open(ow_model **out, const char *path, const ow_model_options
     }
 
     ow_checkpoint *ck = NULL;
-    ow_status s = ow_cpu_backend_create(&m->backend, opts ? opts->threads : 0, err);
+    ow_status s = ow_backend_create_for_device(&m->backend, opts ? opts->device : NULL, opts ? opts->threads : 0,
+                                               m->log, m->log_user, err);
     if (s == OW_OK) s = choose_precision(m, opts ? opts->precision : OW_PRECISION_FP32, err);
     if (s == OW_OK) s = ow_model_open_checkpoint(m, &ck, err);
     if (s == OW_OK && ow_checkpoint_warnings(ck)[0] && m->log) m->log(m->log_user, 1, ow_checkpoint_warnings(ck));

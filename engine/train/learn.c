@@ -571,6 +571,7 @@ ow_status ow_learn(ow_model *m, const ow_learn_image *images, int n_images, cons
                                   grad, &loss, err);
             loss_sum += loss;
         }
+        if (s == OW_OK) s = m->backend->status(m->backend, err); /* a device's first failure, if any op failed */
         if (s != OW_OK) break;
         if (p->embedding_reg_weight > 0.0f) loss_sum += p->grad_accum * coarse_loss(trained, coarse, nvec, H,
                                                                                   p->embedding_reg_weight, grad);

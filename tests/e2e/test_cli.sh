@@ -27,6 +27,17 @@ if grep -aq "Steps: 2, Sampler: ddim" "$work/ok/samples/00000.png"; then
 else
     echo "FAIL parameters text chunk missing"; failed=$((failed + 1))
 fi
+# --device: cpu runs; cuda runs on a GPU or, without a usable one, ends with exit 1 and the
+# reason (never a crash); a malformed name is refused with the names to use.
+expect_ok "generate --device cpu" "${gen[@]}" --model "$tiny" --prompt "a cat" --device cpu --outdir "$work/cpu"
+"$oneword" "${gen[@]}" --model "$tiny" --prompt "a cat" --device cuda --outdir "$work/cuda" >/dev/null 2>"$work/err"
+rc=$?
+if [ $rc -eq 0 ]; then pass "--device cuda: generated on the GPU"
+elif [ $rc -eq 1 ] && grep -q "device cuda: ..*" "$work/err"; then pass "--device cuda without a usable GPU (exit 1): $(tail -1 "$work/err")"
+else fail "--device cuda: exit $rc: $(tail -c 300 "$work/err")"; fi
+expect_fail "a malformed --device" "use auto, cpu, cuda or cuda:N" "${gen[@]}" --model "$tiny" --prompt "a cat" \
+    --device gpu0 --outdir "$work/bad-device"
+
 # Without --width/--height the model's own size, as diffusers (UNet sample_size x the
 # VAE factor): the tiny SD folder's 8 x 8, the LDM checkpoint's 32 (txt2img-1p4B's image
 # size, the file has no .yaml) x 2; one given side wins for that side.
