@@ -396,8 +396,7 @@ void ow_unet_free(ow_unet *u) {
     ow_resnet_free(b, &u->mid_resnets[1]);
     ow_norm_free(b, &u->conv_norm_out);
     ow_conv_free(b, &u->conv_out);
-    if (u->kv_cache) b->free(b, u->kv_cache);
-    free(u->kv_context);
+    ow_unet_clear_context(u);
     free(u);
 }
 
@@ -449,28 +448,21 @@ static const ow_transformer2d **unet_transformers(const ow_unet *u, int *count) 
     return list;
 }
 
-/* Makes u->kv_cache hold the cross-attention keys/values of context (B, T, C_ctx),
- * recomputing them only when the context differs from the last call's. When the
- * cache cannot be allocated it is left empty and the blocks compute their own. */
-static ow_status unet_update_cross_kv(ow_unet *u, ow_backend *b, const float *context, int B, int T, ow_error *err) {
-    const size_t nctx = (size_t)B * T * u->config.cross_attention_dim;
-    float *host = malloc(nctx * sizeof *host);
-    if (!host) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet forward: out of memory");
-    b->download(b, host, context, nctx);
-    if (u->kv_cache && u->kv_B == B && u->kv_T == T && memcmp(host, u->kv_context, nctx * sizeof *host) == 0) {
-        free(host);
-        return OW_OK;
-    }
-    if (u->kv_cache) b->free(b, u->kv_cache);
-    free(u->kv_context);
+void ow_unet_clear_context(ow_unet *u) {
+    if (u->kv_cache) u->backend->free(u->backend, u->kv_cache);
     u->kv_cache = NULL;
     u->kv_context = NULL;
+    u->kv_B = u->kv_T = 0;
+}
+
+ow_status ow_unet_set_context(ow_unet *u, ow_backend *b, const float *context, int B, int T, ow_error *err) {
+    if (b != u->backend)
+        return ow_error_set(err, OW_ERR_INVALID_ARGUMENT, "unet: context set with another backend than its weights live on");
+    ow_unet_clear_context(u);
+    if (!context || B < 1 || T < 1) return OW_OK;
     int count = 0;
     const ow_transformer2d **list = unet_transformers(u, &count);
-    if (!list) {
-        free(host);
-        return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet forward: out of memory");
-    }
+    if (!list) return ow_error_set(err, OW_ERR_OUT_OF_MEMORY, "unet: out of memory");
     size_t total = 0;
     for (int i = 0; i < count; i++) total += ow_transformer2d_cross_kv_floats(list[i], B, T);
     float *kv = total ? b->alloc(b, total) : NULL;
@@ -481,19 +473,17 @@ static ow_status unet_update_cross_kv(ow_unet *u, ow_backend *b, const float *co
             at += ow_transformer2d_cross_kv_floats(list[i], B, T);
         }
         u->kv_cache = kv;
-        u->kv_context = host;
+        u->kv_context = context;
         u->kv_B = B;
         u->kv_T = T;
-    } else {
-        free(host);
     }
     free(list);
     return OW_OK;
 }
 
 /* The cached keys/values of transformer t (in forward order) and the offset of the next. */
-static const float *cross_kv_at(const ow_unet *u, const ow_transformer2d *t, int B, int T, size_t *at) {
-    if (!u->kv_cache) return NULL;
+static const float *cross_kv_at(const ow_unet *u, int use, const ow_transformer2d *t, int B, int T, size_t *at) {
+    if (!use) return NULL;
     const float *kv = u->kv_cache + *at;
     *at += ow_transformer2d_cross_kv_floats(t, B, T);
     return kv;
@@ -562,8 +552,8 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
 #define TRY(expr) do { if ((s = (expr)) != OW_OK) goto done; } while (0)
 #define ALLOC(var, count) do { if (!((var) = ow_run_alloc(&run, (size_t)(count)))) { s = run.err->status; goto done; } } while (0)
 
-    /* cross-attention keys/values of the context: cached across calls */
-    TRY(unet_update_cross_kv(u, b, context, B, T, err));
+    /* cross-attention keys/values: those of ow_unet_set_context when this is its context */
+    const int kv_set = u->kv_cache && context == u->kv_context && B == u->kv_B && T == u->kv_T;
     size_t kv_at = 0;
 
     int rows;
@@ -584,7 +574,7 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
             if (d->has_attention) {
                 float *t;
                 TRY(ow_transformer2d_forward_kv(&run, &d->attentions[j], r, context,
-                                                cross_kv_at(u, &d->attentions[j], B, T, &kv_at), B, h, w, T, &t));
+                                                cross_kv_at(u, kv_set, &d->attentions[j], B, T, &kv_at), B, h, w, T, &t));
                 ow_run_free(&run, r);
                 r = t;
             }
@@ -607,7 +597,7 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
     if (cfg->has_mid_block) {
         float *m, *t;
         TRY(ow_resnet_forward_temb(&run, &u->mid_resnets[0], cur, temb, rows, B, h, w, &m));
-        TRY(ow_transformer2d_forward_kv(&run, &u->mid_attention, m, context, cross_kv_at(u, &u->mid_attention, B, T, &kv_at),
+        TRY(ow_transformer2d_forward_kv(&run, &u->mid_attention, m, context, cross_kv_at(u, kv_set, &u->mid_attention, B, T, &kv_at),
                                         B, h, w, T, &t));
         ow_run_free(&run, m);
         TRY(ow_resnet_forward_temb(&run, &u->mid_resnets[1], t, temb, rows, B, h, w, &m));
@@ -641,7 +631,7 @@ ow_status ow_unet_forward(ow_unet *u, ow_backend *b, const float *sample, int B,
             if (up->has_attention) {
                 float *t;
                 TRY(ow_transformer2d_forward_kv(&run, &up->attentions[j], r, context,
-                                                cross_kv_at(u, &up->attentions[j], B, T, &kv_at), B, h, w, T, &t));
+                                                cross_kv_at(u, kv_set, &up->attentions[j], B, T, &kv_at), B, h, w, T, &t));
                 ow_run_free(&run, r);
                 r = t;
             }

@@ -76,11 +76,11 @@ typedef struct ow_unet {
     ow_norm conv_norm_out;         /* (C0) */
     ow_conv conv_out;              /* (out_channels, C0, 3, 3) */
     size_t last_peak_floats;       /* activation peak of the last forward pass (floats) */
-    /* Cross-attention keys and values of the last context: a sampler passes the same
-     * context at every step, so they are computed once (checked by content, not by
-     * pointer). Owned; freed by ow_unet_free. */
+    /* Cross-attention keys and values of the context set by ow_unet_set_context: a
+     * sampler passes the same context at every step, so they are computed once. Owned;
+     * freed by ow_unet_clear_context and ow_unet_free. */
     float *kv_cache;               /* backend memory, every transformer's (layers, 2, B, T, inner) in forward order */
-    float *kv_context;             /* host copy of the context (kv_B, kv_T, cross_attention_dim) they belong to */
+    const float *kv_context;       /* the context buffer (kv_B, kv_T, cross_attention_dim) they belong to */
     int kv_B, kv_T;
 } ow_unet;
 
@@ -101,11 +101,21 @@ void ow_timestep_embedding(float *out, const float *timesteps, int B, int dim, i
 ow_status ow_unet_time_embedding(const ow_unet *unet, ow_run *run, const float *timesteps, int B, int *rows,
                                  float **temb);
 
+/* Computes the cross-attention keys/values of context (B, T, cross_attention_dim;
+ * backend memory) once, for the ow_unet_forward calls that pass this same buffer until
+ * ow_unet_clear_context: its contents must not change in between (a sampler's context
+ * is fixed for its whole loop). Nothing is read back to the host, so a device backend
+ * keeps the loop on the device. When the keys/values cannot be allocated nothing is
+ * kept and each call computes its own (the same values). */
+ow_status ow_unet_set_context(ow_unet *unet, ow_backend *b, const float *context, int B, int T, ow_error *err);
+/* Forgets the context (before its buffer is freed or reused) and frees its keys/values. */
+void ow_unet_clear_context(ow_unet *unet);
+
 /* out (B, out_channels, H, W) = unet(sample (B, in_channels, H, W), timesteps[B] (host),
  * context (B, T, cross_attention_dim)). sample, context and out are backend memory
- * (out preallocated). H and W must be multiples of 2^(num_blocks-1). Keeps the
- * cross-attention keys/values of context for the next call (see kv_cache), so calls
- * on one unet must not run concurrently. */
+ * (out preallocated). H and W must be multiples of 2^(num_blocks-1). Uses the keys and
+ * values of ow_unet_set_context when context is that buffer (same B and T), so calls on
+ * one unet must not run concurrently. */
 ow_status ow_unet_forward(ow_unet *unet, ow_backend *b, const float *sample, int B, int H, int W,
                           const float *timesteps, const float *context, int T, float *out, ow_error *err);
 

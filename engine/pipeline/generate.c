@@ -127,6 +127,9 @@ ow_status ow_generate(ow_model *m, const ow_generate_params *p, float *images, o
     float sigma0 = ow_sampler_init_noise_sigma(sampler);
     for (size_t i = 0; i < latent_n; i++) latents[i] *= sigma0;
 
+    /* the context is fixed for the loop: its cross-attention keys/values once */
+    s = ow_unet_set_context(m->unet, b, context, batch, T, err);
+    if (s != OW_OK) goto done;
     const int steps = ow_sampler_num_steps(sampler);
     for (int step = 0; step < steps; step++) {
         float *scaled = guided_eps; /* reused as scratch for the scaled input */
@@ -180,6 +183,7 @@ ow_status ow_generate(ow_model *m, const ow_generate_params *p, float *images, o
     free(decoded_host);
 
 done:
+    ow_unet_clear_context(m->unet); /* before its buffer is freed: a later one may reuse the address */
     if (decoded) b->free(b, decoded);
     if (unet_out) b->free(b, unet_out);
     if (unet_in) b->free(b, unet_in);

@@ -35,8 +35,13 @@ static float *to_backend(const float *host, size_t n) {
     return dev;
 }
 
+/* How run_unet treats ow_unet_set_context: not at all, set to the context it passes,
+ * or set to another buffer (of zeros) first. */
+enum { CONTEXT_NONE, CONTEXT_SAME, CONTEXT_OTHER };
+
 /* Runs the unet on the golden inputs; returns the host output (NULL on failure). */
-static float *run_unet(ow_unet *unet, const ow_tensor_set *golden, int *B_out, size_t *n_out, ow_error *err) {
+static float *run_unet(ow_unet *unet, const ow_tensor_set *golden, int *B_out, size_t *n_out, ow_error *err,
+                       int context_mode) {
     const ow_tensor_entry *se = ow_tensor_set_find(golden, "sample");
     const ow_tensor_entry *ce = ow_tensor_set_find(golden, "encoder_hidden_states");
     if (!se || !ce) return NULL;
@@ -49,7 +54,17 @@ static float *run_unet(ow_unet *unet, const ow_tensor_set *golden, int *B_out, s
     float *d_sample = to_backend(sample, ns), *d_context = to_backend(context, nc);
     const size_t nout = (size_t)B * unet->config.out_channels * H * W;
     float *d_out = backend->alloc(backend, nout);
-    ow_status s = ow_unet_forward(unet, backend, d_sample, B, H, W, timesteps, d_context, T, d_out, err);
+    float *zeros = calloc(nc, sizeof *zeros), *d_other = to_backend(zeros, nc);
+    ow_status s = OW_OK;
+    if (context_mode == CONTEXT_SAME) s = ow_unet_set_context(unet, backend, d_context, B, T, err);
+    if (context_mode == CONTEXT_OTHER) s = ow_unet_set_context(unet, backend, d_other, B, T, err);
+    if (s == OW_OK && context_mode != CONTEXT_NONE && !unet->kv_cache) s = OW_ERR_OUT_OF_MEMORY; /* nothing was kept */
+    if (s == OW_OK) s = ow_unet_forward(unet, backend, d_sample, B, H, W, timesteps, d_context, T, d_out, err);
+    if (s == OW_OK && context_mode == CONTEXT_SAME) /* twice: the keys/values are kept across calls */
+        s = ow_unet_forward(unet, backend, d_sample, B, H, W, timesteps, d_context, T, d_out, err);
+    ow_unet_clear_context(unet);
+    backend->free(backend, d_other);
+    free(zeros);
     float *out = NULL;
     if (s == OW_OK) {
         out = malloc(nout * sizeof *out);
@@ -97,8 +112,20 @@ static void test_model(const char *cfg, int blocks, int groups, int heads) {
     if (s == OW_OK) {
         int B;
         size_t n, nwant;
-        float *got = run_unet(unet, golden, &B, &n, &err);
+        float *got = run_unet(unet, golden, &B, &n, &err, CONTEXT_NONE);
         float *want = golden_f32(golden, "out", &nwant);
+        /* the context's keys/values set once give the same bits as computed per call;
+         * another buffer set beforehand is not used for this context */
+        size_t n2 = 0, n3 = 0;
+        int B2 = 0;
+        float *same = run_unet(unet, golden, &B2, &n2, &err, CONTEXT_SAME);
+        float *other = run_unet(unet, golden, &B2, &n3, &err, CONTEXT_OTHER);
+        CHECK(got && same && other && n2 == n && n3 == n && memcmp(got, same, n * sizeof *got) == 0 &&
+                  memcmp(got, other, n * sizeof *got) == 0,
+              "%s: ow_unet_set_context: the same bits as without it, and another context's set is not used", cfg);
+        printf("ok   %s: set context = per-call keys/values, bit for bit\n", cfg);
+        free(same);
+        free(other);
         CHECK(got && want && n == nwant, "%s: forward: %s", cfg, got ? "size mismatch" : err.message);
         if (got && want && n == nwant) {
             char what[128];
@@ -153,8 +180,20 @@ static void test_variant(const char *name) {
     if (s == OW_OK) {
         int B;
         size_t n, nwant;
-        float *got = run_unet(unet, golden, &B, &n, &err);
+        float *got = run_unet(unet, golden, &B, &n, &err, CONTEXT_NONE);
         float *want = golden_f32(golden, "out", &nwant);
+        /* the context's keys/values set once give the same bits as computed per call;
+         * another buffer set beforehand is not used for this context */
+        size_t n2 = 0, n3 = 0;
+        int B2 = 0;
+        float *same = run_unet(unet, golden, &B2, &n2, &err, CONTEXT_SAME);
+        float *other = run_unet(unet, golden, &B2, &n3, &err, CONTEXT_OTHER);
+        CHECK(got && same && other && n2 == n && n3 == n && memcmp(got, same, n * sizeof *got) == 0 &&
+                  memcmp(got, other, n * sizeof *got) == 0,
+              "%s: ow_unet_set_context: the same bits as without it, and another context's set is not used", name);
+        printf("ok   %s: set context = per-call keys/values, bit for bit\n", name);
+        free(same);
+        free(other);
         CHECK(got && want && n == nwant, "%s: forward: %s", name, got ? "size mismatch" : err.message);
         if (got && want && n == nwant) {
             char what[160];
