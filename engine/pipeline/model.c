@@ -1,5 +1,5 @@
 /* model.c: opening a checkpoint into a ready-to-run model (tokenizer, text
- * encoder, UNet, VAE decoder and encoder, noise schedule) on the CPU backend. */
+ * encoder, UNet, VAE decoder and encoder, noise schedule) on the device's backend. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,25 +14,6 @@
 void ow_model_options_init(ow_model_options *opts) {
     memset(opts, 0, sizeof *opts);
     opts->precision = OW_PRECISION_FP32;
-}
-
-const char *ow_precision_name(ow_precision p) {
-    switch (p) {
-    case OW_PRECISION_FP32: return "fp32";
-    case OW_PRECISION_BF16: return "bf16";
-    case OW_PRECISION_AUTO: return "auto";
-    }
-    return "?";
-}
-
-int ow_precision_parse(const char *name, ow_precision *out) {
-    static const ow_precision all[] = {OW_PRECISION_FP32, OW_PRECISION_BF16, OW_PRECISION_AUTO};
-    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(name, ow_precision_name(all[i])) == 0) {
-            *out = all[i];
-            return 0;
-        }
-    return -1;
 }
 
 ow_precision ow_model_precision(const ow_model *model) { return model->precision; }
