@@ -21,7 +21,6 @@
 typedef struct gemm_key {
     int M, N, K, accumulate;
     long ars, acs, brs, bcs, ldc;
-    int f32; /* 1: A and B are f32 (oneDNN's f32 matmul), 0: bf16 */
 } gemm_key;
 
 typedef struct gemm_entry {
@@ -141,9 +140,8 @@ static void entry_build(cpu_dnnl *d, gemm_entry *e) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    const dnnl_data_type_t in = k->f32 ? dnnl_f32 : dnnl_bf16;
-    int ok = md_make(&a, k->M, k->K, in, k->ars, k->acs) == dnnl_success &&
-             md_make(&b, k->K, k->N, in, k->brs, k->bcs) == dnnl_success &&
+    int ok = md_make(&a, k->M, k->K, dnnl_bf16, k->ars, k->acs) == dnnl_success &&
+             md_make(&b, k->K, k->N, dnnl_bf16, k->brs, k->bcs) == dnnl_success &&
              md_make(&c, k->M, k->N, dnnl_f32, k->ldc, 1) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success;
     if (ok && k->accumulate)
@@ -154,7 +152,7 @@ static void entry_build(cpu_dnnl *d, gemm_entry *e) {
     ok = ok && dnnl_memory_create(&e->a, md_arg(&a), d->engine, DNNL_MEMORY_NONE) == dnnl_success &&
          dnnl_memory_create(&e->b, md_arg(&b), d->engine, DNNL_MEMORY_NONE) == dnnl_success &&
          dnnl_memory_create(&e->c, md_arg(&c), d->engine, DNNL_MEMORY_NONE) == dnnl_success;
-    if (ok && !d->kernel[0] && !k->f32) {
+    if (ok && !d->kernel[0]) {
         const char *impl = NULL;
         if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl) {
             #pragma omp critical(ow_dnnl_kernel)
@@ -225,7 +223,7 @@ void ow_cpu_dnnl_gemm(cpu_dnnl *d, int M, int N, int K, const uint16_t *A, long 
         gemm_loop(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate);
         return;
     }
-    gemm_key key = {M, N, K, accumulate, ars, acs, brs, bcs, ldc, 0};
+    gemm_key key = {M, N, K, accumulate, ars, acs, brs, bcs, ldc};
     gemm_entry *e = entry_for(d, tc, &key);
     if (!e->primitive) {
         gemm_loop(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate);
@@ -238,23 +236,4 @@ void ow_cpu_dnnl_gemm(cpu_dnnl *d, int M, int N, int K, const uint16_t *A, long 
     if (dnnl_primitive_execute(e->primitive, tc->stream, 3, args) != dnnl_success ||
         dnnl_stream_wait(tc->stream) != dnnl_success)
         gemm_loop(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate);
-}
-
-int ow_cpu_dnnl_gemm_f32(cpu_dnnl *d, int M, int N, int K, const float *A, long ars, long acs, const float *B, long brs,
-                         long bcs, float *C, long ldc, int accumulate) {
-    if (M <= 0 || N <= 0 || K <= 0) return 0;
-    int t = ow_cpu_thread_index();
-    thread_cache *tc = d && t < d->threads ? &d->caches[t] : NULL;
-    if (tc && !tc->stream && dnnl_stream_create(&tc->stream, d->engine, dnnl_stream_default_flags) != dnnl_success)
-        tc->stream = NULL;
-    if (!tc || !tc->stream) return 0;
-    gemm_key key = {M, N, K, accumulate, ars, acs, brs, bcs, ldc, 1};
-    gemm_entry *e = entry_for(d, tc, &key);
-    if (!e->primitive) return 0;
-    dnnl_memory_set_data_handle(e->a, (void *)A);
-    dnnl_memory_set_data_handle(e->b, (void *)B);
-    dnnl_memory_set_data_handle(e->c, C);
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    return dnnl_primitive_execute(e->primitive, tc->stream, 3, args) == dnnl_success &&
-           dnnl_stream_wait(tc->stream) == dnnl_success;
 }

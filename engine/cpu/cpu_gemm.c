@@ -5,7 +5,6 @@
  * f32 weights multiply through OpenBLAS; bf16 weights through oneDNN, the f32
  * activations rounded to bf16 as they are copied into the thread's scratch. */
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -174,8 +173,6 @@ void ow_cpu_conv2d_pad4(ow_backend *b, float *out, const float *x, const ow_matr
     /* bf16 1x1 products take the tiled path too: it rounds the input as it copies it */
     int direct = !bf16 && kh == 1 && kw == 1 && stride == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0;
     int threads = c->use_omp ? c->threads : 1;
-    static int use_dnnl_f32 = -1;
-    if (use_dnnl_f32 < 0) use_dnnl_f32 = getenv("OW_DNNL_F32") != NULL;
 
     /* Column tile: as wide as the scratch allows (whole channels; at least 16 columns,
      * fewer channels per pass when even that does not fit), narrowed until there is
@@ -249,8 +246,7 @@ void ow_cpu_conv2d_pad4(ow_backend *b, float *out, const float *x, const ow_matr
             size_t woff = (size_t)o0 * CK + (size_t)c0 * taps;
             if (bf16)
                 ow_cpu_dnnl_gemm(c->dnnl, no, np, kdim, w16 + woff, (long)CK, 1, col.bf16, np, 1, ob, P, beta != 0.0f);
-            else if (!(use_dnnl_f32 && ow_cpu_dnnl_gemm_f32(c->dnnl, no, np, kdim, w + woff, (long)CK, 1, col.f32, np, 1,
-                                                              ob, P, beta != 0.0f)))
+            else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, no, np, kdim, 1.0f, w + woff, (int)CK, col.f32,
                             np, beta, ob, P);
             beta = 1.0f;

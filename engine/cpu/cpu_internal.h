@@ -81,10 +81,6 @@ void ow_cpu_dnnl_describe(const cpu_dnnl *d, char *out, size_t cap);
  * B[k][j] = B[k*brs + j*bcs], C[i][j] = C[i*ldc + j]. On the calling thread. */
 void ow_cpu_dnnl_gemm(cpu_dnnl *d, int M, int N, int K, const uint16_t *A, long ars, long acs, const uint16_t *B,
                       long brs, long bcs, float *C, long ldc, int accumulate);
-/* The same product with f32 A and B through oneDNN's f32 matmul; returns 0 (nothing
- * written) when oneDNN cannot run it, so the caller multiplies another way. */
-int ow_cpu_dnnl_gemm_f32(cpu_dnnl *d, int M, int N, int K, const float *A, long ars, long acs, const float *B, long brs,
-                         long bcs, float *C, long ldc, int accumulate);
 /* This thread's bf16 scratch (OW_CPU_SCRATCH16 elements). */
 static inline uint16_t *ow_cpu_scratch16(cpu_state *c) {
     return c->scratch16 + (size_t)ow_cpu_thread_index() * OW_CPU_SCRATCH16;
