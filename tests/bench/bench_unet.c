@@ -34,6 +34,7 @@
 
 #include "backend/backend.h"
 #include "formats/tensor_set.h"
+#include "bench_io.h"
 #include "model/unet.h"
 #include "model/weights.h"
 
@@ -277,20 +278,7 @@ static void print_profile(int size, int batch, const op_stats *s, int runs, doub
 /* ---------------------------------------------------------------- inputs */
 
 static float *entry_f32(const ow_tensor_set *set, const char *name, size_t want, const char *path) {
-    const ow_tensor_entry *e = ow_tensor_set_find(set, name);
-    if (!e || (size_t)ow_tensor_entry_numel(e) != want) {
-        fprintf(stderr, "bench_unet: %s: '%s' missing or not %zu values; rerun tests/bench/unet_torch.py\n", path, name,
-                want);
-        return NULL;
-    }
-    float *x = malloc(want * sizeof *x);
-    ow_error err = {0};
-    if (!x || ow_tensor_entry_to_f32(e, x, &err) != OW_OK) {
-        fprintf(stderr, "bench_unet: %s: '%s': %s\n", path, name, x ? err.message : "out of memory");
-        free(x);
-        return NULL;
-    }
-    return x;
+    return bench_entry_f32(set, name, want, path, "bench_unet", "tests/bench/unet_torch.py");
 }
 
 static void fill_random(float *x, size_t n, unsigned seed) {

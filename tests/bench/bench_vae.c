@@ -23,6 +23,7 @@
 
 #include "backend/backend.h"
 #include "formats/tensor_set.h"
+#include "bench_io.h"
 #include "model/vae.h"
 #include "model/weights.h"
 
@@ -40,20 +41,7 @@ static double now_s(void) {
 }
 
 static float *entry_f32(const ow_tensor_set *set, const char *name, size_t want, const char *path) {
-    const ow_tensor_entry *e = ow_tensor_set_find(set, name);
-    if (!e || (size_t)ow_tensor_entry_numel(e) != want) {
-        fprintf(stderr, "bench_vae: %s: '%s' missing or not %zu values; rerun tests/bench/vae_torch.py\n", path, name,
-                want);
-        return NULL;
-    }
-    float *x = malloc(want * sizeof *x);
-    ow_error err = {0};
-    if (!x || ow_tensor_entry_to_f32(e, x, &err) != OW_OK) {
-        fprintf(stderr, "bench_vae: %s: '%s': %s\n", path, name, x ? err.message : "out of memory");
-        free(x);
-        return NULL;
-    }
-    return x;
+    return bench_entry_f32(set, name, want, path, "bench_vae", "tests/bench/vae_torch.py");
 }
 
 static void usage(void) {

@@ -81,6 +81,22 @@ static float *run_unet(ow_unet *unet, const ow_tensor_set *golden, int *B_out, s
     return out;
 }
 
+/* ow_unet_set_context gives the same bits as computing the keys/values per call; a
+ * context set for another buffer is not used for this one. got: the plain run's output. */
+static void check_set_context(ow_unet *unet, const ow_tensor_set *golden, const float *got, size_t n, const char *name) {
+    ow_error err = {0};
+    size_t n2 = 0, n3 = 0;
+    int B2 = 0;
+    float *same = run_unet(unet, golden, &B2, &n2, &err, CONTEXT_SAME);
+    float *other = run_unet(unet, golden, &B2, &n3, &err, CONTEXT_OTHER);
+    CHECK(got && same && other && n2 == n && n3 == n && memcmp(got, same, n * sizeof *got) == 0 &&
+              memcmp(got, other, n * sizeof *got) == 0,
+          "%s: ow_unet_set_context: the same bits as without it, and another context's set is not used", name);
+    printf("ok   %s: set context = per-call keys/values, bit for bit\n", name);
+    free(same);
+    free(other);
+}
+
 static void test_model(const char *cfg, int blocks, int groups, int heads) {
     char path[512];
     ow_error err;
@@ -114,18 +130,7 @@ static void test_model(const char *cfg, int blocks, int groups, int heads) {
         size_t n, nwant;
         float *got = run_unet(unet, golden, &B, &n, &err, CONTEXT_NONE);
         float *want = golden_f32(golden, "out", &nwant);
-        /* the context's keys/values set once give the same bits as computed per call;
-         * another buffer set beforehand is not used for this context */
-        size_t n2 = 0, n3 = 0;
-        int B2 = 0;
-        float *same = run_unet(unet, golden, &B2, &n2, &err, CONTEXT_SAME);
-        float *other = run_unet(unet, golden, &B2, &n3, &err, CONTEXT_OTHER);
-        CHECK(got && same && other && n2 == n && n3 == n && memcmp(got, same, n * sizeof *got) == 0 &&
-                  memcmp(got, other, n * sizeof *got) == 0,
-              "%s: ow_unet_set_context: the same bits as without it, and another context's set is not used", cfg);
-        printf("ok   %s: set context = per-call keys/values, bit for bit\n", cfg);
-        free(same);
-        free(other);
+        check_set_context(unet, golden, got, n, cfg);
         CHECK(got && want && n == nwant, "%s: forward: %s", cfg, got ? "size mismatch" : err.message);
         if (got && want && n == nwant) {
             char what[128];
@@ -182,18 +187,7 @@ static void test_variant(const char *name) {
         size_t n, nwant;
         float *got = run_unet(unet, golden, &B, &n, &err, CONTEXT_NONE);
         float *want = golden_f32(golden, "out", &nwant);
-        /* the context's keys/values set once give the same bits as computed per call;
-         * another buffer set beforehand is not used for this context */
-        size_t n2 = 0, n3 = 0;
-        int B2 = 0;
-        float *same = run_unet(unet, golden, &B2, &n2, &err, CONTEXT_SAME);
-        float *other = run_unet(unet, golden, &B2, &n3, &err, CONTEXT_OTHER);
-        CHECK(got && same && other && n2 == n && n3 == n && memcmp(got, same, n * sizeof *got) == 0 &&
-                  memcmp(got, other, n * sizeof *got) == 0,
-              "%s: ow_unet_set_context: the same bits as without it, and another context's set is not used", name);
-        printf("ok   %s: set context = per-call keys/values, bit for bit\n", name);
-        free(same);
-        free(other);
+        check_set_context(unet, golden, got, n, name);
         CHECK(got && want && n == nwant, "%s: forward: %s", name, got ? "size mismatch" : err.message);
         if (got && want && n == nwant) {
             char what[160];
