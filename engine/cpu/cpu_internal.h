@@ -101,9 +101,13 @@ void ow_cpu_conv2d_pad4(ow_backend *b, float *out, const float *x, const ow_matr
                         int pad_top, int pad_bottom, int pad_left, int pad_right);
 
 /* cpu_attention.c */
-/* With attention_dtype BF16, attention over fewer keys than this (cross-attention's
- * 77) keeps f32 products: rounding the copies costs more there than bf16 saves. */
-#define OW_CPU_ATTENTION_BF16_MIN_KEYS 256
+/* With attention_dtype BF16, attention over fewer keys than this keeps f32 products:
+ * cross-attention's 77 keys and the small levels' self-attention (SD 1.5's 16x16 at
+ * 512 px), where rounding the copies costs more than bf16 saves, and where bf16 scores
+ * cost accuracy: with 256 the shapes model's 256-key attention in bf16 moved its bf16
+ * images to 26 dB PSNR from fp32's, with 1024 they stay at 40 dB
+ * (tests/e2e/test_shapes_prompts.c). */
+#define OW_CPU_ATTENTION_BF16_MIN_KEYS 1024
 void ow_cpu_attention(ow_backend *b, float *out, const float *q, const float *k, const float *v,
                       int B, int Tq, int Tk, int heads, int D, float scale, int causal);
 
